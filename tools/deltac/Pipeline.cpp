@@ -1,0 +1,171 @@
+//===- Pipeline.cpp - the stages deltac runs ------------------------------===//
+#include "Pipeline.h"
+
+#include "Delta/DeltaDialect.h"
+#include "deltac/Frontend/MLIRGen.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fmt/core.h>
+
+#include <iostream>
+
+using namespace mlir;
+
+namespace deltac::tool {
+
+const std::vector<Stage> &stages() {
+  static const std::vector<Stage> all = {
+      {"parsed", "the spec as written: delta.ode (continuous) or delta.recurrence (discrete)",
+       nullptr},
+  };
+  return all;
+}
+
+int findStage(llvm::StringRef name) {
+  const auto &all = stages();
+  for (size_t i = 0; i < all.size(); ++i)
+    if (name == all[i].name)
+      return static_cast<int>(i);
+  return -1;
+}
+
+std::string stageList() {
+  std::string s;
+  for (const Stage &st : stages())
+    s += (s.empty() ? "" : ", ") + std::string(st.name);
+  return s;
+}
+
+bool writeFileAtomically(const std::string &path, llvm::StringRef data, std::string &error) {
+  llvm::SmallString<256> tmp;
+  int fd = -1;
+  llvm::SmallString<256> model(path);
+  model += ".tmp-%%%%%%";
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(model, fd, tmp)) {
+    error = fmt::format("cannot create a file next to '{}': {}", path, ec.message());
+    return false;
+  }
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << data;
+    os.close();
+    if (os.has_error()) {
+      error = fmt::format("cannot write '{}': {}", tmp.str().str(), os.error().message());
+      os.clear_error();
+      llvm::sys::fs::remove(tmp);
+      return false;
+    }
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(tmp, path)) {
+    error = fmt::format("cannot rename '{}' to '{}': {}", tmp.str().str(), path, ec.message());
+    llvm::sys::fs::remove(tmp);
+    return false;
+  }
+  return true;
+}
+
+static std::string printModule(ModuleOp m) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  m.print(os);
+  return s;
+}
+
+Exit runCompile(const CompileOptions &opts) {
+  // Read the spec.
+  auto buf = opts.specPath == "-" ? llvm::MemoryBuffer::getSTDIN()
+                                  : llvm::MemoryBuffer::getFile(opts.specPath, /*IsText=*/true);
+  if (!buf) {
+    fmt::print(stderr, "deltac: error: cannot read '{}': {}\n", opts.specPath,
+               buf.getError().message());
+    return Exit::UserError;
+  }
+  constexpr size_t kMaxSpec = 1 << 20;
+  if ((*buf)->getBufferSize() > kMaxSpec) {
+    fmt::print(stderr, "deltac: error: '{}' is {} bytes; a spec is at most {} bytes\n",
+               opts.specPath, (*buf)->getBufferSize(), kMaxSpec);
+    return Exit::UserError;
+  }
+  int last = static_cast<int>(stages().size()) - 1;
+  if (!opts.emit.empty()) {
+    last = findStage(opts.emit);
+    if (last < 0) {
+      fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}\n", opts.emit,
+                 stageList());
+      return Exit::UserError;
+    }
+  }
+
+  frontend::SourceFile file(opts.specPath == "-" ? "<stdin>" : opts.specPath,
+                            (*buf)->getBuffer().str());
+  frontend::DiagnosticEngine diags(file);
+  MLIRContext ctx;
+  ctx.loadDialect<delta::DeltaDialect>();
+  // Anything MLIR reports from here on is a compiler bug, not a user error.
+  std::string mlirDiags;
+  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+    llvm::raw_string_ostream os(mlirDiags);
+    os << d.getLocation() << ": " << d << "\n";
+    return success();
+  });
+  OwningOpRef<ModuleOp> module = frontend::compileSpecToModule(file, diags, ctx);
+  diags.print(std::cerr);
+  if (!module)
+    return Exit::UserError;
+  auto internal = [&](const std::string &what) {
+    fmt::print(stderr, "deltac: internal error: {}\n{}", what, mlirDiags);
+    return Exit::InternalError;
+  };
+  if (failed(verify(*module)))
+    return internal("the frontend produced invalid IR");
+  if (opts.checkOnly) {
+    // One line: what the spec is, as the compiler understood it.
+    std::string summary;
+    llvm::raw_string_ostream os(summary);
+    for (Operation &op : module->getBody()->getOperations()) {
+      if (auto ode = llvm::dyn_cast<delta::OdeOp>(op))
+        os << "continuous form (ODE), integrator " << ode.getIntegrator().getMethod()
+           << ", K = " << ode.getKeyDim() << ", V = " << ode.getValueDim() << ", "
+           << ode.getStorageType() << ", inputs " << ode.getInputNames();
+      else if (auto rec = llvm::dyn_cast<delta::RecurrenceOp>(op))
+        os << "discrete form, K = " << rec.getKeyDim() << ", V = " << rec.getValueDim()
+           << ", " << rec.getStorageType() << ", inputs " << rec.getInputNames();
+    }
+    fmt::print("{}: ok: {}\n", file.name(), summary);
+    return Exit::Ok;
+  }
+
+  for (int i = 0; i <= last; ++i) {
+    const Stage &st = stages()[i];
+    if (st.run && failed(st.run(*module)))
+      return internal(fmt::format("stage '{}' failed", st.name));
+    if (failed(verify(*module)))
+      return internal(fmt::format("stage '{}' produced invalid IR", st.name));
+    if (opts.printIrAfterAll)
+      fmt::print(stderr, "// ----- IR after stage '{}': {} -----\n{}\n", st.name,
+                 st.description, printModule(*module));
+  }
+
+  std::string text = printModule(*module);
+  if (opts.outputPath.empty() || opts.outputPath == "-") {
+    fmt::print("{}", text);
+    std::fflush(stdout);
+    return Exit::Ok;
+  }
+  std::string error;
+  if (!writeFileAtomically(opts.outputPath, text, error)) {
+    fmt::print(stderr, "deltac: error: {}\n", error);
+    return Exit::UserError;
+  }
+  return Exit::Ok;
+}
+
+} // namespace deltac::tool

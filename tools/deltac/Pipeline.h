@@ -1,0 +1,49 @@
+//===- Pipeline.h - the stages deltac runs ----------------------*- C++ -*-===//
+#ifndef DELTAC_TOOLS_PIPELINE_H
+#define DELTAC_TOOLS_PIPELINE_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace deltac::tool {
+
+struct Stage {
+  const char *name;
+  const char *description;
+  /// Transforms the module in place (null for the frontend stage).
+  std::function<mlir::LogicalResult(mlir::ModuleOp)> run;
+};
+
+/// All stages, in pipeline order; the first is the frontend's output.
+const std::vector<Stage> &stages();
+/// The index of stage `name`, or -1.
+int findStage(llvm::StringRef name);
+/// "parsed, discrete, ..." for help texts.
+std::string stageList();
+
+enum class Exit { Ok = 0, UserError = 1, InternalError = 2 };
+
+struct CompileOptions {
+  std::string specPath;       ///< "-" for stdin
+  std::string outputPath;     ///< "" or "-" for stdout
+  std::string emit;           ///< stage name; "" for the last
+  bool printIrAfterAll = false;
+  bool checkOnly = false;
+};
+
+/// Runs the frontend and the stages up to `emit`; prints diagnostics to
+/// stderr and the IR to the output.
+Exit runCompile(const CompileOptions &opts);
+
+/// Writes `data` to `path` through a temporary file and a rename, so that a
+/// failure never leaves a half-written file behind.
+bool writeFileAtomically(const std::string &path, llvm::StringRef data, std::string &error);
+
+} // namespace deltac::tool
+
+#endif

@@ -1,0 +1,55 @@
+//===- deltac.cpp - the deltac command line -------------------------------===//
+//
+//   deltac compile SPEC [-o FILE] [--emit=STAGE] [--print-ir-after-all]
+//   deltac check SPEC
+//
+// Exit status: 0 success, 1 user error (bad spec, bad arguments), 2 internal
+// error. This is the only translation unit built with exceptions (CLI11); no
+// exception crosses into MLIR.
+//
+//===----------------------------------------------------------------------===//
+#include "Pipeline.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "llvm/Config/llvm-config.h"
+
+using namespace deltac::tool;
+
+int main(int argc, char **argv) {
+  CLI::App app{"deltac: compiles delta-rule recurrences (DeltaNet, Gated DeltaNet, Longhorn, "
+               "EFLA, any Runge-Kutta integrator) into chunk-scan kernels"};
+  app.set_version_flag("--version", std::string("deltac 0.1.0 (LLVM ") + LLVM_VERSION_STRING + ")");
+  app.require_subcommand(1);
+  app.footer("Stages (for --emit): " + stageList() +
+             "\nExit status: 0 success, 1 bad spec or arguments, 2 internal error.");
+
+  CompileOptions opts;
+  CLI::App *compile = app.add_subcommand("compile", "compile a spec and print the IR of a stage");
+  compile->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
+  compile->add_option("-o,--output", opts.outputPath, "write to FILE instead of stdout");
+  std::string emitHelp = "stop after STAGE and print its IR; one of: " + stageList();
+  compile->add_option("--emit", opts.emit, emitHelp);
+  compile->add_flag("--print-ir-after-all", opts.printIrAfterAll,
+                    "print the IR after every stage to stderr");
+
+  CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
+  check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion &e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError &e) {
+    app.exit(e);
+    return static_cast<int>(Exit::UserError);
+  }
+  if (check->parsed())
+    opts.checkOnly = true;
+  return static_cast<int>(runCompile(opts));
+}
