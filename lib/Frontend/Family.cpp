@@ -100,7 +100,11 @@ double Checker::evalConst(const Expr &e) {
 
 bool Checker::expand(const Expr &e, std::vector<Mono> &out) {
   out.clear();
-  if (matrixFree(e)) {
+  // Scalar subtrees stay whole, except products, quotients and negations,
+  // which are split so that constants fold and common factors can cancel.
+  bool splittable = e.kind == Expr::Kind::Mul || e.kind == Expr::Kind::Div ||
+                    e.kind == Expr::Kind::Neg;
+  if (matrixFree(e) && (constant(e) || !splittable)) {
     Mono m;
     m.range = e.range;
     if (constant(e)) {
