@@ -358,8 +358,19 @@ bool Parser::parseIntegrator(Spec &spec) {
   decl.name = std::string(cur().text);
   decl.range = take().range;
   if (decl.name == "tableau") {
-    if (!parseTableau(decl))
+    size_t open = pos;
+    if (!parseTableau(decl)) {
+      // Skip the rest of the tableau so that its lines are not read as statements.
+      int braces = 0;
+      for (size_t i = open; i < pos; ++i)
+        braces += toks[i].kind == Tok::LBrace ? 1 : toks[i].kind == Tok::RBrace ? -1 : 0;
+      while (braces > 0 && !at(Tok::Eof)) {
+        if (at(Tok::RBrace))
+          --braces;
+        take();
+      }
       return false;
+    }
   } else if (!isNamedIntegrator(decl.name)) {
     std::vector<std::string> names;
     for (auto n : namedIntegrators())
