@@ -86,6 +86,18 @@ std::optional<Rational> Rational::parse(llvm::StringRef text) {
   return neg ? -r : r;
 }
 
+Rational Rational::fromDouble(double v) {
+  int e = 0;
+  double frac = std::frexp(v, &e); // v = frac * 2^e, 0.5 <= |frac| < 1
+  int64_t mant = static_cast<int64_t>(std::ldexp(frac, 53));
+  e -= 53;
+  DynamicAPInt p2(1);
+  for (int i = 0; i < (e < 0 ? -e : e); ++i)
+    p2 *= 2;
+  return e >= 0 ? Rational(DynamicAPInt(mant) * p2, DynamicAPInt(1))
+                : Rational(DynamicAPInt(mant), p2);
+}
+
 bool Rational::fitsInt64() const {
   DynamicAPInt lo(INT64_MIN), hi(INT64_MAX);
   return num >= lo && num <= hi && den <= hi;

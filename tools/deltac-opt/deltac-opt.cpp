@@ -1,5 +1,6 @@
 //===- deltac-opt.cpp - runs single passes over delta IR ------------------===//
 #include "Delta/DeltaDialect.h"
+#include "deltac/Transforms/Passes.h"
 
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -13,6 +14,7 @@ int main(int argc, char **argv) {
   mlir::registerAllDialects(registry);
   registry.insert<deltac::delta::DeltaDialect>();
   mlir::registerAllPasses();
+  deltac::registerDeltacPasses();
 
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "deltac optimizer driver\n", registry));

@@ -3,6 +3,9 @@
 
 #include "Delta/DeltaDialect.h"
 #include "deltac/Frontend/MLIRGen.h"
+#include "deltac/Transforms/Passes.h"
+
+#include "mlir/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -25,6 +28,14 @@ const std::vector<Stage> &stages() {
   static const std::vector<Stage> all = {
       {"parsed", "the spec as written: delta.ode (continuous) or delta.recurrence (discrete)",
        nullptr},
+      {"discrete", "the discrete canonical form: delta.recurrence computing (g, a, b)",
+       [](ModuleOp m) {
+         PassManager pm(m.getContext());
+         pm.addPass(createDeltaDiscretize());
+         pm.addPass(createCanonicalizerPass());
+         pm.addPass(createCSEPass());
+         return pm.run(m);
+       }},
   };
   return all;
 }

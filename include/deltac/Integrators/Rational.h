@@ -29,6 +29,8 @@ public:
   /// Parses "12", "-0.125", "1.5e-3" (decimal, exact), or "p/q".
   /// Returns std::nullopt for anything else or a zero denominator.
   static std::optional<Rational> parse(llvm::StringRef text);
+  /// The exact value of a finite double.
+  static Rational fromDouble(double v);
 
   const llvm::DynamicAPInt &numerator() const { return num; }
   const llvm::DynamicAPInt &denominator() const { return den; }
