@@ -41,6 +41,27 @@ Poly Poly::divideByT() const {
   return Poly(std::vector<Rational>(c.begin() + 1, c.end()));
 }
 
+Poly Poly::derivative() const {
+  std::vector<Rational> r;
+  for (size_t i = 1; i < c.size(); ++i)
+    r.push_back(Rational(static_cast<int64_t>(i)) * c[i]);
+  return Poly(std::move(r));
+}
+
+BiPoly BiPoly::dx() const {
+  BiPoly out;
+  for (const Poly &p : inY)
+    out.inY.push_back(p.derivative());
+  return out;
+}
+
+BiPoly BiPoly::dy() const {
+  BiPoly out;
+  for (size_t j = 1; j < inY.size(); ++j)
+    out.inY.push_back(Rational(static_cast<int64_t>(j)) * inY[j]);
+  return out;
+}
+
 Poly operator+(const Poly &a, const Poly &b) {
   std::vector<Rational> r(std::max(a.c.size(), b.c.size()));
   for (size_t i = 0; i < r.size(); ++i)

@@ -12,7 +12,13 @@
 // * With a gate, the erase coefficient needs the divided difference of
 //   1 - R(-x) between x and x_g = h gam; its numerator is the exact
 //   bivariate polynomial H(x, x_g), again evaluated with compensation.
-// * The exact flow uses expm1, with a series below |t| < 1e-3.
+// * The arguments x_g = h gam and x = x_g + h c lam are formed as
+//   double-word values (error-free products and sums); a polynomial at
+//   x = hi + lo is p(hi) + lo p'(hi). Near a root of R(-x) (where g or a
+//   change sign) this keeps the relative error at a few ulps, which rounding
+//   x to one word would not.
+// * The exact flow uses expm1, with a series below |t| < 1e-3, and
+//   exp(-(hi + lo)) = exp(-hi) (1 - lo).
 //
 // NaN and Inf in the inputs propagate: nothing is clamped or selected away.
 //
@@ -95,16 +101,64 @@ public:
 
   Value collapse(DW v) { return v.lo ? add(v.hi, v.lo) : v.hi; }
 
-  /// p(x), compensated, as one word (constants are folded).
-  Value poly(const Poly &p, Value x) {
+  /// Error-free product: hi + lo = x * y exactly.
+  DW twoProd(Value x, Value y) {
+    Value p = mul(x, y);
+    return {p, fma(x, y, neg(p))};
+  }
+  /// Error-free sum: hi + lo = x + y exactly.
+  DW twoSum(Value x, Value y) {
+    Value s = add(x, y);
+    Value z = sub(s, x);
+    return {s, add(sub(x, sub(s, z)), sub(y, z))};
+  }
+  /// (x.hi + x.lo) * y, as a double-word value.
+  DW mulDW(DW x, Value y) {
+    DW p = twoProd(x.hi, y);
+    return {p.hi, fma(x.lo, y, p.lo)};
+  }
+  DW addDW(DW x, DW y) {
+    DW s = twoSum(x.hi, y.hi);
+    return {s.hi, add(s.lo, add(x.lo, y.lo))};
+  }
+
+  /// Plain Horner (for first-order corrections only).
+  Value plainHorner(const Poly &p, Value x) {
     if (p.degree() <= 0)
       return cst(split(p.coeff(0)).first);
-    return collapse(horner(constants(p), x));
+    Value r = cst(split(p.coeffs().back()).first);
+    for (size_t i = p.coeffs().size() - 1; i-- > 0;)
+      r = fma(r, x, cst(split(p.coeffs()[i]).first));
+    return r;
+  }
+  Value plainBipoly(const BiPoly &h, Value x, Value y) {
+    if (h.inY.empty())
+      return cst(0);
+    Value r = plainHorner(h.inY.back(), x);
+    for (size_t j = h.inY.size() - 1; j-- > 0;)
+      r = fma(r, y, plainHorner(h.inY[j], x));
+    return r;
+  }
+
+  /// p(x) for x = hi + lo: compensated p(hi) + lo p'(hi).
+  Value poly(const Poly &p, DW x) {
+    if (p.degree() <= 0)
+      return cst(split(p.coeff(0)).first);
+    DW v = horner(constants(p), x.hi);
+    Value corr = mul(x.lo, plainHorner(p.derivative(), x.hi));
+    return add(v.hi, v.lo ? add(v.lo, corr) : corr);
   }
 
   /// H(x, y) = sum_j y^j H_j(x): inner polynomials in x stay double-word and
-  /// feed the outer compensated Horner in y as its coefficients.
-  Value bipoly(const BiPoly &h, Value x, Value y) {
+  /// feed the outer compensated Horner in y as its coefficients; then the
+  /// first-order corrections for the low words of x and y.
+  Value bipoly(const BiPoly &h, DW x, DW y) {
+    Value v = bipolyAt(h, x.hi, y.hi);
+    Value corr = add(mul(x.lo, plainBipoly(h.dx(), x.hi, y.hi)),
+                     mul(y.lo, plainBipoly(h.dy(), x.hi, y.hi)));
+    return add(v, corr);
+  }
+  Value bipolyAt(const BiPoly &h, Value x, Value y) {
     if (h.inY.empty())
       return cst(0);
     std::vector<DW> outer;
@@ -143,43 +197,43 @@ public:
 DiscreteCoefficients emitCoefficients(OpBuilder &b, Location loc, const StabilityFunction &r,
                                       const TokenScalars &s, bool gated) {
   Emitter e(b, loc, llvm::cast<FloatType>(s.lam.getType()));
-  Value hc = e.mul(s.h, s.c);
-  Value xc = e.mul(hc, s.lam); // h c lam
+  Emitter::DW hcDW = e.twoProd(s.h, s.c);
+  Value hc = hcDW.hi;
+  Emitter::DW xc = e.mulDW(hcDW, s.lam); // h c lam
   Value dh = e.mul(s.d, s.h);
   DiscreteCoefficients out;
+  Emitter::DW xg{}, x = xc;
+  if (gated) {
+    xg = e.twoProd(s.h, s.gam);
+    x = e.addDW(xg, xc);
+  }
   if (r.isExact()) {
+    // phi has condition number at most 1: the low words do not matter.
+    Value fc = e.phi(xc.hi);
+    out.a = e.mul(hc, fc); // h c phi(h c lam): independent of the decay
     if (!gated) {
-      // g = 1, a = h c phi(x), b = d h phi(x), x = h c lam.
-      Value f = e.phi(xc);
       out.g = e.cst(1);
-      out.a = e.mul(hc, f);
-      out.b = e.mul(dh, f);
+      out.b = e.mul(dh, fc);
       return out;
     }
-    // g = exp(-x_g); b = d h phi(x); a = h c phi(h c lam): the erase
-    // coefficient does not depend on the decay.
-    Value xg = e.mul(s.h, s.gam);
-    Value x = e.add(xg, xc);
-    out.g = math::ExpOp::create(b, loc, e.neg(xg));
-    out.b = e.mul(dh, e.phi(x));
-    out.a = e.mul(hc, e.phi(xc));
+    Value eg = math::ExpOp::create(b, loc, e.neg(xg.hi));
+    out.g = e.fma(e.neg(xg.lo), eg, eg); // exp(-hi) (1 - lo)
+    out.b = e.mul(dh, e.phi(x.hi));
     return out;
   }
   Poly m = r.m(), n = r.n(), w = r.w();
   bool polynomial = m.degree() == 0;
-  auto quotient = [&](Value x) { // w(x) / m(x) = (1 - R(-x)) / x
-    Value wx = e.poly(w, x);
-    return polynomial ? wx : e.div(wx, e.poly(m, x));
+  auto quotient = [&](Emitter::DW t) { // w(t) / m(t) = (1 - R(-t)) / t
+    Value wt = e.poly(w, t);
+    return polynomial ? wt : e.div(wt, e.poly(m, t));
   };
   if (!gated) {
-    Value f = quotient(xc);
+    Value f = quotient(x);
     out.g = e.cst(1);
     out.a = e.mul(hc, f);
     out.b = e.mul(dh, f);
     return out;
   }
-  Value xg = e.mul(s.h, s.gam);
-  Value x = e.add(xg, xc);
   Value nxg = e.poly(n, xg);
   out.g = polynomial ? nxg : e.div(nxg, e.poly(m, xg));
   out.b = e.mul(dh, quotient(x));

@@ -30,6 +30,8 @@ public:
   Poly reflect() const;
   /// p(t) / t; the constant term must be zero.
   Poly divideByT() const;
+  /// p'(t)
+  Poly derivative() const;
 
   friend Poly operator+(const Poly &a, const Poly &b);
   friend Poly operator-(const Poly &a, const Poly &b);
@@ -50,6 +52,8 @@ struct BiPoly {
   std::vector<Poly> inY; ///< coefficient polynomials in x, one per power of y
   long double eval(long double x, long double y) const;
   Rational eval(const Rational &x, const Rational &y) const;
+  BiPoly dx() const;
+  BiPoly dy() const;
 };
 
 /// (u(x) m(y) - u(y) m(x)) / (x - y), exactly (the numerator vanishes at x = y).
