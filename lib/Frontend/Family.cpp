@@ -1,8 +1,11 @@
 //===- Family.cpp - checks a spec is in the delta-rule family -------------===//
 #include "deltac/Frontend/Family.h"
 
+#include "deltac/Integrators/Stability.h"
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 
 namespace deltac::frontend {
@@ -394,6 +397,23 @@ bool Checker::checkTableau(const IntegratorDecl &decl) {
     diags.error(decl.bRange, "the weights b sum to " + bsum.str() +
                                  ", so the method has order 0 (it is not consistent)",
                 "the weights of a Runge-Kutta method sum to 1");
+    return false;
+  }
+  Tableau t;
+  t.stages = s;
+  for (const auto &row : decl.a)
+    for (const auto &e : row)
+      t.a.push_back(e.value);
+  for (const auto &e : decl.b)
+    t.b.push_back(e.value);
+  StabilityFunction r = StabilityFunction::fromTableau(t);
+  if (auto pole = poleOnNegativeAxis(r)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(*pole));
+    diags.error(decl.aRange, std::string("I - z A is singular at z = -") + buf +
+                                 ": the step is undefined where h (gam + c lam) = " + buf,
+                "R(z) = " + r.str() + " has a pole on the negative real axis; an implicit "
+                "method needs det(I - z A) != 0 for all z <= 0");
     return false;
   }
   return true;

@@ -197,7 +197,8 @@ std::string StabilityFunction::str() const {
     return "exp(z)";
   if (den.degree() == 0)
     return num.str("z");
-  return "(" + num.str("z") + ") / (" + den.str("z") + ")";
+  std::string n = num.degree() <= 0 ? num.str("z") : "(" + num.str("z") + ")";
+  return n + " / (" + den.str("z") + ")";
 }
 
 StabilityInterval stabilityInterval(const StabilityFunction &r) {

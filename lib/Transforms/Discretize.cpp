@@ -10,12 +10,6 @@ using namespace mlir;
 
 namespace deltac {
 
-#define GEN_PASS_DEF_DELTADISCRETIZE
-#include "deltac/Transforms/Passes.h.inc"
-
-namespace {
-
-/// The stability function of an integrator attribute.
 std::optional<StabilityFunction> stabilityOf(delta::IntegratorAttr attr) {
   if (!attr.isTableau())
     return StabilityFunction::named(attr.getMethod());
@@ -32,6 +26,11 @@ std::optional<StabilityFunction> stabilityOf(delta::IntegratorAttr attr) {
   t.c = rationals(attr.getC());
   return StabilityFunction::fromTableau(t);
 }
+
+#define GEN_PASS_DEF_DELTADISCRETIZE
+#include "deltac/Transforms/Passes.h.inc"
+
+namespace {
 
 struct DiscretizePass : impl::DeltaDiscretizeBase<DiscretizePass> {
   void runOnOperation() override {

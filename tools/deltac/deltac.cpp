@@ -2,12 +2,14 @@
 //
 //   deltac compile SPEC [-o FILE] [--emit=STAGE] [--print-ir-after-all]
 //   deltac check SPEC
+//   deltac analyze SPEC [--plot FILE.svg]
 //
 // Exit status: 0 success, 1 user error (bad spec, bad arguments), 2 internal
 // error. This is the only translation unit built with exceptions (CLI11); no
 // exception crosses into MLIR.
 //
 //===----------------------------------------------------------------------===//
+#include "Analyze.h"
 #include "Pipeline.h"
 
 #include <CLI/CLI.hpp>
@@ -37,6 +39,14 @@ int main(int argc, char **argv) {
   CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
   check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
 
+  std::string plotPath;
+  CLI::App *analyze = app.add_subcommand(
+      "analyze", "print the integrator's stability function, order, stability interval and "
+                 "coefficient formulas");
+  analyze->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
+  analyze->add_option("--plot", plotPath,
+                      "draw |R(-x)| for this method and the usual ones to FILE.svg");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
@@ -49,6 +59,8 @@ int main(int argc, char **argv) {
     app.exit(e);
     return static_cast<int>(Exit::UserError);
   }
+  if (analyze->parsed())
+    return static_cast<int>(runAnalyze(opts.specPath, plotPath));
   if (check->parsed())
     opts.checkOnly = true;
   return static_cast<int>(runCompile(opts));

@@ -2,6 +2,7 @@
 #ifndef DELTAC_TRANSFORMS_COEFFICIENTS_H
 #define DELTAC_TRANSFORMS_COEFFICIENTS_H
 
+#include "Delta/DeltaDialect.h"
 #include "deltac/Integrators/Stability.h"
 
 #include "mlir/IR/Builders.h"
@@ -15,6 +16,9 @@ struct TokenScalars {
 struct DiscreteCoefficients {
   mlir::Value g, a, b;
 };
+
+/// The stability function of an integrator attribute (null if unknown).
+std::optional<StabilityFunction> stabilityOf(delta::IntegratorAttr attr);
 
 /// Emits, at the builder's insertion point, the arithmetic computing
 /// (g, a, b) of the discrete form from the ODE's scalars for stability
