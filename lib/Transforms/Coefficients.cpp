@@ -28,6 +28,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Matchers.h"
 
 #include <cmath>
 
@@ -115,11 +116,15 @@ public:
   /// (x.hi + x.lo) * y, as a double-word value.
   DW mulDW(DW x, Value y) {
     DW p = twoProd(x.hi, y);
-    return {p.hi, fma(x.lo, y, p.lo)};
+    return {p.hi, x.lo ? fma(x.lo, y, p.lo) : p.lo};
   }
   DW addDW(DW x, DW y) {
     DW s = twoSum(x.hi, y.hi);
-    return {s.hi, add(s.lo, add(x.lo, y.lo))};
+    Value lo = s.lo;
+    for (Value v : {x.lo, y.lo})
+      if (v)
+        lo = add(lo, v);
+    return {s.hi, lo};
   }
 
   /// Plain Horner (for first-order corrections only).
@@ -145,6 +150,8 @@ public:
     if (p.degree() <= 0)
       return cst(split(p.coeff(0)).first);
     DW v = horner(constants(p), x.hi);
+    if (!x.lo)
+      return collapse(v);
     Value corr = mul(x.lo, plainHorner(p.derivative(), x.hi));
     return add(v.hi, v.lo ? add(v.lo, corr) : corr);
   }
@@ -154,9 +161,11 @@ public:
   /// first-order corrections for the low words of x and y.
   Value bipoly(const BiPoly &h, DW x, DW y) {
     Value v = bipolyAt(h, x.hi, y.hi);
-    Value corr = add(mul(x.lo, plainBipoly(h.dx(), x.hi, y.hi)),
-                     mul(y.lo, plainBipoly(h.dy(), x.hi, y.hi)));
-    return add(v, corr);
+    if (x.lo)
+      v = add(v, mul(x.lo, plainBipoly(h.dx(), x.hi, y.hi)));
+    if (y.lo)
+      v = add(v, mul(y.lo, plainBipoly(h.dy(), x.hi, y.hi)));
+    return v;
   }
   Value bipolyAt(const BiPoly &h, Value x, Value y) {
     if (h.inY.empty())
@@ -197,7 +206,9 @@ public:
 DiscreteCoefficients emitCoefficients(OpBuilder &b, Location loc, const StabilityFunction &r,
                                       const TokenScalars &s, bool gated) {
   Emitter e(b, loc, llvm::cast<FloatType>(s.lam.getType()));
-  Emitter::DW hcDW = e.twoProd(s.h, s.c);
+  // h c is exact when c is the constant 1 (the usual case).
+  Emitter::DW hcDW = matchPattern(s.c, m_OneFloat()) ? Emitter::DW{s.h, nullptr}
+                                                     : e.twoProd(s.h, s.c);
   Value hc = hcDW.hi;
   Emitter::DW xc = e.mulDW(hcDW, s.lam); // h c lam
   Value dh = e.mul(s.d, s.h);
