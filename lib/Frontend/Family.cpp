@@ -358,6 +358,12 @@ bool Checker::checkTableau(const IntegratorDecl &decl) {
     diags.error(decl.bRange, "the tableau needs at least one stage");
     return false;
   }
+  constexpr size_t kMaxStages = 16;
+  if (s > kMaxStages) {
+    diags.error(decl.bRange, "the tableau has " + std::to_string(s) + " stages; at most " +
+                                 std::to_string(kMaxStages) + " are supported");
+    return false;
+  }
   if (decl.a.size() != s) {
     diags.error(decl.aRange, "a has " + std::to_string(decl.a.size()) + " rows but b has " +
                                  std::to_string(s) + " weights",
