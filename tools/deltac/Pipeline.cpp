@@ -3,6 +3,7 @@
 
 #include "Delta/DeltaDialect.h"
 #include "deltac/Frontend/MLIRGen.h"
+#include "deltac/Transforms/Coefficients.h"
 #include "deltac/Transforms/Passes.h"
 
 #include "mlir/Transforms/Passes.h"
@@ -142,11 +143,14 @@ Exit runCompile(const CompileOptions &opts) {
     std::string summary;
     llvm::raw_string_ostream os(summary);
     for (Operation &op : module->getBody()->getOperations()) {
-      if (auto ode = llvm::dyn_cast<delta::OdeOp>(op))
-        os << "continuous form (ODE), integrator " << ode.getIntegrator().getMethod()
-           << ", K = " << ode.getKeyDim() << ", V = " << ode.getValueDim() << ", "
+      if (auto ode = llvm::dyn_cast<delta::OdeOp>(op)) {
+        std::optional<StabilityFunction> r = stabilityOf(ode.getIntegrator());
+        os << "continuous form (ODE), integrator " << ode.getIntegrator().getMethod();
+        if (r)
+          os << (r->isExact() ? " (exact flow)" : " (order " + std::to_string(r->order()) + ")");
+        os << ", K = " << ode.getKeyDim() << ", V = " << ode.getValueDim() << ", "
            << ode.getStorageType() << ", inputs " << ode.getInputNames();
-      else if (auto rec = llvm::dyn_cast<delta::RecurrenceOp>(op))
+      } else if (auto rec = llvm::dyn_cast<delta::RecurrenceOp>(op))
         os << "discrete form, K = " << rec.getKeyDim() << ", V = " << rec.getValueDim()
            << ", " << rec.getStorageType() << ", inputs " << rec.getInputNames();
     }
