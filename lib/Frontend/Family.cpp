@@ -63,6 +63,8 @@ private:
   bool checkScalar(const Expr &e, const char *what);
   ScalarSum toSum(const std::vector<Mono> &monos, double sign) const;
   std::string explainTerm(const Mono &m, bool continuous) const;
+  bool classify(std::vector<Mono> &monos, std::vector<Mono> &state, std::vector<Mono> &erase,
+                std::vector<Mono> &write, bool continuous);
   bool checkContinuous(CheckedSpec &out);
   bool checkDiscrete(CheckedSpec &out);
   bool checkOutput(CheckedSpec &out);
@@ -282,6 +284,29 @@ std::string Checker::explainTerm(const Mono &m, bool continuous) const {
   return continuous ? kFamily : kDiscreteFamily;
 }
 
+/// Sorts expanded terms into the family's three shapes (I is dropped from
+/// products): S, k k^T S and k v^T; reports every other term.
+bool Checker::classify(std::vector<Mono> &monos, std::vector<Mono> &state,
+                       std::vector<Mono> &erase, std::vector<Mono> &write, bool continuous) {
+  bool ok = true;
+  for (Mono &m : monos) {
+    if (m.atoms.size() > 1)
+      m.atoms.erase(std::remove(m.atoms.begin(), m.atoms.end(), Atom::I), m.atoms.end());
+    if (m.atoms == std::vector<Atom>{Atom::S})
+      state.push_back(m);
+    else if (m.atoms == std::vector<Atom>{Atom::K, Atom::KT, Atom::S})
+      erase.push_back(m);
+    else if (m.atoms == std::vector<Atom>{Atom::K, Atom::VT})
+      write.push_back(m);
+    else {
+      diags.error(m.range, "term " + quote(m.range) + " is not in the delta-rule family",
+                  explainTerm(m, continuous));
+      ok = false;
+    }
+  }
+  return ok;
+}
+
 bool Checker::checkContinuous(CheckedSpec &out) {
   bool ok = true;
   if (!spec.integrator) {
@@ -306,22 +331,7 @@ bool Checker::checkContinuous(CheckedSpec &out) {
   if (!ok || !expand(*spec.ode, monos))
     return false;
   std::vector<Mono> decay, erase, write;
-  for (Mono &m : monos) {
-    if (m.atoms.size() > 1)
-      m.atoms.erase(std::remove(m.atoms.begin(), m.atoms.end(), Atom::I), m.atoms.end());
-    if (m.atoms == std::vector<Atom>{Atom::S})
-      decay.push_back(m);
-    else if (m.atoms == std::vector<Atom>{Atom::K, Atom::KT, Atom::S})
-      erase.push_back(m);
-    else if (m.atoms == std::vector<Atom>{Atom::K, Atom::VT})
-      write.push_back(m);
-    else {
-      diags.error(m.range, "term " + quote(m.range) + " is not in the delta-rule family",
-                  explainTerm(m, true));
-      ok = false;
-    }
-  }
-  if (!ok)
+  if (!classify(monos, decay, erase, write, /*continuous=*/true))
     return false;
   if (erase.empty()) {
     diags.error(spec.ode->range, "the ODE has no erase term -c k k^T S", kFamily);
@@ -447,22 +457,7 @@ bool Checker::checkDiscrete(CheckedSpec &out) {
   if (!ok || !expand(*spec.update, monos))
     return false;
   std::vector<Mono> keep, erase, write;
-  for (Mono &m : monos) {
-    if (m.atoms.size() > 1)
-      m.atoms.erase(std::remove(m.atoms.begin(), m.atoms.end(), Atom::I), m.atoms.end());
-    if (m.atoms == std::vector<Atom>{Atom::S})
-      keep.push_back(m);
-    else if (m.atoms == std::vector<Atom>{Atom::K, Atom::KT, Atom::S})
-      erase.push_back(m);
-    else if (m.atoms == std::vector<Atom>{Atom::K, Atom::VT})
-      write.push_back(m);
-    else {
-      diags.error(m.range, "term " + quote(m.range) + " is not in the delta-rule family",
-                  explainTerm(m, false));
-      ok = false;
-    }
-  }
-  if (!ok)
+  if (!classify(monos, keep, erase, write, /*continuous=*/false))
     return false;
   if (keep.empty()) {
     diags.error(spec.update->range, "the update does not keep the state: no term g S",
