@@ -3,10 +3,16 @@
 #define DELTAC_TRANSFORMS_PASSES_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Pass/Pass.h"
 
 namespace deltac {
+
+/// The chunk size the compiler picks when none is forced.
+int64_t defaultChunkSize(int64_t keyDim, int64_t valueDim);
 
 #define GEN_PASS_DECL
 #include "deltac/Transforms/Passes.h.inc"

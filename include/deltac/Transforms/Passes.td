@@ -22,4 +22,43 @@ def DeltaDiscretize : Pass<"delta-discretize", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect"];
 }
 
+def DeltaChunk : Pass<"delta-chunk", "::mlir::ModuleOp"> {
+  let summary = "Tile each delta.recurrence into the chunkwise-parallel (UT transform) scan";
+  let description = [{
+    Replaces every `delta.recurrence` by a function that runs one
+    (sequence, head) pair: a loop over chunks of C tokens carrying the state
+    S (K x V, f32), and per chunk (MATH.md, section 4, with decay-weighted
+    matrices and cumulative log-gates in f32 when there is a gate):
+
+      prologue   keys (L2-normalised if asked), lam, (g, a, b), log G
+      L          = diag(a) (Gamma o StrictTril(K K^T)),   Gamma_ij = G_i / G_j
+      QK         = Gamma o Tril(Q K^T)
+      KS, QS     = K S0, Q S0
+      Delta      = (I + L)^{-1} (diag(b) V - diag(a G) K S0)   (forward substitution)
+      O          = scale (diag(G) Q S0 + QK Delta)
+      S          = G_C S0 + K^T diag(G_C / G) Delta
+
+    The function takes flat f32 buffers in FLA's layout (q, k, v, the
+    per-token inputs, h0, o, ht) and the pair's token range and head.
+  }];
+  let options = [
+    Option<"chunkSize", "chunk-size", "int64_t", /*default=*/"0",
+           "tokens per chunk: 16, 32, 64 or 128 (0: the compiler chooses)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+def DeltaSequential : Pass<"delta-sequential", "::mlir::ModuleOp"> {
+  let summary = "Lower each delta.recurrence to a token-by-token scan (no chunking)";
+  let description = [{
+    The second path: the same function signature as delta-chunk, one token at
+    a time (S = g (S - a k (k^T S)) + b k v^T, o = scale S^T q).
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
 #endif

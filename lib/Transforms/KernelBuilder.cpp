@@ -1,0 +1,144 @@
+//===- KernelBuilder.cpp - shared pieces of the scan lowerings ------------===//
+#include "KernelBuilder.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/IR/Matchers.h"
+
+using namespace mlir;
+
+namespace deltac {
+
+KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind)
+    : rec(rec), b(rec), l(rec.getLoc()), kDim(rec.getKeyDim()), vDim(rec.getValueDim()),
+      numInputs(rec.getInputNames().size()) {
+  MLIRContext *ctx = rec.getContext();
+  Type buf = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  SmallVector<Type> args(3 + numInputs + 3, buf);
+  args.append(6, b.getIndexType());
+  fn = func::FuncOp::create(b, l, rec.getSymName(), b.getFunctionType(args, {}));
+  fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+  fn->setAttr("delta.kernel", b.getStringAttr(kind));
+  fn->setAttr("delta.key_dim", rec.getKeyDimAttr());
+  fn->setAttr("delta.value_dim", rec.getValueDimAttr());
+  fn->setAttr("delta.input_names", rec.getInputNamesAttr());
+  fn->setAttr("delta.scale", rec.getScaleAttr());
+  fn->setAttr("delta.key_norm", rec.getKeyNormAttr());
+  fn->setAttr("delta.storage_type", rec.getStorageTypeAttr());
+  auto yield = llvm::cast<delta::YieldOp>(rec.getBodyBlock().getTerminator());
+  noGate = matchPattern(yield.getValues()[0], m_OneFloat());
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+}
+
+Value KernelBuilder::idx(int64_t v) { return arith::ConstantIndexOp::create(b, l, v); }
+Value KernelBuilder::f32(double v) {
+  return arith::ConstantOp::create(b, l, b.getF32FloatAttr(static_cast<float>(v)));
+}
+Value KernelBuilder::add(Value x, Value y) { return arith::AddFOp::create(b, l, x, y); }
+Value KernelBuilder::sub(Value x, Value y) { return arith::SubFOp::create(b, l, x, y); }
+Value KernelBuilder::mul(Value x, Value y) { return arith::MulFOp::create(b, l, x, y); }
+Value KernelBuilder::iadd(Value x, Value y) { return arith::AddIOp::create(b, l, x, y); }
+Value KernelBuilder::imul(Value x, Value y) { return arith::MulIOp::create(b, l, x, y); }
+Value KernelBuilder::exp(Value x) { return math::ExpOp::create(b, l, x); }
+Value KernelBuilder::load(Value mem, ValueRange i) { return memref::LoadOp::create(b, l, mem, i); }
+void KernelBuilder::store(Value val, Value mem, ValueRange i) {
+  memref::StoreOp::create(b, l, val, mem, i);
+}
+Value KernelBuilder::scratch(ArrayRef<int64_t> shape) {
+  return memref::AllocaOp::create(b, l, MemRefType::get(shape, b.getF32Type()));
+}
+
+void KernelBuilder::loop(Value lb, Value ub, int64_t step,
+                         const std::function<void(Value)> &body) {
+  auto forOp = scf::ForOp::create(b, l, lb, ub, idx(step));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(forOp.getBody()->getTerminator());
+  body(forOp.getInductionVar());
+}
+
+Value KernelBuilder::reduce(Value lb, Value ub, Value init,
+                            const std::function<Value(Value, Value)> &body) {
+  auto forOp = scf::ForOp::create(b, l, lb, ub, idx(1), ValueRange{init});
+  OpBuilder::InsertionGuard guard(b);
+  Block *blk = forOp.getBody();
+  if (!blk->empty() && blk->back().hasTrait<OpTrait::IsTerminator>())
+    blk->back().erase();
+  b.setInsertionPointToEnd(blk);
+  Value next = body(forOp.getInductionVar(), forOp.getRegionIterArgs()[0]);
+  scf::YieldOp::create(b, l, next);
+  return forOp.getResult(0);
+}
+
+Value KernelBuilder::tokenRow(Value t) {
+  return iadd(imul(iadd(bos(), t), nheads()), head());
+}
+
+Value KernelBuilder::loadKeyQuery(Value row, Value dst, Value qdst, Value slot) {
+  Value base = imul(row, idx(kDim));
+  Value lam = reduce(idx(0), idx(kDim), f32(0), [&](Value d, Value acc) {
+    Value kd = load(k(), iadd(base, d));
+    store(kd, dst, {slot, d});
+    store(load(q(), iadd(base, d)), qdst, {slot, d});
+    return add(acc, mul(kd, kd));
+  });
+  if (rec.getKeyNorm() != delta::KeyNorm::l2)
+    return lam;
+  // k / sqrt(||k||^2 + 1e-6), as FLA's l2norm; lam becomes ||k||^2 of the result.
+  Value rs = arith::DivFOp::create(b, l, f32(1), math::SqrtOp::create(b, l, add(lam, f32(1e-6))));
+  loop(idx(0), idx(kDim), 1, [&](Value d) { store(mul(load(dst, {slot, d}), rs), dst, {slot, d}); });
+  return mul(lam, mul(rs, rs));
+}
+
+TokenCoefficients KernelBuilder::coefficients(Value row, Value lam) {
+  Block &body = rec.getBodyBlock();
+  Type ct = rec.getComputeType();
+  auto widen = [&](Value x) -> Value {
+    return ct.isF32() ? x : Value(arith::ExtFOp::create(b, l, ct, x));
+  };
+  IRMapping map;
+  for (unsigned i = 0; i < numInputs; ++i)
+    map.map(body.getArgument(i), widen(load(input(i), row)));
+  map.map(body.getArguments().back(), widen(lam));
+  for (Operation &op : body.without_terminator())
+    b.clone(op, map);
+  auto yield = llvm::cast<delta::YieldOp>(body.getTerminator());
+  auto narrow = [&](Value x) -> Value {
+    Value v = map.lookupOrDefault(x);
+    return ct.isF32() ? v : Value(arith::TruncFOp::create(b, l, b.getF32Type(), v));
+  };
+  return {narrow(yield.getValues()[0]), narrow(yield.getValues()[1]), narrow(yield.getValues()[2])};
+}
+
+void KernelBuilder::initState(Value S) {
+  Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, useH0(), idx(0));
+  auto ifOp = scf::IfOp::create(b, l, use, /*withElseRegion=*/true);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(ifOp.thenBlock());
+    loop(idx(0), idx(kDim), 1, [&](Value d) {
+      Value base = iadd(state(), imul(d, idx(vDim)));
+      loop(idx(0), idx(vDim), 1, [&](Value j) { store(load(h0(), iadd(base, j)), S, {d, j}); });
+    });
+    b.setInsertionPointToStart(ifOp.elseBlock());
+    Value zero = f32(0);
+    loop(idx(0), idx(kDim), 1, [&](Value d) {
+      loop(idx(0), idx(vDim), 1, [&](Value j) { store(zero, S, {d, j}); });
+    });
+  }
+}
+
+void KernelBuilder::storeState(Value S) {
+  loop(idx(0), idx(kDim), 1, [&](Value d) {
+    Value base = iadd(state(), imul(d, idx(vDim)));
+    loop(idx(0), idx(vDim), 1, [&](Value j) { store(load(S, {d, j}), ht(), iadd(base, j)); });
+  });
+}
+
+void KernelBuilder::finish() {
+  func::ReturnOp::create(b, l);
+  rec.erase();
+}
+
+} // namespace deltac

@@ -1,0 +1,106 @@
+//===- KernelBuilder.h - shared pieces of the scan lowerings ----*- C++ -*-===//
+//
+// Both lowerings of delta.recurrence (chunked and sequential) produce a
+// function for one (sequence, head) pair with the signature
+//
+//   (q, k, v, in_0 .. in_{m-1}, h0, o, ht : memref<?xf32>,
+//    bos, len, head, nheads, state, use_h0 : index)
+//
+// in FLA's layout: token t of the pair is row (bos + t) * nheads + head of
+// q/k ([*, K]), v/o ([*, V]) and the inputs ([*]); the pair's state starts at
+// element `state` of h0/ht ([K, V] row-major); h0 is read only if use_h0 != 0.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAC_LIB_TRANSFORMS_KERNELBUILDER_H
+#define DELTAC_LIB_TRANSFORMS_KERNELBUILDER_H
+
+#include "Delta/DeltaDialect.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/IR/Builders.h"
+
+#include <functional>
+
+namespace deltac {
+
+struct TokenCoefficients {
+  mlir::Value g, a, b; // f32
+};
+
+class KernelBuilder {
+public:
+  /// Creates the function (named after the recurrence) next to `rec`.
+  KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind);
+
+  mlir::func::FuncOp func() { return fn; }
+  mlir::OpBuilder &builder() { return b; }
+  mlir::Location loc() { return l; }
+  int64_t K() const { return kDim; }
+  int64_t V() const { return vDim; }
+  /// Whether g is the constant 1 (no decay gate).
+  bool ungated() const { return noGate; }
+
+  // Arguments.
+  mlir::Value q() { return arg(0); }
+  mlir::Value k() { return arg(1); }
+  mlir::Value v() { return arg(2); }
+  mlir::Value input(unsigned i) { return arg(3 + i); }
+  mlir::Value h0() { return arg(3 + numInputs); }
+  mlir::Value o() { return arg(4 + numInputs); }
+  mlir::Value ht() { return arg(5 + numInputs); }
+  mlir::Value bos() { return arg(6 + numInputs); }
+  mlir::Value len() { return arg(7 + numInputs); }
+  mlir::Value head() { return arg(8 + numInputs); }
+  mlir::Value nheads() { return arg(9 + numInputs); }
+  mlir::Value state() { return arg(10 + numInputs); }
+  mlir::Value useH0() { return arg(11 + numInputs); }
+
+  // Constants and arithmetic.
+  mlir::Value idx(int64_t v);
+  mlir::Value f32(double v);
+  mlir::Value add(mlir::Value x, mlir::Value y);
+  mlir::Value sub(mlir::Value x, mlir::Value y);
+  mlir::Value mul(mlir::Value x, mlir::Value y);
+  mlir::Value iadd(mlir::Value x, mlir::Value y);
+  mlir::Value imul(mlir::Value x, mlir::Value y);
+  mlir::Value exp(mlir::Value x);
+  mlir::Value load(mlir::Value mem, mlir::ValueRange idx);
+  void store(mlir::Value val, mlir::Value mem, mlir::ValueRange idx);
+  mlir::Value scratch(llvm::ArrayRef<int64_t> shape);
+
+  /// for (iv = lb; iv < ub; iv += step) body(iv)
+  void loop(mlir::Value lb, mlir::Value ub, int64_t step, const std::function<void(mlir::Value)> &body);
+  /// A loop carrying one f32 value; returns its final value.
+  mlir::Value reduce(mlir::Value lb, mlir::Value ub, mlir::Value init,
+                     const std::function<mlir::Value(mlir::Value, mlir::Value)> &body);
+
+  /// Row of token `t` (relative to bos) in the [*, H] layout.
+  mlir::Value tokenRow(mlir::Value t);
+  /// Loads token row `row`'s key into dst[slot, :] and query into qdst[slot, :]
+  /// (normalised as the spec asks) and returns lam = ||k||^2.
+  mlir::Value loadKeyQuery(mlir::Value row, mlir::Value dst, mlir::Value qdst, mlir::Value slot);
+  /// (g, a, b) of token row `row`, inlining the recurrence's body.
+  TokenCoefficients coefficients(mlir::Value row, mlir::Value lam);
+  /// S = h0 (or 0); and ht = S at the end.
+  void initState(mlir::Value S);
+  void storeState(mlir::Value S);
+  /// Erases the recurrence; finishes the function.
+  void finish();
+
+private:
+  mlir::Value arg(unsigned i) { return fn.getArgument(i); }
+
+  delta::RecurrenceOp rec;
+  mlir::OpBuilder b;
+  mlir::Location l;
+  mlir::func::FuncOp fn;
+  int64_t kDim, vDim;
+  unsigned numInputs;
+  bool noGate;
+};
+
+} // namespace deltac
+
+#endif
