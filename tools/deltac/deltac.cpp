@@ -3,6 +3,7 @@
 //   deltac compile SPEC [-o FILE] [--emit=STAGE] [--print-ir-after-all]
 //   deltac check SPEC
 //   deltac analyze SPEC [--plot FILE.svg]
+//   deltac run SPEC --backend=cpu (--random B,T,H | --inputs DIR) [--outputs DIR] [--check]
 //
 // Exit status: 0 success, 1 user error (bad spec, bad arguments), 2 internal
 // error. This is the only translation unit built with exceptions (CLI11); no
@@ -10,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Analyze.h"
+#include "Run.h"
 #include "Pipeline.h"
 
 #include <CLI/CLI.hpp>
@@ -47,6 +49,23 @@ int main(int argc, char **argv) {
   analyze->add_option("--plot", plotPath,
                       "draw |R(-x)| for this method and the usual ones to FILE.svg");
 
+  RunOptions run;
+  CLI::App *runCmd = app.add_subcommand(
+      "run", "compile a spec for a backend, run it, optionally check it against the fp64 "
+             "reference; prints one JSON line");
+  runCmd->add_option("SPEC", run.specPath, "the .delta spec")->required();
+  runCmd->add_option("--backend", run.backend, "cpu (default) or cuda");
+  runCmd->add_option("--random", run.random, "random inputs of shape B,T,H");
+  runCmd->add_option("--seed", run.seed, "seed for --random (default: fresh)");
+  runCmd->add_option("--inputs", run.inputsDir,
+                     "directory of .npy inputs: q, k, v, one per spec input, optional h0, cu_seqlens");
+  runCmd->add_option("--outputs", run.outputsDir, "write o.npy and ht.npy there");
+  runCmd->add_flag("--check", run.check, "compare with the fp64 reference");
+  runCmd->add_flag("--sequential", run.sequential, "the token-by-token path instead of chunks");
+  runCmd->add_option("--chunk-size", run.chunkSize, "16, 32, 64 or 128 (default: compiler's choice)");
+  runCmd->add_option("--threads", run.threads, "worker threads (default: all cores)");
+  runCmd->add_option("--repeat", run.repeat, "timed runs; the fastest is reported");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
@@ -59,6 +78,8 @@ int main(int argc, char **argv) {
     app.exit(e);
     return static_cast<int>(Exit::UserError);
   }
+  if (runCmd->parsed())
+    return static_cast<int>(runRun(run));
   if (analyze->parsed())
     return static_cast<int>(runAnalyze(opts.specPath, plotPath));
   if (check->parsed())

@@ -1,0 +1,213 @@
+//===- Run.cpp - deltac run -----------------------------------------------===//
+#include "Run.h"
+
+#include "deltac/Driver/Driver.h"
+#include "deltac/Driver/Npy.h"
+#include "deltac/Reference/Reference.h"
+
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cmath>
+#include <iostream>
+#include <random>
+#include <thread>
+
+namespace deltac::tool {
+namespace {
+
+int userError(const std::string &msg) {
+  fmt::print(stderr, "deltac run: error: {}\n", msg);
+  return 1;
+}
+
+bool parseShape(const std::string &s, int64_t &B, int64_t &T, int64_t &H) {
+  long long b, t, h;
+  char tail;
+  if (std::sscanf(s.c_str(), "%lld,%lld,%lld%c", &b, &t, &h, &tail) != 3)
+    return false;
+  if (b <= 0 || t <= 0 || h <= 0 || b * t * h > (1ll << 28))
+    return false;
+  B = b, T = t, H = h;
+  return true;
+}
+
+/// Loads --inputs DIR into `p`; returns an error message or "".
+std::string loadInputs(const std::string &dir, const frontend::CheckedSpec &spec,
+                       driver::Problem &p) {
+  auto path = [&](const std::string &n) { return dir + "/" + n + ".npy"; };
+  npy::Array q, k, v;
+  std::string err;
+  if (!npy::read(path("q"), q, err) || !npy::read(path("k"), k, err) || !npy::read(path("v"), v, err))
+    return err;
+  auto isFloat = [](const npy::Array &a) { return a.dtype == "f4" || a.dtype == "f2"; };
+  for (auto [a, n] : {std::pair{&q, "q"}, {&k, "k"}, {&v, "v"}})
+    if (!isFloat(*a))
+      return fmt::format("'{}' must be float32 or float16", path(n));
+  if (q.shape.size() != 4)
+    return fmt::format("'{}' has shape {}; expected [B, T, H, K] with K = {}", path("q"),
+                       npy::shapeStr(q.shape), spec.K);
+  int64_t B = q.shape[0], T = q.shape[1], H = q.shape[2];
+  std::vector<int64_t> qk = {B, T, H, spec.K}, vs = {B, T, H, spec.V}, ss = {B, T, H};
+  if (q.shape != qk)
+    return fmt::format("'{}' has shape {}; expected {} (K = {} in the spec)", path("q"),
+                       npy::shapeStr(q.shape), npy::shapeStr(qk), spec.K);
+  if (k.shape != qk)
+    return fmt::format("'{}' has shape {}; expected {} like q", path("k"), npy::shapeStr(k.shape),
+                       npy::shapeStr(qk));
+  if (v.shape != vs)
+    return fmt::format("'{}' has shape {}; expected {} (V = {} in the spec)", path("v"),
+                       npy::shapeStr(v.shape), npy::shapeStr(vs), spec.V);
+  if (B * T == 0 || H == 0)
+    return fmt::format("'{}' is empty: shape {}", path("q"), npy::shapeStr(q.shape));
+  p.q = std::move(q.f), p.k = std::move(k.f), p.v = std::move(v.f);
+  for (const std::string &name : spec.inputs) {
+    npy::Array a;
+    if (!npy::read(path(name), a, err))
+      return err + fmt::format(" (the spec's per-token input '{}', shape {})", name, npy::shapeStr(ss));
+    if (!isFloat(a) || a.shape != ss)
+      return fmt::format("'{}' has {} {}; expected float32 or float16 of shape {}", path(name),
+                         a.dtype, npy::shapeStr(a.shape), npy::shapeStr(ss));
+    p.inputs.push_back(std::move(a.f));
+  }
+  HostTensors &t = p.view;
+  t.B = B, t.T = T, t.H = H, t.K = spec.K, t.V = spec.V;
+  if (llvm::sys::fs::exists(path("cu_seqlens"))) {
+    npy::Array cu;
+    if (!npy::read(path("cu_seqlens"), cu, err))
+      return err;
+    if ((cu.dtype != "i4" && cu.dtype != "i8") || cu.shape.size() != 1 || cu.shape[0] < 2)
+      return fmt::format("'{}' must be int32 or int64 of shape [N + 1], N >= 1; got {} {}",
+                         path("cu_seqlens"), cu.dtype, npy::shapeStr(cu.shape));
+    if (B != 1)
+      return fmt::format("variable lengths need B = 1, but '{}' has B = {}", path("q"), B);
+    if (cu.i.front() != 0 || cu.i.back() != T)
+      return fmt::format("'{}' must start at 0 and end at T = {}; got {} ... {}",
+                         path("cu_seqlens"), T, cu.i.front(), cu.i.back());
+    for (size_t i = 1; i < cu.i.size(); ++i)
+      if (cu.i[i] <= cu.i[i - 1])
+        return fmt::format("'{}' must increase strictly (no zero-length sequence): entry {} is {} "
+                           "after {}",
+                           path("cu_seqlens"), i, cu.i[i], cu.i[i - 1]);
+    t.cuSeqlens = cu.i;
+  }
+  if (llvm::sys::fs::exists(path("h0"))) {
+    npy::Array h0;
+    if (!npy::read(path("h0"), h0, err))
+      return err;
+    std::vector<int64_t> hs = {t.numSequences(), H, spec.K, spec.V};
+    if (!isFloat(h0) || h0.shape != hs)
+      return fmt::format("'{}' has {} {}; expected float32 of shape [N, H, K, V] = {}", path("h0"),
+                         h0.dtype, npy::shapeStr(h0.shape), npy::shapeStr(hs));
+    p.h0 = std::move(h0.f);
+  }
+  p.bind();
+  return "";
+}
+
+bool anyNaN(const std::vector<float> &x) {
+  for (float f : x)
+    if (std::isnan(f))
+      return true;
+  return false;
+}
+
+} // namespace
+
+Exit runRun(const RunOptions &opts) {
+  if (opts.backend == "cuda") {
+    userError("the cuda backend is not part of this build yet; use --backend=cpu");
+    return Exit::UserError;
+  }
+  if (opts.backend != "cpu") {
+    userError("unknown backend '" + opts.backend + "'; expected cpu or cuda");
+    return Exit::UserError;
+  }
+  if (opts.random.empty() == opts.inputsDir.empty()) {
+    userError("give exactly one of --random B,T,H and --inputs DIR");
+    return Exit::UserError;
+  }
+  int64_t B = 0, T = 0, H = 0;
+  if (!opts.random.empty() && !parseShape(opts.random, B, T, H)) {
+    userError("--random takes B,T,H (positive integers, B*T*H <= 2^28), got '" + opts.random + "'");
+    return Exit::UserError;
+  }
+  auto buf = llvm::MemoryBuffer::getFile(opts.specPath, /*IsText=*/true);
+  if (!buf) {
+    userError("cannot read '" + opts.specPath + "': " + buf.getError().message());
+    return Exit::UserError;
+  }
+  std::string error;
+  bool badSpec = false;
+  auto cs = driver::compileForCpu(opts.specPath, (*buf)->getBuffer().str(),
+                                  {opts.sequential, opts.chunkSize}, error, badSpec, std::cerr);
+  if (!cs) {
+    if (badSpec)
+      return Exit::UserError;
+    fmt::print(stderr, "deltac run: internal error: {}\n", error);
+    return Exit::InternalError;
+  }
+  driver::Problem p;
+  uint64_t seed = opts.seed >= 0 ? static_cast<uint64_t>(opts.seed) : std::random_device{}();
+  if (!opts.random.empty()) {
+    driver::RandomOptions ro;
+    ro.B = B, ro.T = T, ro.H = H, ro.seed = seed;
+    p = driver::randomProblem(cs->checked, ro);
+  } else {
+    std::string err = loadInputs(opts.inputsDir, cs->checked, p);
+    if (!err.empty()) {
+      userError(err);
+      return Exit::UserError;
+    }
+  }
+  const HostTensors &t = p.view;
+  const int64_t N = t.numSequences();
+  std::vector<float> o(t.B * t.T * t.H * t.V), ht(N * t.H * t.K * t.V);
+  unsigned threads = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
+  double best = INFINITY;
+  for (unsigned r = 0; r < std::max(1u, opts.repeat); ++r) {
+    std::fill(o.begin(), o.end(), NAN); // poisoned: unwritten outputs stay NaN
+    std::fill(ht.begin(), ht.end(), NAN);
+    auto t0 = std::chrono::steady_clock::now();
+    cs->kernel->run(t, o.data(), ht.data(), threads);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::string checkJson;
+  if (opts.check) {
+    auto t0 = std::chrono::steady_clock::now();
+    reference::Result ref = reference::run(cs->checked, t);
+    double refSec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto num = [](double x) { return std::isfinite(x) ? fmt::format("{:.3e}", x) : std::string("null"); };
+    checkJson = fmt::format(
+        ", \"check\": {{\"o_rel_err\": {}, \"ht_rel_err\": {}, \"nan\": {}, \"reference_seconds\": "
+        "{:.6f}, \"reference_tokens_per_second\": {:.1f}}}",
+        num(reference::relativeError(o, ref.o)), num(reference::relativeError(ht, ref.ht)),
+        anyNaN(o) || anyNaN(ht) ? "true" : "false", refSec, double(t.B * t.T) / refSec);
+  }
+  if (!opts.outputsDir.empty()) {
+    std::error_code ec = llvm::sys::fs::create_directories(opts.outputsDir);
+    std::string err;
+    if (ec) {
+      userError("cannot create '" + opts.outputsDir + "': " + ec.message());
+      return Exit::UserError;
+    }
+    if (!npy::writeF32(opts.outputsDir + "/o.npy", {t.B, t.T, t.H, t.V}, o, err) ||
+        !npy::writeF32(opts.outputsDir + "/ht.npy", {N, t.H, t.K, t.V}, ht, err)) {
+      userError(err);
+      return Exit::UserError;
+    }
+  }
+  std::string name = cs->checked.name;
+  fmt::print("{{\"backend\": \"cpu\", \"spec\": \"{}\", \"path\": \"{}\", \"chunk_size\": {}, "
+             "\"shape\": {{\"B\": {}, \"T\": {}, \"H\": {}, \"K\": {}, \"V\": {}, \"N\": {}}}, "
+             "\"threads\": {}, \"seed\": {}, \"seconds\": {:.6f}, \"tokens_per_second\": {:.1f}{}}}\n",
+             name, opts.sequential ? "sequential" : "chunked", cs->chunkSize, t.B, t.T, t.H, t.K,
+             t.V, N, threads, opts.random.empty() ? std::string("null") : std::to_string(seed),
+             best, double(t.B * t.T) / best, checkJson);
+  return Exit::Ok;
+}
+
+} // namespace deltac::tool
