@@ -130,6 +130,11 @@ Exit runRun(const RunOptions &opts) {
     userError("give exactly one of --random B,T,H and --inputs DIR");
     return Exit::UserError;
   }
+  if (opts.chunkSize != 0 && opts.chunkSize != 16 && opts.chunkSize != 32 &&
+      opts.chunkSize != 64 && opts.chunkSize != 128) {
+    userError(fmt::format("chunk size must be 16, 32, 64 or 128, got {}", opts.chunkSize));
+    return Exit::UserError;
+  }
   int64_t B = 0, T = 0, H = 0;
   if (!opts.random.empty() && !parseShape(opts.random, B, T, H)) {
     userError("--random takes B,T,H (positive integers, B*T*H <= 2^28), got '" + opts.random + "'");
