@@ -3,6 +3,8 @@
 
 #include "Delta/DeltaDialect.h"
 #include "deltac/Frontend/MLIRGen.h"
+#include "deltac/Target/CpuBackend.h"
+#include "deltac/Target/ObjectEmitter.h"
 #include "deltac/Transforms/Coefficients.h"
 #include "deltac/Transforms/Passes.h"
 
@@ -30,13 +32,31 @@ const std::vector<Stage> &stages() {
       {"parsed", "the spec as written: delta.ode (continuous) or delta.recurrence (discrete)",
        nullptr},
       {"discrete", "the discrete canonical form: delta.recurrence computing (g, a, b)",
-       [](ModuleOp m) {
+       [](ModuleOp m, const CompileOptions &) {
          PassManager pm(m.getContext());
          pm.addPass(createDeltaDiscretize());
          pm.addPass(createCanonicalizerPass());
          pm.addPass(createCSEPass());
          return pm.run(m);
        }},
+      {"chunked",
+       "the chunkwise-parallel scan (or, with --sequential, the token-by-token scan): one "
+       "function per (sequence, head) pair over scf loops and memrefs",
+       [](ModuleOp m, const CompileOptions &o) {
+         PassManager pm(m.getContext());
+         if (o.sequential) {
+           pm.addPass(createDeltaSequential());
+         } else {
+           DeltaChunkOptions co;
+           co.chunkSize = o.chunkSize;
+           pm.addPass(createDeltaChunk(co));
+         }
+         pm.addPass(createCanonicalizerPass());
+         pm.addPass(createCSEPass());
+         return pm.run(m);
+       }},
+      {"llvm", "the scan lowered to the LLVM dialect for the CPU",
+       [](ModuleOp m, const CompileOptions &) { return lowerKernelsToLLVM(m); }},
   };
   return all;
 }
@@ -106,14 +126,22 @@ Exit runCompile(const CompileOptions &opts) {
                opts.specPath, (*buf)->getBufferSize(), kMaxSpec);
     return Exit::UserError;
   }
-  int last = static_cast<int>(stages().size()) - 1;
-  if (!opts.emit.empty()) {
-    last = findStage(opts.emit);
-    if (last < 0) {
-      fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}\n", opts.emit,
-                 stageList());
-      return Exit::UserError;
-    }
+  bool object = opts.emit == "object";
+  int last = findStage(object ? "llvm" : opts.emit.empty() ? kDefaultStage : opts.emit);
+  if (last < 0) {
+    fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}, object\n", opts.emit,
+               stageList());
+    return Exit::UserError;
+  }
+  if (object && (opts.outputPath.empty() || opts.outputPath == "-")) {
+    fmt::print(stderr, "deltac: error: --emit=object needs -o FILE\n");
+    return Exit::UserError;
+  }
+  if (opts.chunkSize != 0 && opts.chunkSize != 16 && opts.chunkSize != 32 &&
+      opts.chunkSize != 64 && opts.chunkSize != 128) {
+    fmt::print(stderr, "deltac: error: chunk size must be 16, 32, 64 or 128, got {}\n",
+               opts.chunkSize);
+    return Exit::UserError;
   }
 
   frontend::SourceFile file(opts.specPath == "-" ? "<stdin>" : opts.specPath,
@@ -160,7 +188,7 @@ Exit runCompile(const CompileOptions &opts) {
 
   for (int i = 0; i <= last; ++i) {
     const Stage &st = stages()[i];
-    if (st.run && failed(st.run(*module)))
+    if (st.run && failed(st.run(*module, opts)))
       return internal(fmt::format("stage '{}' failed", st.name));
     if (failed(verify(*module)))
       return internal(fmt::format("stage '{}' produced invalid IR", st.name));
@@ -169,7 +197,14 @@ Exit runCompile(const CompileOptions &opts) {
                  st.description, printModule(*module));
   }
 
-  std::string text = printModule(*module);
+  std::string text;
+  if (object) {
+    std::string error;
+    if (!emitObjectFile(*module, text, error))
+      return internal("object emission failed: " + error);
+  } else {
+    text = printModule(*module);
+  }
   if (opts.outputPath.empty() || opts.outputPath == "-") {
     fmt::print("{}", text);
     std::fflush(stdout);

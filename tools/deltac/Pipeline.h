@@ -12,11 +12,13 @@
 
 namespace deltac::tool {
 
+struct CompileOptions;
+
 struct Stage {
   const char *name;
   const char *description;
   /// Transforms the module in place (null for the frontend stage).
-  std::function<mlir::LogicalResult(mlir::ModuleOp)> run;
+  std::function<mlir::LogicalResult(mlir::ModuleOp, const CompileOptions &)> run;
 };
 
 /// All stages, in pipeline order; the first is the frontend's output.
@@ -31,10 +33,15 @@ enum class Exit { Ok = 0, UserError = 1, InternalError = 2 };
 struct CompileOptions {
   std::string specPath;       ///< "-" for stdin
   std::string outputPath;     ///< "" or "-" for stdout
-  std::string emit;           ///< stage name; "" for the last
+  std::string emit;           ///< stage name or "object"; "" for the default stage
   bool printIrAfterAll = false;
   bool checkOnly = false;
+  bool sequential = false;    ///< the token-by-token scan instead of chunks
+  int64_t chunkSize = 0;      ///< 0: the compiler chooses
 };
+
+/// The stage `deltac compile` stops after by default.
+constexpr const char *kDefaultStage = "chunked";
 
 /// Runs the frontend and the stages up to `emit`; prints diagnostics to
 /// stderr and the IR to the output.

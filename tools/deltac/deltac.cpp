@@ -26,17 +26,21 @@ int main(int argc, char **argv) {
                "EFLA, any Runge-Kutta integrator) into chunk-scan kernels"};
   app.set_version_flag("--version", std::string("deltac 0.1.0 (LLVM ") + LLVM_VERSION_STRING + ")");
   app.require_subcommand(1);
-  app.footer("Stages (for --emit): " + stageList() +
+  app.footer("Stages (for --emit): " + stageList() + ", object" +
              "\nExit status: 0 success, 1 bad spec or arguments, 2 internal error.");
 
   CompileOptions opts;
   CLI::App *compile = app.add_subcommand("compile", "compile a spec and print the IR of a stage");
   compile->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
   compile->add_option("-o,--output", opts.outputPath, "write to FILE instead of stdout");
-  std::string emitHelp = "stop after STAGE and print its IR; one of: " + stageList();
+  std::string emitHelp = "stop after STAGE and print its IR (default " + std::string(kDefaultStage) +
+                         "); one of: " + stageList() + ", or object (a host object file, with -o)";
   compile->add_option("--emit", opts.emit, emitHelp);
   compile->add_flag("--print-ir-after-all", opts.printIrAfterAll,
                     "print the IR after every stage to stderr");
+  compile->add_option("--chunk-size", opts.chunkSize,
+                      "tokens per chunk: 16, 32, 64 or 128 (default: the compiler's choice)");
+  compile->add_flag("--sequential", opts.sequential, "the token-by-token scan instead of chunks");
 
   CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
   check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
