@@ -149,7 +149,8 @@ struct ChunkPass : impl::DeltaChunkBase<ChunkPass> {
   using DeltaChunkBase::DeltaChunkBase;
   void runOnOperation() override {
     if (chunkSize != 0 && chunkSize != 16 && chunkSize != 32 && chunkSize != 64 && chunkSize != 128) {
-      getOperation().emitError("chunk size must be 16, 32, 64 or 128, got ") << chunkSize;
+      getOperation().emitError("chunk size must be 16, 32, 64 or 128, got ")
+          << static_cast<int64_t>(chunkSize);
       return signalPassFailure();
     }
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
