@@ -137,20 +137,7 @@ Problem randomProblem(const frontend::CheckedSpec &spec, const RandomOptions &op
       spec.h[0].factors.size() == 1 && !spec.h[0].factors[0].inverted &&
       spec.h[0].factors[0].expr->kind == frontend::Expr::Kind::Name) {
     stepName = spec.h[0].factors[0].expr->name;
-    std::optional<StabilityFunction> r;
-    if (spec.integrator.name == "tableau") {
-      Tableau tab;
-      tab.stages = spec.integrator.b.size();
-      for (const auto &row : spec.integrator.a)
-        for (const auto &e : row)
-          tab.a.push_back(e.value);
-      for (const auto &e : spec.integrator.b)
-        tab.b.push_back(e.value);
-      r = StabilityFunction::fromTableau(tab);
-    } else {
-      r = StabilityFunction::named(spec.integrator.name);
-    }
-    StabilityInterval iv = stabilityInterval(*r);
+    StabilityInterval iv = stabilityInterval(frontend::stabilityOf(spec.integrator));
     if (!iv.unbounded)
       xmax = static_cast<double>(iv.xmax);
   }

@@ -85,19 +85,7 @@ double Checker::evalConst(const Expr &e) {
   case Expr::Kind::Mul: return arg(0) * arg(1);
   case Expr::Kind::Div: return arg(0) / arg(1);
   case Expr::Kind::Transpose: return arg(0);
-  case Expr::Kind::Call: {
-    double x = arg(0);
-    if (e.name == "exp") return std::exp(x);
-    if (e.name == "log") return std::log(x);
-    if (e.name == "sqrt") return std::sqrt(x);
-    if (e.name == "abs") return std::fabs(x);
-    if (e.name == "expm1") return std::expm1(x);
-    if (e.name == "log1p") return std::log1p(x);
-    if (e.name == "tanh") return std::tanh(x);
-    if (e.name == "sigmoid") return 1 / (1 + std::exp(-x));
-    if (e.name == "softplus") return std::max(x, 0.0) + std::log1p(std::exp(-std::fabs(x)));
-    return NAN;
-  }
+  case Expr::Kind::Call: return applyScalarFunction(e.name, arg(0));
   case Expr::Kind::Name: return NAN;
   }
   return NAN;
@@ -415,14 +403,7 @@ bool Checker::checkTableau(const IntegratorDecl &decl) {
                 "the weights of a Runge-Kutta method sum to 1");
     return false;
   }
-  Tableau t;
-  t.stages = s;
-  for (const auto &row : decl.a)
-    for (const auto &e : row)
-      t.a.push_back(e.value);
-  for (const auto &e : decl.b)
-    t.b.push_back(e.value);
-  StabilityFunction r = StabilityFunction::fromTableau(t);
+  StabilityFunction r = StabilityFunction::fromTableau(toTableau(decl));
   if (auto pole = poleOnNegativeAxis(r)) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(*pole));
@@ -638,6 +619,25 @@ std::optional<CheckedSpec> Checker::run() {
 }
 
 } // namespace
+
+Tableau toTableau(const IntegratorDecl &decl) {
+  Tableau t;
+  t.stages = decl.b.size();
+  for (const auto &row : decl.a)
+    for (const auto &e : row)
+      t.a.push_back(e.value);
+  for (const auto &e : decl.b)
+    t.b.push_back(e.value);
+  for (const auto &e : decl.c)
+    t.c.push_back(e.value);
+  return t;
+}
+
+StabilityFunction stabilityOf(const IntegratorDecl &decl) {
+  if (decl.name == "tableau")
+    return StabilityFunction::fromTableau(toTableau(decl));
+  return *StabilityFunction::named(decl.name);
+}
 
 std::optional<CheckedSpec> checkSpec(const Spec &spec, const SourceFile &file,
                                      DiagnosticEngine &diags) {

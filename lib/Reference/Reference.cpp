@@ -23,19 +23,7 @@ LD evalExpr(const Expr &e, const std::map<std::string, LD> &env) {
   case Expr::Kind::Mul: return arg(0) * arg(1);
   case Expr::Kind::Div: return arg(0) / arg(1);
   case Expr::Kind::Transpose: return arg(0);
-  case Expr::Kind::Call: {
-    LD x = arg(0);
-    if (e.name == "exp") return std::exp(x);
-    if (e.name == "log") return std::log(x);
-    if (e.name == "sqrt") return std::sqrt(x);
-    if (e.name == "abs") return std::fabs(x);
-    if (e.name == "expm1") return std::expm1(x);
-    if (e.name == "log1p") return std::log1p(x);
-    if (e.name == "tanh") return std::tanh(x);
-    if (e.name == "sigmoid") return 1 / (1 + std::exp(-x));
-    if (e.name == "softplus") return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-    return NAN;
-  }
+  case Expr::Kind::Call: return frontend::applyScalarFunction(e.name, arg(0));
   }
   return NAN;
 }
@@ -60,19 +48,7 @@ struct Coefficients {
 /// MATH.md, section 2, in long double.
 class Integrator {
 public:
-  explicit Integrator(const frontend::IntegratorDecl &decl) {
-    if (decl.name == "tableau") {
-      Tableau t;
-      t.stages = decl.b.size();
-      for (const auto &row : decl.a)
-        for (const auto &e : row)
-          t.a.push_back(e.value);
-      for (const auto &e : decl.b)
-        t.b.push_back(e.value);
-      r = StabilityFunction::fromTableau(t);
-    } else {
-      r = *StabilityFunction::named(decl.name);
-    }
+  explicit Integrator(const frontend::IntegratorDecl &decl) : r(frontend::stabilityOf(decl)) {
     for (const Rational &c : r.numerator().coeffs())
       num.push_back(c.toLongDouble());
     for (const Rational &c : r.denominator().coeffs())

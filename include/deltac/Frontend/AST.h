@@ -4,8 +4,11 @@
 
 #include "deltac/Frontend/Diagnostics.h"
 #include "deltac/Integrators/Rational.h"
+#include "deltac/Integrators/Stability.h"
 
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,6 +31,22 @@ using ExprPtr = std::unique_ptr<Expr>;
 /// Scalar functions the spec language knows.
 const std::vector<std::string> &scalarFunctions();
 bool isScalarFunction(const std::string &name);
+/// The value of scalar function `name` at x, in type T (NaN for an unknown name).
+template <typename T>
+T applyScalarFunction(const std::string &name, T x) {
+  using std::exp;
+  if (name == "exp") return std::exp(x);
+  if (name == "log") return std::log(x);
+  if (name == "sqrt") return std::sqrt(x);
+  if (name == "abs") return std::fabs(x);
+  if (name == "expm1") return std::expm1(x);
+  if (name == "log1p") return std::log1p(x);
+  if (name == "tanh") return std::tanh(x);
+  if (name == "sigmoid") return 1 / (1 + std::exp(-x));
+  if (name == "softplus") return (x > 0 ? x : T(0)) + std::log1p(std::exp(-std::fabs(x)));
+  return std::numeric_limits<T>::quiet_NaN();
+}
+
 /// Structural equality (same tree, same names and numbers).
 bool sameExpr(const Expr &a, const Expr &b);
 
@@ -45,6 +64,12 @@ struct IntegratorDecl {
   SourceRange aRange, bRange, cRange;
   bool hasA = false, hasB = false, hasC = false;
 };
+
+/// The Butcher tableau written in an `integrator tableau { ... }` block.
+Tableau toTableau(const IntegratorDecl &decl);
+/// The stability function of a named or written integrator (the name must
+/// be known, the tableau well-formed: the family check ensures both).
+StabilityFunction stabilityOf(const IntegratorDecl &decl);
 
 /// A spec as written, before the family check.
 struct Spec {
