@@ -3,6 +3,7 @@
 
 #include "Delta/DeltaDialect.h"
 #include "deltac/Frontend/MLIRGen.h"
+#include "deltac/Target/CpuBackend.h"
 #include "deltac/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -91,13 +92,7 @@ std::unique_ptr<CoefficientJit> CoefficientJit::compile(const std::string &specT
     func::ReturnOp::create(fb, rec.getLoc(), result);
   }
   rec.erase();
-  PassManager pm(&ctx);
-  pm.addPass(createConvertMathToLibmPass());
-  pm.addPass(createArithToLLVMConversionPass());
-  pm.addPass(createConvertMathToLLVMPass());
-  pm.addPass(createConvertFuncToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  if (failed(pm.run(*module))) {
+  if (failed(lowerKernelsToLLVM(*module))) {
     error = "lowering to LLVM failed";
     return nullptr;
   }
