@@ -155,6 +155,18 @@ Exit runRun(const RunOptions &opts) {
     fmt::print(stderr, "deltac run: internal error: {}\n", error);
     return Exit::InternalError;
   }
+  if (!opts.random.empty()) {
+    // q, k, v, o and the inputs live in memory at once (and the reference's
+    // doubles with --check): refuse sizes that cannot fit instead of dying.
+    const int64_t K = cs->checked.K, V = cs->checked.V;
+    const double bytes = double(B) * T * H * (2 * K + 2 * V + cs->checked.inputs.size()) * 4 *
+                         (opts.check ? 2 : 1);
+    if (bytes > 16e9) {
+      userError(fmt::format("--random {} needs about {:.1f} GB of host memory; at most 16 GB",
+                            opts.random, bytes / 1e9));
+      return Exit::UserError;
+    }
+  }
   driver::Problem p;
   uint64_t seed = opts.seed >= 0 ? static_cast<uint64_t>(opts.seed) : std::random_device{}();
   if (!opts.random.empty()) {
