@@ -4,6 +4,7 @@
 #include "Delta/DeltaDialect.h"
 #include "deltac/Frontend/MLIRGen.h"
 #include "deltac/Target/CpuBackend.h"
+#include "deltac/Target/HeaderEmitter.h"
 #include "deltac/Target/ObjectEmitter.h"
 #include "deltac/Transforms/Coefficients.h"
 #include "deltac/Transforms/Passes.h"
@@ -126,10 +127,10 @@ Exit runCompile(const CompileOptions &opts) {
                opts.specPath, (*buf)->getBufferSize(), kMaxSpec);
     return Exit::UserError;
   }
-  bool object = opts.emit == "object";
-  int last = findStage(object ? "llvm" : opts.emit.empty() ? kDefaultStage : opts.emit);
+  bool object = opts.emit == "object", header = opts.emit == "header";
+  int last = findStage(object ? "llvm" : header ? "chunked" : opts.emit.empty() ? kDefaultStage : opts.emit);
   if (last < 0) {
-    fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}, object\n", opts.emit,
+    fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}, object, header\n", opts.emit,
                stageList());
     return Exit::UserError;
   }
@@ -202,6 +203,10 @@ Exit runCompile(const CompileOptions &opts) {
     std::string error;
     if (!emitObjectFile(*module, text, error))
       return internal("object emission failed: " + error);
+  } else if (header) {
+    std::string error;
+    if (!emitCHeader(*module, text, error))
+      return internal("header emission failed: " + error);
   } else {
     text = printModule(*module);
   }
