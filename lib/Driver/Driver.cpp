@@ -47,17 +47,8 @@ std::unique_ptr<CompiledSpec> compileForCpu(const std::string &name, const std::
   });
   OwningOpRef<ModuleOp> module = frontend::buildModule(cs->checked, *cs->file, *cs->ctx);
   PassManager pm(cs->ctx.get());
-  pm.addPass(createDeltaDiscretize());
-  pm.addPass(createCanonicalizerPass());
-  if (opts.sequential) {
-    pm.addPass(createDeltaSequential());
-  } else {
-    DeltaChunkOptions co;
-    co.chunkSize = opts.chunkSize;
-    pm.addPass(createDeltaChunk(co));
-  }
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
+  addDiscretizePipeline(pm);
+  addScanPipeline(pm, opts.sequential, opts.chunkSize);
   if (failed(pm.run(*module)) || failed(verify(*module))) {
     error = "compiling the kernel failed\n" + mlirDiags;
     return nullptr;

@@ -35,9 +35,7 @@ const std::vector<Stage> &stages() {
       {"discrete", "the discrete canonical form: delta.recurrence computing (g, a, b)",
        [](ModuleOp m, const CompileOptions &) {
          PassManager pm(m.getContext());
-         pm.addPass(createDeltaDiscretize());
-         pm.addPass(createCanonicalizerPass());
-         pm.addPass(createCSEPass());
+         addDiscretizePipeline(pm);
          return pm.run(m);
        }},
       {"chunked",
@@ -45,15 +43,7 @@ const std::vector<Stage> &stages() {
        "function per (sequence, head) pair over scf loops and memrefs",
        [](ModuleOp m, const CompileOptions &o) {
          PassManager pm(m.getContext());
-         if (o.sequential) {
-           pm.addPass(createDeltaSequential());
-         } else {
-           DeltaChunkOptions co;
-           co.chunkSize = o.chunkSize;
-           pm.addPass(createDeltaChunk(co));
-         }
-         pm.addPass(createCanonicalizerPass());
-         pm.addPass(createCSEPass());
+         addScanPipeline(pm, o.sequential, o.chunkSize);
          return pm.run(m);
        }},
       {"llvm", "the scan lowered to the LLVM dialect for the CPU",

@@ -19,8 +19,14 @@
 namespace mlir {
 class ExecutionEngine;
 }
+namespace llvm {
+class TargetMachine;
+}
 
 namespace deltac {
+
+/// A target machine for this host (CPU features detected), -O3, PIC.
+std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &error);
 
 /// Lowers the kernel functions of `module` to the LLVM dialect in place.
 mlir::LogicalResult lowerKernelsToLLVM(mlir::ModuleOp module);

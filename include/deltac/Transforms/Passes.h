@@ -11,6 +11,12 @@
 
 namespace deltac {
 
+/// delta-discretize, then canonicalize and CSE (the `discrete` stage).
+void addDiscretizePipeline(mlir::OpPassManager &pm);
+/// delta-chunk (or delta-sequential), then canonicalize and CSE (the
+/// `chunked` stage); chunkSize 0 lets the compiler choose.
+void addScanPipeline(mlir::OpPassManager &pm, bool sequential, int64_t chunkSize);
+
 /// The chunk size the compiler picks when none is forced.
 int64_t defaultChunkSize(int64_t keyDim, int64_t valueDim);
 

@@ -33,15 +33,27 @@ LogicalResult lowerKernelsToLLVM(ModuleOp module) {
   return pm.run(module);
 }
 
+std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &error) {
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!tmb) {
+    error = llvm::toString(tmb.takeError());
+    return nullptr;
+  }
+  tmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  tmb->setRelocationModel(llvm::Reloc::PIC_);
+  auto tm = tmb->createTargetMachine();
+  if (!tm) {
+    error = llvm::toString(tm.takeError());
+    return nullptr;
+  }
+  return std::move(*tm);
+}
+
 CpuKernel::~CpuKernel() = default;
 
 std::unique_ptr<CpuKernel> CpuKernel::compile(ModuleOp module, std::string &error) {
-  static bool init = [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    return true;
-  }();
-  (void)init;
   auto kernel = std::unique_ptr<CpuKernel>(new CpuKernel());
   std::string name;
   for (auto fn : module.getOps<func::FuncOp>()) {
@@ -62,21 +74,13 @@ std::unique_ptr<CpuKernel> CpuKernel::compile(ModuleOp module, std::string &erro
     error = "lowering the kernel to LLVM failed";
     return nullptr;
   }
-  auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmb) {
-    error = llvm::toString(tmb.takeError());
+  std::unique_ptr<llvm::TargetMachine> tm = createHostTargetMachine(error);
+  if (!tm)
     return nullptr;
-  }
-  tmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto tm = tmb->createTargetMachine();
-  if (!tm) {
-    error = llvm::toString(tm.takeError());
-    return nullptr;
-  }
   ExecutionEngineOptions opts;
-  opts.transformer = makeOptimizingTransformer(3, 0, tm->get());
+  opts.transformer = makeOptimizingTransformer(3, 0, tm.get());
   opts.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  auto engine = ExecutionEngine::create(module, opts, std::move(*tm));
+  auto engine = ExecutionEngine::create(module, opts, std::move(tm));
   if (!engine) {
     error = llvm::toString(engine.takeError());
     return nullptr;

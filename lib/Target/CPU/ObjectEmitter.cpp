@@ -1,5 +1,6 @@
 //===- ObjectEmitter.cpp - host object files from LLVM-dialect modules ----===//
 #include "deltac/Target/ObjectEmitter.h"
+#include "deltac/Target/CpuBackend.h"
 
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
@@ -15,8 +16,6 @@
 namespace deltac {
 
 bool emitObjectFile(mlir::ModuleOp module, std::string &out, std::string &error) {
-  llvm::InitializeNativeTarget();
-  llvm::InitializeNativeTargetAsmPrinter();
   mlir::registerBuiltinDialectTranslation(*module.getContext());
   mlir::registerLLVMDialectTranslation(*module.getContext());
   llvm::LLVMContext llvmCtx;
@@ -25,28 +24,19 @@ bool emitObjectFile(mlir::ModuleOp module, std::string &out, std::string &error)
     error = "translation to LLVM IR failed";
     return false;
   }
-  auto tmb = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmb) {
-    error = llvm::toString(tmb.takeError());
+  std::unique_ptr<llvm::TargetMachine> tm = createHostTargetMachine(error);
+  if (!tm)
     return false;
-  }
-  tmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  tmb->setRelocationModel(llvm::Reloc::PIC_);
-  auto tm = tmb->createTargetMachine();
-  if (!tm) {
-    error = llvm::toString(tm.takeError());
-    return false;
-  }
-  llvmModule->setDataLayout((*tm)->createDataLayout());
-  llvmModule->setTargetTriple((*tm)->getTargetTriple());
-  if (llvm::Error e = mlir::makeOptimizingTransformer(3, 0, tm->get())(llvmModule.get())) {
+  llvmModule->setDataLayout(tm->createDataLayout());
+  llvmModule->setTargetTriple(tm->getTargetTriple());
+  if (llvm::Error e = mlir::makeOptimizingTransformer(3, 0, tm.get())(llvmModule.get())) {
     error = llvm::toString(std::move(e));
     return false;
   }
   llvm::SmallVector<char, 0> buf;
   llvm::raw_svector_ostream os(buf);
   llvm::legacy::PassManager pm;
-  if ((*tm)->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
+  if (tm->addPassesToEmitFile(pm, os, nullptr, llvm::CodeGenFileType::ObjectFile)) {
     error = "the target cannot emit object files";
     return false;
   }
