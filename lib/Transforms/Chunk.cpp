@@ -25,7 +25,7 @@ namespace {
 
 void buildChunked(delta::RecurrenceOp rec, int64_t C) {
   KernelBuilder kb(rec, "chunked");
-  kb.func()->setAttr("delta.chunk_size", kb.builder().getI64IntegerAttr(C));
+  kb.function()->setAttr("delta.chunk_size", kb.builder().getI64IntegerAttr(C));
   const int64_t K = kb.K(), V = kb.V();
   bool gated = !kb.ungated();
   Value S = kb.scratch({K, V});
@@ -37,7 +37,7 @@ void buildChunked(delta::RecurrenceOp rec, int64_t C) {
   Location l = kb.loc();
   Value zero = kb.idx(0), one = kb.idx(1), Kn = kb.idx(K), Vn = kb.idx(V);
   Value fzero = kb.f32(0);
-  Value scale = kb.f32(llvm::cast<FloatAttr>(kb.func()->getAttr("delta.scale")).getValueAsDouble());
+  Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
   kb.initState(S);
 
   kb.loop(zero, kb.len(), C, [&](Value c0) {

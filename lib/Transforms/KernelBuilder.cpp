@@ -2,6 +2,7 @@
 #include "KernelBuilder.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
@@ -10,26 +11,71 @@ using namespace mlir;
 
 namespace deltac {
 
-KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind)
+KernelBuilder::KernelBuilder(delta::RecurrenceOp rec)
     : rec(rec), b(rec), l(rec.getLoc()), kDim(rec.getKeyDim()), vDim(rec.getValueDim()),
       numInputs(rec.getInputNames().size()) {
-  MLIRContext *ctx = rec.getContext();
+  auto yield = llvm::cast<delta::YieldOp>(rec.getBodyBlock().getTerminator());
+  noGate = matchPattern(yield.getValues()[0], m_OneFloat());
+}
+
+void KernelBuilder::setCommonAttrs(llvm::StringRef kind) {
+  fnOp->setAttr("delta.kernel", b.getStringAttr(kind));
+  fnOp->setAttr("delta.key_dim", rec.getKeyDimAttr());
+  fnOp->setAttr("delta.value_dim", rec.getValueDimAttr());
+  fnOp->setAttr("delta.input_names", rec.getInputNamesAttr());
+  fnOp->setAttr("delta.scale", rec.getScaleAttr());
+  fnOp->setAttr("delta.key_norm", rec.getKeyNormAttr());
+  fnOp->setAttr("delta.storage_type", rec.getStorageTypeAttr());
+}
+
+KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind) : KernelBuilder(rec) {
   Type buf = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
   SmallVector<Type> args(3 + numInputs + 3, buf);
   args.append(6, b.getIndexType());
   fn = func::FuncOp::create(b, l, rec.getSymName(), b.getFunctionType(args, {}));
-  fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
-  fn->setAttr("delta.kernel", b.getStringAttr(kind));
-  fn->setAttr("delta.key_dim", rec.getKeyDimAttr());
-  fn->setAttr("delta.value_dim", rec.getValueDimAttr());
-  fn->setAttr("delta.input_names", rec.getInputNamesAttr());
-  fn->setAttr("delta.scale", rec.getScaleAttr());
-  fn->setAttr("delta.key_norm", rec.getKeyNormAttr());
-  fn->setAttr("delta.storage_type", rec.getStorageTypeAttr());
-  auto yield = llvm::cast<delta::YieldOp>(rec.getBodyBlock().getTerminator());
-  noGate = matchPattern(yield.getValues()[0], m_OneFloat());
-  Block *entry = fn.addEntryBlock();
+  fn->setAttr("llvm.emit_c_interface", UnitAttr::get(rec.getContext()));
+  fnOp = fn;
+  setCommonAttrs(kind);
+  entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
+  unsigned s = 6 + numInputs;
+  bosV = arg(s), lenV = arg(s + 1), headV = arg(s + 2), nheadsV = arg(s + 3);
+  stateV = arg(s + 4), useH0V = arg(s + 5);
+}
+
+KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind) {
+  KernelBuilder kb(rec);
+  MLIRContext *ctx = rec.getContext();
+  OpBuilder &b = kb.b;
+  auto module = rec->getParentOfType<ModuleOp>();
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
+  auto gmod = gpu::GPUModuleOp::create(b, kb.l, (rec.getSymName() + "_kernels").str());
+  b.setInsertionPointToStart(gmod.getBody());
+  Type buf = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  SmallVector<Type> args(3 + kb.numInputs + 3, buf);
+  args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
+  args.append(2, b.getIndexType());
+  auto fn = gpu::GPUFuncOp::create(b, kb.l, rec.getSymName(), b.getFunctionType(args, {}));
+  fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  kb.fnOp = fn;
+  kb.setCommonAttrs(kind);
+  kb.entry = &fn.getBody().front();
+  b.setInsertionPointToStart(kb.entry);
+  unsigned s = 6 + kb.numInputs;
+  Value cu = kb.arg(s);
+  kb.nheadsV = kb.arg(s + 1);
+  kb.useH0V = kb.arg(s + 2);
+  Value pair = gpu::BlockIdOp::create(b, kb.l, gpu::Dimension::x);
+  Value n = arith::DivUIOp::create(b, kb.l, pair, kb.nheadsV);
+  kb.headV = arith::RemUIOp::create(b, kb.l, pair, kb.nheadsV);
+  auto loadCu = [&](Value i) {
+    Value v = memref::LoadOp::create(b, kb.l, cu, i);
+    return arith::IndexCastOp::create(b, kb.l, b.getIndexType(), v).getResult();
+  };
+  kb.bosV = loadCu(n);
+  kb.lenV = arith::SubIOp::create(b, kb.l, loadCu(kb.iadd(n, kb.idx(1))), kb.bosV);
+  kb.stateV = kb.imul(pair, kb.idx(kb.kDim * kb.vDim));
+  return kb;
 }
 
 Value KernelBuilder::idx(int64_t v) { return arith::ConstantIndexOp::create(b, l, v); }
@@ -137,7 +183,10 @@ void KernelBuilder::storeState(Value S) {
 }
 
 void KernelBuilder::finish() {
-  func::ReturnOp::create(b, l);
+  if (fn)
+    func::ReturnOp::create(b, l);
+  else
+    gpu::ReturnOp::create(b, l);
   rec.erase();
 }
 

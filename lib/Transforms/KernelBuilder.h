@@ -33,8 +33,16 @@ class KernelBuilder {
 public:
   /// Creates the function (named after the recurrence) next to `rec`.
   KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind);
+  /// Creates a GPU kernel `gpu.func @<name>` in `gpu.module @<name>_kernels`
+  /// with the signature
+  ///   (q, k, v, in_0 .. in_{m-1}, h0, o, ht : memref<?xf32>,
+  ///    cu_seqlens : memref<?xi64>, nheads, use_h0 : index)
+  /// where block x is the (sequence, head) pair n * nheads + head, and the
+  /// pair's token range comes from cu_seqlens (N + 1 offsets).
+  static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind);
 
   mlir::func::FuncOp func() { return fn; }
+  mlir::Attribute attr(llvm::StringRef name) { return fnOp->getAttr(name); }
   mlir::OpBuilder &builder() { return b; }
   mlir::Location loc() { return l; }
   int64_t K() const { return kDim; }
@@ -50,12 +58,14 @@ public:
   mlir::Value h0() { return arg(3 + numInputs); }
   mlir::Value o() { return arg(4 + numInputs); }
   mlir::Value ht() { return arg(5 + numInputs); }
-  mlir::Value bos() { return arg(6 + numInputs); }
-  mlir::Value len() { return arg(7 + numInputs); }
-  mlir::Value head() { return arg(8 + numInputs); }
-  mlir::Value nheads() { return arg(9 + numInputs); }
-  mlir::Value state() { return arg(10 + numInputs); }
-  mlir::Value useH0() { return arg(11 + numInputs); }
+  mlir::Value bos() { return bosV; }
+  mlir::Value len() { return lenV; }
+  mlir::Value head() { return headV; }
+  mlir::Value nheads() { return nheadsV; }
+  mlir::Value state() { return stateV; }
+  mlir::Value useH0() { return useH0V; }
+  /// The enclosing function (func.func or gpu.func).
+  mlir::Operation *function() { return fnOp; }
 
   // Constants and arithmetic.
   mlir::Value idx(int64_t v);
@@ -90,12 +100,17 @@ public:
   void finish();
 
 private:
-  mlir::Value arg(unsigned i) { return fn.getArgument(i); }
+  KernelBuilder(delta::RecurrenceOp rec);
+  void setCommonAttrs(llvm::StringRef kind);
+  mlir::Value arg(unsigned i) { return entry->getArgument(i); }
 
   delta::RecurrenceOp rec;
   mlir::OpBuilder b;
   mlir::Location l;
   mlir::func::FuncOp fn;
+  mlir::Operation *fnOp = nullptr;
+  mlir::Block *entry = nullptr;
+  mlir::Value bosV, lenV, headV, nheadsV, stateV, useH0V;
   int64_t kDim, vDim;
   unsigned numInputs;
   bool noGate;

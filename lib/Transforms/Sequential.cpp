@@ -20,7 +20,7 @@ void buildSequential(delta::RecurrenceOp rec) {
   Value kS = kb.scratch({V});
   Value zero = kb.idx(0), Kn = kb.idx(K), Vn = kb.idx(V);
   Value fzero = kb.f32(0);
-  Value scale = kb.f32(llvm::cast<FloatAttr>(kb.func()->getAttr("delta.scale")).getValueAsDouble());
+  Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
   kb.initState(S);
   kb.loop(zero, kb.len(), 1, [&](Value t) {
     Value row = kb.tokenRow(t);

@@ -4,6 +4,8 @@
 #include "Delta/DeltaDialect.h"
 #include "deltac/Frontend/MLIRGen.h"
 #include "deltac/Target/CpuBackend.h"
+#include "deltac/Target/Bundle.h"
+#include "deltac/Target/GpuTarget.h"
 #include "deltac/Target/HeaderEmitter.h"
 #include "deltac/Target/ObjectEmitter.h"
 #include "deltac/Transforms/Coefficients.h"
@@ -31,8 +33,8 @@ namespace deltac::tool {
 const std::vector<Stage> &stages() {
   static const std::vector<Stage> all = {
       {"parsed", "the spec as written: delta.ode (continuous) or delta.recurrence (discrete)",
-       nullptr},
-      {"discrete", "the discrete canonical form: delta.recurrence computing (g, a, b)",
+       nullptr, nullptr},
+      {"discrete", "the discrete canonical form: delta.recurrence computing (g, a, b)", "parsed",
        [](ModuleOp m, const CompileOptions &) {
          PassManager pm(m.getContext());
          addDiscretizePipeline(pm);
@@ -41,13 +43,33 @@ const std::vector<Stage> &stages() {
       {"chunked",
        "the chunkwise-parallel scan (or, with --sequential, the token-by-token scan): one "
        "function per (sequence, head) pair over scf loops and memrefs",
-       [](ModuleOp m, const CompileOptions &o) {
+       "discrete", [](ModuleOp m, const CompileOptions &o) {
          PassManager pm(m.getContext());
          addScanPipeline(pm, o.sequential, o.chunkSize);
          return pm.run(m);
        }},
-      {"llvm", "the scan lowered to the LLVM dialect for the CPU",
+      {"llvm", "the scan lowered to the LLVM dialect for the CPU", "chunked",
        [](ModuleOp m, const CompileOptions &) { return lowerKernelsToLLVM(m); }},
+      {"gpu", "the GPU kernel: gpu.func per recurrence, one block per (pair, value tile)",
+       "discrete",
+       [](ModuleOp m, const CompileOptions &) {
+         PassManager pm(m.getContext());
+         pm.addPass(createDeltaToGPU());
+         pm.addPass(createCanonicalizerPass());
+         pm.addPass(createCSEPass());
+         return pm.run(m);
+       }},
+  };
+  return all;
+}
+
+const std::vector<Output> &outputs() {
+  static const std::vector<Output> all = {
+      {"object", "llvm", "a host object file with the CPU kernel (needs -o)"},
+      {"header", "chunked", "the C header for that object"},
+      {"ptx", "gpu", "PTX for sm_80 and sm_90"},
+      {"cubin", "gpu", "ptxas output for sm_90 (needs -o)"},
+      {"bundle", "gpu", "a kernel bundle for the runtime: cubins, PTX, manifest (needs -o)"},
   };
   return all;
 }
@@ -64,6 +86,8 @@ std::string stageList() {
   std::string s;
   for (const Stage &st : stages())
     s += (s.empty() ? "" : ", ") + std::string(st.name);
+  for (const Output &o : outputs())
+    s += ", " + std::string(o.name);
   return s;
 }
 
@@ -102,6 +126,36 @@ static std::string printModule(ModuleOp m) {
   return s;
 }
 
+/// Produces a non-IR output from the module.
+static bool emitOutput(const std::string &emit, ModuleOp module, const std::string &specText,
+                       std::string &text, std::string &error) {
+  if (emit == "object")
+    return emitObjectFile(module, text, error);
+  if (emit == "header")
+    return emitCHeader(module, text, error);
+  std::vector<GpuImage> images;
+  std::vector<int> sms = emit == "cubin" ? std::vector<int>{90} : std::vector<int>{80, 90};
+  if (!compileGpuImages(module, sms, images, error))
+    return false;
+  for (const GpuImage &img : images)
+    if (!img.ptxasLog.empty())
+      fmt::print(stderr, "ptxas sm_{}:\n{}", img.sm, img.ptxasLog);
+  if (emit == "ptx") {
+    for (const GpuImage &img : images)
+      text += fmt::format("// ----- PTX for sm_{} -----\n{}\n", img.sm, img.ptx);
+    return true;
+  }
+  if (emit == "cubin") {
+    if (images[0].cubin.empty()) {
+      error = "no ptxas was found (install the CUDA toolkit or set DELTAC_PTXAS)";
+      return false;
+    }
+    text = images[0].cubin;
+    return true;
+  }
+  return writeBundle(module, images, specText, text, error);
+}
+
 Exit runCompile(const CompileOptions &opts) {
   // Read the spec.
   auto buf = opts.specPath == "-" ? llvm::MemoryBuffer::getSTDIN()
@@ -117,15 +171,19 @@ Exit runCompile(const CompileOptions &opts) {
                opts.specPath, (*buf)->getBufferSize(), kMaxSpec);
     return Exit::UserError;
   }
-  bool object = opts.emit == "object", header = opts.emit == "header";
-  int last = findStage(object ? "llvm" : header ? "chunked" : opts.emit.empty() ? kDefaultStage : opts.emit);
+  std::string emit = opts.emit.empty() ? kDefaultStage : opts.emit;
+  const Output *output = nullptr;
+  for (const Output &o : outputs())
+    if (emit == o.name)
+      output = &o;
+  int last = findStage(output ? output->from : emit);
   if (last < 0) {
-    fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}, object, header\n", opts.emit,
-               stageList());
+    fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}\n", opts.emit, stageList());
     return Exit::UserError;
   }
-  if (object && (opts.outputPath.empty() || opts.outputPath == "-")) {
-    fmt::print(stderr, "deltac: error: --emit=object needs -o FILE\n");
+  bool binary = output && (emit == "object" || emit == "cubin" || emit == "bundle");
+  if (binary && (opts.outputPath.empty() || opts.outputPath == "-")) {
+    fmt::print(stderr, "deltac: error: --emit={} needs -o FILE\n", emit);
     return Exit::UserError;
   }
   if (opts.chunkSize != 0 && opts.chunkSize != 16 && opts.chunkSize != 32 &&
@@ -134,11 +192,17 @@ Exit runCompile(const CompileOptions &opts) {
                opts.chunkSize);
     return Exit::UserError;
   }
+  // The chain of stages from the frontend to the one asked for.
+  std::vector<int> chain;
+  for (int i = last; i >= 0; i = stages()[i].after ? findStage(stages()[i].after) : -1)
+    chain.insert(chain.begin(), i);
 
   frontend::SourceFile file(opts.specPath == "-" ? "<stdin>" : opts.specPath,
                             (*buf)->getBuffer().str());
   frontend::DiagnosticEngine diags(file);
-  MLIRContext ctx;
+  DialectRegistry registry;
+  registerGpuTargetDialects(registry);
+  MLIRContext ctx(registry);
   ctx.loadDialect<delta::DeltaDialect>();
   // Anything MLIR reports from here on is a compiler bug, not a user error.
   std::string mlirDiags;
@@ -177,7 +241,7 @@ Exit runCompile(const CompileOptions &opts) {
     return Exit::Ok;
   }
 
-  for (int i = 0; i <= last; ++i) {
+  for (int i : chain) {
     const Stage &st = stages()[i];
     if (st.run && failed(st.run(*module, opts)))
       return internal(fmt::format("stage '{}' failed", st.name));
@@ -189,16 +253,10 @@ Exit runCompile(const CompileOptions &opts) {
   }
 
   std::string text;
-  if (object) {
-    std::string error;
-    if (!emitObjectFile(*module, text, error))
-      return internal("object emission failed: " + error);
-  } else if (header) {
-    std::string error;
-    if (!emitCHeader(*module, text, error))
-      return internal("header emission failed: " + error);
-  } else {
+  if (!output) {
     text = printModule(*module);
+  } else if (std::string error; !emitOutput(emit, *module, file.text(), text, error)) {
+    return internal(fmt::format("--emit={} failed: {}", emit, error));
   }
   if (opts.outputPath.empty() || opts.outputPath == "-") {
     fmt::print("{}", text);

@@ -17,6 +17,7 @@ struct CompileOptions;
 struct Stage {
   const char *name;
   const char *description;
+  const char *after; ///< the stage this one starts from (null for the first)
   /// Transforms the module in place (null for the frontend stage).
   std::function<mlir::LogicalResult(mlir::ModuleOp, const CompileOptions &)> run;
 };
@@ -39,6 +40,14 @@ struct CompileOptions {
   bool sequential = false;    ///< the token-by-token scan instead of chunks
   int64_t chunkSize = 0;      ///< 0: the compiler chooses
 };
+
+/// Outputs that are not IR: each is produced from the IR of a stage.
+struct Output {
+  const char *name;
+  const char *from; ///< the stage whose IR it is made from
+  const char *description;
+};
+const std::vector<Output> &outputs();
 
 /// The stage `deltac compile` stops after by default.
 constexpr const char *kDefaultStage = "chunked";

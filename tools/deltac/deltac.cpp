@@ -26,7 +26,7 @@ int main(int argc, char **argv) {
                "EFLA, any Runge-Kutta integrator) into chunk-scan kernels"};
   app.set_version_flag("--version", std::string("deltac 0.1.0 (LLVM ") + LLVM_VERSION_STRING + ")");
   app.require_subcommand(1);
-  app.footer("Stages (for --emit): " + stageList() + ", object, header" +
+  app.footer("Stages and outputs (for --emit): " + stageList() +
              "\nExit status: 0 success, 1 bad spec or arguments, 2 internal error.");
 
   CompileOptions opts;
@@ -34,8 +34,7 @@ int main(int argc, char **argv) {
   compile->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
   compile->add_option("-o,--output", opts.outputPath, "write to FILE instead of stdout");
   std::string emitHelp = "stop after STAGE and print its IR (default " + std::string(kDefaultStage) +
-                         "); one of: " + stageList() +
-                         ", object (a host object file, with -o), or header (its C header)";
+                         "), or produce an output; one of: " + stageList();
   compile->add_option("--emit", opts.emit, emitHelp);
   compile->add_flag("--print-ir-after-all", opts.printIrAfterAll,
                     "print the IR after every stage to stderr");

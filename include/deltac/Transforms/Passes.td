@@ -61,4 +61,23 @@ def DeltaSequential : Pass<"delta-sequential", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def DeltaToGPU : Pass<"delta-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lower each delta.recurrence to a GPU kernel (one block per pair and value tile)";
+  let description = [{
+    Replaces every `delta.recurrence` by `gpu.func @<name>` in
+    `gpu.module @<name>_kernels`: block x is the (sequence, head) pair, block
+    y the value tile, and each thread keeps one column of the state S (K
+    values) across the pair's tokens, applying the recurrence token by token.
+    This is the GPU backend's reference path: correct at any shape, with no
+    tensor-core work yet.
+  }];
+  let options = [
+    Option<"valueTile", "value-tile", "int64_t", /*default=*/"128",
+           "threads per block (state columns per block)">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::gpu::GPUDialect"];
+}
+
 #endif

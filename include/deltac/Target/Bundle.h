@@ -1,0 +1,17 @@
+//===- Bundle.h - kernel bundles for the runtime ----------------*- C++ -*-===//
+#ifndef DELTAC_TARGET_BUNDLE_H
+#define DELTAC_TARGET_BUNDLE_H
+
+#include "deltac/Target/GpuTarget.h"
+
+namespace deltac {
+
+/// Writes a bundle (runtime/include/deltart/bundle_format.h) for the GPU
+/// kernel of `module` (the output of delta-to-gpu): its manifest, the spec's
+/// text, and the PTX and cubin of each image.
+bool writeBundle(mlir::ModuleOp module, const std::vector<GpuImage> &images,
+                 const std::string &specText, std::string &out, std::string &error);
+
+} // namespace deltac
+
+#endif

@@ -1,0 +1,33 @@
+//===- GpuTarget.h - PTX and cubins for the GPU kernels ---------*- C++ -*-===//
+#ifndef DELTAC_TARGET_GPUTARGET_H
+#define DELTAC_TARGET_GPUTARGET_H
+
+#include "mlir/IR/BuiltinOps.h"
+
+#include <string>
+#include <vector>
+
+namespace deltac {
+
+struct GpuImage {
+  int sm = 0;          ///< 80, 90, ...
+  std::string ptx;     ///< the PTX text
+  std::string cubin;   ///< ptxas output (empty when ptxas is unavailable)
+  std::string ptxasLog; ///< ptxas -v: registers, shared memory, spills
+};
+
+/// Registers what lowering GPU modules needs (NVVM target, translations).
+void registerGpuTargetDialects(mlir::DialectRegistry &registry);
+
+/// Lowers the gpu.module of `module` (the output of delta-to-gpu) through
+/// NVVM and LLVM's NVPTX backend to PTX for each `sm`, then assembles each
+/// with ptxas into a cubin. `module` is not modified.
+bool compileGpuImages(mlir::ModuleOp module, const std::vector<int> &sms,
+                      std::vector<GpuImage> &out, std::string &error);
+
+/// The ptxas the build found (or $DELTAC_PTXAS), or "" if none.
+std::string findPtxas();
+
+} // namespace deltac
+
+#endif

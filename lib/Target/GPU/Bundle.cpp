@@ -1,0 +1,91 @@
+//===- Bundle.cpp - kernel bundles for the runtime ------------------------===//
+#include "deltac/Target/Bundle.h"
+
+#include "deltart/bundle_format.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
+#include <fmt/core.h>
+
+using namespace mlir;
+
+namespace deltac {
+namespace {
+
+void put32(std::string &s, uint32_t v) {
+  for (int i = 0; i < 4; ++i)
+    s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put64(std::string &s, uint64_t v) {
+  for (int i = 0; i < 8; ++i)
+    s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+} // namespace
+
+bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std::string &specText,
+                 std::string &out, std::string &error) {
+  gpu::GPUFuncOp kernel;
+  module.walk([&](gpu::GPUFuncOp fn) {
+    if (fn->hasAttr("delta.kernel"))
+      kernel = fn;
+  });
+  if (!kernel) {
+    error = "the module holds no GPU kernel";
+    return false;
+  }
+  auto i64 = [&](llvm::StringRef name) {
+    return llvm::cast<IntegerAttr>(kernel->getAttr(name)).getInt();
+  };
+  std::string inputs;
+  for (Attribute a : llvm::cast<ArrayAttr>(kernel->getAttr("delta.input_names")))
+    inputs += (inputs.empty() ? "" : ",") + llvm::cast<StringAttr>(a).getValue().str();
+  // The manifest: everything the runtime needs to validate and launch.
+  std::string m;
+  m += fmt::format("name {}\n", kernel.getName().str());
+  m += fmt::format("entry {}\n", kernel.getName().str());
+  m += fmt::format("kernel {}\n", llvm::cast<StringAttr>(kernel->getAttr("delta.kernel")).getValue().str());
+  m += fmt::format("spec_hash {:016x}\n", deltart_fnv1a(specText.data(), specText.size()));
+  m += fmt::format("key_dim {}\nvalue_dim {}\n", i64("delta.key_dim"), i64("delta.value_dim"));
+  m += fmt::format("inputs {}\n", inputs.empty() ? "-" : inputs);
+  m += fmt::format("dtype f32\n");
+  m += fmt::format("block {} 1 1\n", i64("delta.block_size"));
+  m += fmt::format("grid pairs ceil_div(value_dim,{}) 1\n", i64("delta.value_tile"));
+  m += "shared_bytes 0\n";
+  m += fmt::format("chunk_size 0\n");
+  m += "params q k v inputs h0 o ht : f32 buffers; cu_seqlens : i64 buffer; nheads use_h0 : i64; "
+       "each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n";
+  struct Section {
+    uint32_t kind, sm;
+    std::string data;
+  };
+  std::vector<Section> sections = {{DELTART_SECTION_MANIFEST, 0, m}, {DELTART_SECTION_SPEC, 0, specText}};
+  for (const GpuImage &img : images) {
+    sections.push_back({DELTART_SECTION_PTX, static_cast<uint32_t>(img.sm), img.ptx + '\0'});
+    if (!img.cubin.empty())
+      sections.push_back({DELTART_SECTION_CUBIN, static_cast<uint32_t>(img.sm), img.cubin});
+  }
+  uint64_t offset = DELTART_BUNDLE_HEADER_SIZE + DELTART_BUNDLE_SECTION_SIZE * sections.size();
+  uint64_t total = offset + 8;
+  for (const Section &s : sections)
+    total += s.data.size();
+  out.clear();
+  out.append(DELTART_BUNDLE_MAGIC, 7);
+  out.push_back('\0');
+  put32(out, DELTART_BUNDLE_VERSION);
+  put32(out, static_cast<uint32_t>(sections.size()));
+  put64(out, total);
+  for (const Section &s : sections) {
+    put32(out, s.kind);
+    put32(out, s.sm);
+    put64(out, offset);
+    put64(out, s.data.size());
+    offset += s.data.size();
+  }
+  for (const Section &s : sections)
+    out += s.data;
+  put64(out, deltart_fnv1a(out.data(), out.size()));
+  return true;
+}
+
+} // namespace deltac

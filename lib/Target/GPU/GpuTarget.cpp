@@ -1,0 +1,114 @@
+//===- GpuTarget.cpp - PTX and cubins for the GPU kernels -----------------===//
+#include "deltac/Target/GpuTarget.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+
+#include <cstdlib>
+
+using namespace mlir;
+
+namespace deltac {
+
+void registerGpuTargetDialects(DialectRegistry &registry) {
+  registerAllExtensions(registry);
+  registerAllToLLVMIRTranslations(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+}
+
+std::string findPtxas() {
+  if (const char *env = std::getenv("DELTAC_PTXAS"))
+    return env;
+#ifdef DELTAC_PTXAS_PATH
+  if (llvm::sys::fs::can_execute(DELTAC_PTXAS_PATH))
+    return DELTAC_PTXAS_PATH;
+#endif
+  if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas"))
+    return "/usr/local/cuda/bin/ptxas";
+  if (auto p = llvm::sys::findProgramByName("ptxas"))
+    return *p;
+  return "";
+}
+
+static bool runPtxas(const std::string &ptxas, GpuImage &img, std::string &error) {
+  llvm::SmallString<128> in, out, log;
+  int fd;
+  if (llvm::sys::fs::createTemporaryFile("deltac", "ptx", fd, in) ||
+      llvm::sys::fs::createTemporaryFile("deltac", "cubin", out) ||
+      llvm::sys::fs::createTemporaryFile("deltac", "log", log)) {
+    error = "cannot create temporary files for ptxas";
+    return false;
+  }
+  {
+    llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
+    os << img.ptx;
+  }
+  std::string arch = "-arch=sm_" + std::to_string(img.sm);
+  llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, "-O3", "-v", in, "-o", out};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log, log};
+  std::string msg;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 600, 0, &msg);
+  auto logBuf = llvm::MemoryBuffer::getFile(log);
+  img.ptxasLog = logBuf ? (*logBuf)->getBuffer().str() : "";
+  auto cubin = llvm::MemoryBuffer::getFile(out, /*IsText=*/false);
+  if (rc == 0 && cubin)
+    img.cubin = (*cubin)->getBuffer().str();
+  llvm::sys::fs::remove(in);
+  llvm::sys::fs::remove(out);
+  llvm::sys::fs::remove(log);
+  if (rc != 0) {
+    error = "ptxas failed (" + (msg.empty() ? "exit " + std::to_string(rc) : msg) + "):\n" + img.ptxasLog;
+    return false;
+  }
+  return true;
+}
+
+bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<GpuImage> &out,
+                      std::string &error) {
+  LLVMInitializeNVPTXTarget();
+  LLVMInitializeNVPTXTargetInfo();
+  LLVMInitializeNVPTXTargetMC();
+  LLVMInitializeNVPTXAsmPrinter();
+  std::string ptxas = findPtxas();
+  for (int sm : sms) {
+    OwningOpRef<ModuleOp> copy = module.clone();
+    PassManager pm(module.getContext());
+    gpu::GPUToNVVMPipelineOptions opts;
+    opts.cubinChip = "sm_" + std::to_string(sm);
+    opts.cubinFeatures = "+ptx80";
+    opts.cubinFormat = "isa";
+    opts.optLevel = 3;
+    gpu::buildLowerToNVVMPassPipeline(pm, opts);
+    if (failed(pm.run(*copy))) {
+      error = "lowering the GPU kernels to PTX for sm_" + std::to_string(sm) + " failed";
+      return false;
+    }
+    GpuImage img;
+    img.sm = sm;
+    copy->walk([&](gpu::BinaryOp bin) {
+      for (Attribute a : bin.getObjects())
+        if (auto obj = llvm::dyn_cast<gpu::ObjectAttr>(a))
+          img.ptx = obj.getObject().getValue().str();
+    });
+    if (img.ptx.empty()) {
+      error = "no PTX was produced for sm_" + std::to_string(sm);
+      return false;
+    }
+    if (!ptxas.empty() && !runPtxas(ptxas, img, error))
+      return false;
+    out.push_back(std::move(img));
+  }
+  return true;
+}
+
+} // namespace deltac
