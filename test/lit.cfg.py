@@ -23,3 +23,6 @@ llvm_config.with_environment("PATH", config.deltac_tools_dir, append_path=True)
 
 if config.cuda_found:
     config.available_features.add("cuda")
+import shutil
+if os.environ.get("DELTAC_PTXAS") or os.path.exists("/usr/local/cuda/bin/ptxas") or shutil.which("ptxas"):
+    config.available_features.add("ptxas")

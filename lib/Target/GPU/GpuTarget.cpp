@@ -80,6 +80,15 @@ bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<
   LLVMInitializeNVPTXTargetMC();
   LLVMInitializeNVPTXAsmPrinter();
   std::string ptxas = findPtxas();
+  // MLIR's NVVM target links libdevice (for expm1, log1p, ...) from the CUDA
+  // toolkit it finds through these variables; point it at ptxas's toolkit.
+  if (!ptxas.empty() && !std::getenv("CUDA_ROOT") && !std::getenv("CUDA_HOME") &&
+      !std::getenv("CUDA_PATH")) {
+    llvm::SmallString<256> root(ptxas);
+    llvm::sys::path::remove_filename(root); // bin
+    llvm::sys::path::remove_filename(root); // the toolkit
+    ::setenv("CUDA_ROOT", root.c_str(), 0);
+  }
   for (int sm : sms) {
     OwningOpRef<ModuleOp> copy = module.clone();
     PassManager pm(module.getContext());
