@@ -2,7 +2,7 @@
 #include "Run.h"
 
 #include "deltac/Driver/Driver.h"
-#include "deltac/Driver/Npy.h"
+#include "deltart/npy.h"
 #include "deltac/Reference/Reference.h"
 
 #include "llvm/Support/FileSystem.h"
@@ -171,7 +171,24 @@ Exit runRun(const RunOptions &opts) {
   uint64_t seed = opts.seed >= 0 ? static_cast<uint64_t>(opts.seed) : std::random_device{}();
   if (!opts.random.empty()) {
     driver::RandomOptions ro;
-    ro.B = B, ro.T = T, ro.H = H, ro.seed = seed;
+    ro.B = B, ro.T = T, ro.H = H, ro.seed = seed, ro.withH0 = opts.randomH0;
+    if (!opts.varlen.empty()) {
+      ro.cuSeqlens = {0};
+      for (size_t pos = 0; pos <= opts.varlen.size();) {
+        size_t c = opts.varlen.find(',', pos);
+        long long len = std::atoll(opts.varlen.substr(pos, c - pos).c_str());
+        if (len <= 0) {
+          userError("--varlen takes positive lengths L1,L2,..., got '" + opts.varlen + "'");
+          return Exit::UserError;
+        }
+        ro.cuSeqlens.push_back(ro.cuSeqlens.back() + len);
+        pos = c == std::string::npos ? opts.varlen.size() + 1 : c + 1;
+      }
+      if (B != 1 || ro.cuSeqlens.back() != T) {
+        userError(fmt::format("--varlen needs B = 1 and lengths summing to T = {}", T));
+        return Exit::UserError;
+      }
+    }
     p = driver::randomProblem(cs->checked, ro);
   } else {
     std::string err = loadInputs(opts.inputsDir, cs->checked, p);
@@ -192,10 +209,39 @@ Exit runRun(const RunOptions &opts) {
     cs->kernel->run(t, o.data(), ht.data(), threads);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  if (!opts.saveInputs.empty()) {
+    std::string err;
+    std::error_code ec = llvm::sys::fs::create_directories(opts.saveInputs);
+    bool ok = !ec;
+    std::vector<int64_t> qs = {t.B, t.T, t.H, t.K}, vs = {t.B, t.T, t.H, t.V}, ss = {t.B, t.T, t.H};
+    ok = ok && npy::writeF32(opts.saveInputs + "/q.npy", qs, p.q, err) &&
+         npy::writeF32(opts.saveInputs + "/k.npy", qs, p.k, err) &&
+         npy::writeF32(opts.saveInputs + "/v.npy", vs, p.v, err);
+    for (size_t i = 0; ok && i < cs->checked.inputs.size(); ++i)
+      ok = npy::writeF32(opts.saveInputs + "/" + cs->checked.inputs[i] + ".npy", ss, p.inputs[i], err);
+    if (ok && !p.h0.empty())
+      ok = npy::writeF32(opts.saveInputs + "/h0.npy", {N, t.H, t.K, t.V}, p.h0, err);
+    if (ok && !t.cuSeqlens.empty()) {
+      ok = npy::writeI64(opts.saveInputs + "/cu_seqlens.npy", {int64_t(t.cuSeqlens.size())}, t.cuSeqlens, err);
+    }
+    if (!ok) {
+      userError(ec ? "cannot create '" + opts.saveInputs + "': " + ec.message() : err);
+      return Exit::UserError;
+    }
+  }
   std::string checkJson;
-  if (opts.check) {
+  if (opts.check || !opts.referenceOutputs.empty()) {
     auto t0 = std::chrono::steady_clock::now();
     reference::Result ref = reference::run(cs->checked, t);
+    if (!opts.referenceOutputs.empty()) {
+      std::string err;
+      if (llvm::sys::fs::create_directories(opts.referenceOutputs) ||
+          !npy::writeF64(opts.referenceOutputs + "/o.npy", {t.B, t.T, t.H, t.V}, ref.o, err) ||
+          !npy::writeF64(opts.referenceOutputs + "/ht.npy", {N, t.H, t.K, t.V}, ref.ht, err)) {
+        userError("cannot write the reference outputs to '" + opts.referenceOutputs + "' " + err);
+        return Exit::UserError;
+      }
+    }
     double refSec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     auto num = [](double x) { return std::isfinite(x) ? fmt::format("{:.3e}", x) : std::string("null"); };
     checkJson = fmt::format(

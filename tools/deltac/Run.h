@@ -21,6 +21,10 @@ struct RunOptions {
   int64_t chunkSize = 0;
   unsigned threads = 0;   ///< 0: all cores
   unsigned repeat = 1;    ///< timed runs; the fastest is reported
+  bool randomH0 = false;  ///< --random with an initial state
+  std::string varlen;     ///< --random with packed sequences "L1,L2,..." (B must be 1)
+  std::string saveInputs;       ///< write the inputs as .npy there
+  std::string referenceOutputs; ///< write the fp64 reference's o and ht there
 };
 
 /// Compiles the spec, runs it on random or given inputs, optionally checks

@@ -69,6 +69,11 @@ int main(int argc, char **argv) {
   runCmd->add_option("--chunk-size", run.chunkSize, "16, 32, 64 or 128 (default: compiler's choice)");
   runCmd->add_option("--threads", run.threads, "worker threads (default: all cores)");
   runCmd->add_option("--repeat", run.repeat, "timed runs; the fastest is reported");
+  runCmd->add_flag("--h0", run.randomH0, "with --random: a random initial state");
+  runCmd->add_option("--varlen", run.varlen, "with --random (B = 1): packed sequence lengths L1,L2,...");
+  runCmd->add_option("--save-inputs", run.saveInputs, "write the inputs as .npy files there");
+  runCmd->add_option("--reference-outputs", run.referenceOutputs,
+                     "write the fp64 reference's o.npy and ht.npy (float64) there");
 
   try {
     app.parse(argc, argv);

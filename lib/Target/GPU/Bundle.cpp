@@ -50,7 +50,8 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
   m += fmt::format("inputs {}\n", inputs.empty() ? "-" : inputs);
   m += fmt::format("dtype f32\n");
   m += fmt::format("block {} 1 1\n", i64("delta.block_size"));
-  m += fmt::format("grid pairs ceil_div(value_dim,{}) 1\n", i64("delta.value_tile"));
+  m += fmt::format("value_tile {}\n", i64("delta.value_tile"));
+  m += "grid x = N * H (pairs), y = ceil(value_dim / value_tile)\n";
   m += "shared_bytes 0\n";
   m += fmt::format("chunk_size 0\n");
   m += "params q k v inputs h0 o ht : f32 buffers; cu_seqlens : i64 buffer; nheads use_h0 : i64; "

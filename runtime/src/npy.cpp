@@ -1,5 +1,5 @@
 //===- Npy.cpp - reading and writing .npy arrays --------------------------===//
-#include "deltac/Driver/Npy.h"
+#include "deltart/npy.h"
 
 #include <cstdio>
 #include <cstring>
@@ -111,7 +111,7 @@ bool read(const std::string &path, Array &out, std::string &error) {
     error = "'" + path + "' is Fortran-ordered; save it C-ordered (np.ascontiguousarray)";
     return false;
   }
-  if (descr != "<f4" && descr != "<f2" && descr != "<i4" && descr != "<i8") {
+  if (descr != "<f4" && descr != "<f2" && descr != "<f8" && descr != "<i4" && descr != "<i8") {
     error = "'" + path + "' has dtype '" + descr +
             "'; expected float32 or float16 (int32 or int64 for cu_seqlens)";
     return false;
@@ -141,7 +141,7 @@ bool read(const std::string &path, Array &out, std::string &error) {
       return false;
     }
   }
-  size_t elem = out.dtype == "f2" ? 2 : out.dtype == "i8" ? 8 : 4;
+  size_t elem = out.dtype == "f2" ? 2 : (out.dtype == "i8" || out.dtype == "f8") ? 8 : 4;
   std::vector<char> raw(static_cast<size_t>(count) * elem);
   if (!in.read(raw.data(), static_cast<std::streamsize>(raw.size()))) {
     error = "'" + path + "' is truncated: expected " + std::to_string(count) + " elements of shape " +
@@ -150,6 +150,7 @@ bool read(const std::string &path, Array &out, std::string &error) {
   }
   out.f.clear();
   out.i.clear();
+  out.d.clear();
   for (int64_t n = 0; n < count; ++n) {
     const char *p = raw.data() + n * elem;
     if (out.dtype == "f4") {
@@ -160,6 +161,10 @@ bool read(const std::string &path, Array &out, std::string &error) {
       uint16_t v;
       std::memcpy(&v, p, 2);
       out.f.push_back(halfToFloat(v));
+    } else if (out.dtype == "f8") {
+      double v;
+      std::memcpy(&v, p, 8);
+      out.d.push_back(v);
     } else if (out.dtype == "i4") {
       int32_t v;
       std::memcpy(&v, p, 4);
@@ -173,14 +178,15 @@ bool read(const std::string &path, Array &out, std::string &error) {
   return true;
 }
 
-bool writeF32(const std::string &path, const std::vector<int64_t> &shape,
-              const std::vector<float> &data, std::string &error) {
+static bool writeRaw(const std::string &path, const char *descr, const std::vector<int64_t> &shape,
+                     const void *data, size_t bytes, std::string &error) {
   std::string dims;
   for (int64_t d : shape)
     dims += std::to_string(d) + ", ";
   if (shape.size() > 1)
     dims.resize(dims.size() - 2);
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }";
+  std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" +
+                       dims + "), }";
   size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
@@ -196,8 +202,7 @@ bool writeF32(const std::string &path, const std::vector<int64_t> &shape,
     out.put(static_cast<char>(hl & 0xff));
     out.put(static_cast<char>(hl >> 8));
     out << header;
-    out.write(reinterpret_cast<const char *>(data.data()),
-              static_cast<std::streamsize>(data.size() * sizeof(float)));
+    out.write(static_cast<const char *>(data), static_cast<std::streamsize>(bytes));
     out.close();
     if (!out) {
       error = "cannot write '" + tmp + "'";
@@ -211,6 +216,21 @@ bool writeF32(const std::string &path, const std::vector<int64_t> &shape,
     return false;
   }
   return true;
+}
+
+bool writeF32(const std::string &path, const std::vector<int64_t> &shape,
+              const std::vector<float> &data, std::string &error) {
+  return writeRaw(path, "<f4", shape, data.data(), data.size() * sizeof(float), error);
+}
+
+bool writeI64(const std::string &path, const std::vector<int64_t> &shape,
+              const std::vector<int64_t> &data, std::string &error) {
+  return writeRaw(path, "<i8", shape, data.data(), data.size() * sizeof(int64_t), error);
+}
+
+bool writeF64(const std::string &path, const std::vector<int64_t> &shape,
+              const std::vector<double> &data, std::string &error) {
+  return writeRaw(path, "<f8", shape, data.data(), data.size() * sizeof(double), error);
 }
 
 } // namespace deltac::npy

@@ -1,0 +1,70 @@
+/*===- deltart.h - the deltac runtime: load kernel bundles, launch them -*- C -*-===*
+ *
+ * A C API with no LLVM or MLIR inside. The CUDA driver (libcuda.so.1) is
+ * loaded at run time, so the library builds, links and reports "no CUDA
+ * driver" cleanly on machines without a GPU. No function aborts or exits:
+ * each returns a status, and deltart_last_error() gives the message of the
+ * calling thread's last failure.
+ *===----------------------------------------------------------------------===*/
+#ifndef DELTART_H
+#define DELTART_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum deltart_status {
+  DELTART_OK = 0,
+  DELTART_ERROR_IO = 1,               /* a file could not be read */
+  DELTART_ERROR_FORMAT = 2,           /* not a bundle, or a damaged one */
+  DELTART_ERROR_CHECKSUM = 3,         /* the bundle's checksum does not match */
+  DELTART_ERROR_VERSION = 4,          /* a bundle version this runtime does not read */
+  DELTART_ERROR_NO_DRIVER = 5,        /* libcuda.so.1 could not be loaded */
+  DELTART_ERROR_NO_DEVICE = 6,        /* no usable CUDA device */
+  DELTART_ERROR_NO_IMAGE = 7,         /* no cubin or PTX for this device */
+  DELTART_ERROR_UNKNOWN_ENTRY = 8,    /* the bundle has no such entry point */
+  DELTART_ERROR_INVALID_ARGUMENT = 9, /* an argument does not match the manifest */
+  DELTART_ERROR_CUDA = 10,            /* a CUDA driver call failed */
+} deltart_status;
+
+typedef struct deltart_bundle deltart_bundle;
+
+/* Loads a bundle; *out is set only on success. */
+deltart_status deltart_bundle_open_file(const char *path, deltart_bundle **out);
+deltart_status deltart_bundle_open_memory(const void *data, size_t size, deltart_bundle **out);
+void deltart_bundle_close(deltart_bundle *bundle);
+
+/* The manifest's value for `key` (e.g. "name", "key_dim", "inputs"), or NULL. */
+const char *deltart_bundle_manifest(const deltart_bundle *bundle, const char *key);
+
+/* One forward pass. Every pointer is a CUDA device pointer (as uint64_t);
+ * tensors are float32 in FLA's layout: q, k [B, T, H, K]; v, o [B, T, H, V];
+ * inputs[i] [B, T, H] in the manifest's order; h0 (optional, 0 for a zero
+ * state) and ht [N, H, K, V]. Variable lengths: B = 1 and cu_seqlens, a
+ * device array of N + 1 int64 offsets; otherwise cu_seqlens = 0 and N = B. */
+typedef struct deltart_forward_args {
+  uint64_t q, k, v;
+  const uint64_t *inputs;
+  size_t num_inputs;
+  uint64_t h0, o, ht;
+  int64_t B, T, H, K, V;
+  uint64_t cu_seqlens;
+  int64_t N;
+} deltart_forward_args;
+
+/* Validates `args` against the manifest, then launches `entry` (NULL: the
+ * bundle's only entry) on `stream` (a CUstream, NULL for the default). */
+deltart_status deltart_forward(deltart_bundle *bundle, const char *entry,
+                               const deltart_forward_args *args, void *stream);
+
+const char *deltart_status_string(deltart_status status);
+const char *deltart_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

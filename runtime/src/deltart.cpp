@@ -1,0 +1,329 @@
+//===- deltart.cpp - the deltac runtime -----------------------------------===//
+#include "deltart/deltart.h"
+
+#include "cuda_driver.h"
+#include "deltart/bundle_format.h"
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+using namespace deltart;
+
+namespace {
+
+thread_local std::string lastError;
+
+deltart_status fail(deltart_status s, std::string msg) {
+  lastError = std::move(msg);
+  return s;
+}
+
+uint32_t get32(const unsigned char *p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+uint64_t get64(const unsigned char *p) { return uint64_t(get32(p)) | uint64_t(get32(p + 4)) << 32; }
+
+struct Image {
+  uint32_t kind, sm;
+  std::string data;
+};
+
+} // namespace
+
+struct deltart_bundle {
+  std::map<std::string, std::string> manifest;
+  std::string spec;
+  std::vector<Image> images;
+  std::vector<std::string> inputs;
+  int64_t K = 0, V = 0, block = 0, tile = 0;
+  // Loaded lazily, for the context current at the first launch.
+  CUmodule module = nullptr;
+  CUfunction function = nullptr;
+  int loadedSm = 0;
+  // A device cu_seqlens for fixed-length problems, kept for reuse.
+  CUdeviceptr cu = 0;
+  int64_t cuB = -1, cuT = -1;
+};
+
+namespace {
+
+deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) {
+  if (size < DELTART_BUNDLE_HEADER_SIZE + 8)
+    return fail(DELTART_ERROR_FORMAT, "not a deltac bundle: " + std::to_string(size) +
+                                          " bytes is shorter than a bundle header");
+  if (std::memcmp(data, DELTART_BUNDLE_MAGIC, 8) != 0)
+    return fail(DELTART_ERROR_FORMAT, "not a deltac bundle: bad magic");
+  uint32_t version = get32(data + 8), count = get32(data + 12);
+  uint64_t total = get64(data + 16);
+  if (version != DELTART_BUNDLE_VERSION)
+    return fail(DELTART_ERROR_VERSION, "bundle version " + std::to_string(version) +
+                                           " is not supported (this runtime reads version " +
+                                           std::to_string(DELTART_BUNDLE_VERSION) + ")");
+  if (total != size)
+    return fail(DELTART_ERROR_FORMAT, "truncated or padded bundle: the header says " +
+                                          std::to_string(total) + " bytes, the data has " +
+                                          std::to_string(size));
+  uint64_t sum = get64(data + size - 8);
+  if (deltart_fnv1a(data, size - 8) != sum)
+    return fail(DELTART_ERROR_CHECKSUM, "bundle checksum mismatch: the file is corrupted");
+  if (count > 1024 || DELTART_BUNDLE_HEADER_SIZE + uint64_t(count) * DELTART_BUNDLE_SECTION_SIZE > size - 8)
+    return fail(DELTART_ERROR_FORMAT, "bad section table (" + std::to_string(count) + " sections)");
+  bool haveManifest = false;
+  for (uint32_t i = 0; i < count; ++i) {
+    const unsigned char *s = data + DELTART_BUNDLE_HEADER_SIZE + i * DELTART_BUNDLE_SECTION_SIZE;
+    uint32_t kind = get32(s), sm = get32(s + 4);
+    uint64_t off = get64(s + 8), len = get64(s + 16);
+    if (off > size - 8 || len > size - 8 - off)
+      return fail(DELTART_ERROR_FORMAT, "section " + std::to_string(i) + " lies outside the bundle");
+    std::string bytes(reinterpret_cast<const char *>(data + off), len);
+    if (kind == DELTART_SECTION_MANIFEST) {
+      haveManifest = true;
+      std::istringstream in(bytes);
+      for (std::string line; std::getline(in, line);) {
+        size_t sp = line.find(' ');
+        if (sp != std::string::npos)
+          b.manifest[line.substr(0, sp)] = line.substr(sp + 1);
+      }
+    } else if (kind == DELTART_SECTION_SPEC) {
+      b.spec = bytes;
+    } else if (kind == DELTART_SECTION_PTX || kind == DELTART_SECTION_CUBIN) {
+      b.images.push_back({kind, sm, bytes});
+    }
+  }
+  if (!haveManifest)
+    return fail(DELTART_ERROR_FORMAT, "the bundle has no manifest");
+  for (const char *key : {"name", "entry", "key_dim", "value_dim", "inputs", "block"})
+    if (!b.manifest.count(key))
+      return fail(DELTART_ERROR_FORMAT, std::string("the manifest has no '") + key + "'");
+  b.K = std::atoll(b.manifest["key_dim"].c_str());
+  b.V = std::atoll(b.manifest["value_dim"].c_str());
+  b.block = std::atoll(b.manifest["block"].c_str());
+  b.tile = b.manifest.count("value_tile") ? std::atoll(b.manifest["value_tile"].c_str()) : b.block;
+  if (b.K <= 0 || b.V <= 0 || b.block <= 0 || b.block > 1024 || b.tile <= 0)
+    return fail(DELTART_ERROR_FORMAT, "the manifest has bad dimensions or launch sizes");
+  if (b.manifest["inputs"] != "-") {
+    std::istringstream in(b.manifest["inputs"]);
+    for (std::string name; std::getline(in, name, ',');)
+      b.inputs.push_back(name);
+  }
+  return DELTART_OK;
+}
+
+} // namespace
+
+extern "C" {
+
+const char *deltart_last_error(void) { return lastError.c_str(); }
+
+const char *deltart_status_string(deltart_status s) {
+  switch (s) {
+  case DELTART_OK: return "ok";
+  case DELTART_ERROR_IO: return "I/O error";
+  case DELTART_ERROR_FORMAT: return "bad bundle format";
+  case DELTART_ERROR_CHECKSUM: return "bundle checksum mismatch";
+  case DELTART_ERROR_VERSION: return "unsupported bundle version";
+  case DELTART_ERROR_NO_DRIVER: return "no CUDA driver";
+  case DELTART_ERROR_NO_DEVICE: return "no CUDA device";
+  case DELTART_ERROR_NO_IMAGE: return "no kernel image for this device";
+  case DELTART_ERROR_UNKNOWN_ENTRY: return "unknown entry point";
+  case DELTART_ERROR_INVALID_ARGUMENT: return "invalid argument";
+  case DELTART_ERROR_CUDA: return "CUDA error";
+  }
+  return "unknown status";
+}
+
+deltart_status deltart_bundle_open_memory(const void *data, size_t size, deltart_bundle **out) {
+  if (!out)
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "out is null");
+  if (!data)
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "data is null");
+  auto *b = new (std::nothrow) deltart_bundle();
+  if (!b)
+    return fail(DELTART_ERROR_IO, "out of memory");
+  deltart_status s = parse(static_cast<const unsigned char *>(data), size, *b);
+  if (s != DELTART_OK) {
+    delete b;
+    return s;
+  }
+  *out = b;
+  return DELTART_OK;
+}
+
+deltart_status deltart_bundle_open_file(const char *path, deltart_bundle **out) {
+  if (!path)
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "path is null");
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return fail(DELTART_ERROR_IO, std::string("cannot open '") + path + "': " + std::strerror(errno));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  deltart_status s = deltart_bundle_open_memory(bytes.data(), bytes.size(), out);
+  if (s != DELTART_OK)
+    lastError = std::string(path) + ": " + lastError;
+  return s;
+}
+
+void deltart_bundle_close(deltart_bundle *b) {
+  if (!b)
+    return;
+  std::string err;
+  if (const Driver *d = (b->module || b->cu) ? driver(err) : nullptr) {
+    if (b->cu)
+      d->cuMemFree(b->cu);
+    if (b->module)
+      d->cuModuleUnload(b->module);
+  }
+  delete b;
+}
+
+const char *deltart_bundle_manifest(const deltart_bundle *b, const char *key) {
+  if (!b || !key)
+    return nullptr;
+  auto it = b->manifest.find(key);
+  if (it != b->manifest.end())
+    return it->second.c_str();
+  if (std::strcmp(key, "spec") == 0)
+    return b->spec.c_str();
+  return nullptr;
+}
+
+deltart_status deltart_forward(deltart_bundle *b, const char *entry, const deltart_forward_args *a,
+                               void *stream) {
+  // Validate everything against the manifest before touching the GPU.
+  if (!b)
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "bundle is null");
+  if (!a)
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "args is null");
+  const std::string &name = b->manifest["entry"];
+  if (entry && name != entry)
+    return fail(DELTART_ERROR_UNKNOWN_ENTRY, std::string("the bundle has no entry point '") + entry +
+                                                 "' (it has '" + name + "')");
+  auto bad = [](std::string m) { return fail(DELTART_ERROR_INVALID_ARGUMENT, std::move(m)); };
+  if (a->K != b->K || a->V != b->V)
+    return bad("K = " + std::to_string(a->K) + ", V = " + std::to_string(a->V) +
+               " do not match the bundle's K = " + std::to_string(b->K) + ", V = " + std::to_string(b->V));
+  if (a->B <= 0 || a->T <= 0 || a->H <= 0)
+    return bad("B, T and H must be positive, got " + std::to_string(a->B) + ", " +
+               std::to_string(a->T) + ", " + std::to_string(a->H));
+  if (a->num_inputs != b->inputs.size())
+    return bad("the kernel takes " + std::to_string(b->inputs.size()) + " per-token input(s) (" +
+               b->manifest["inputs"] + "), got " + std::to_string(a->num_inputs));
+  if (a->num_inputs && !a->inputs)
+    return bad("inputs is null");
+  struct Named {
+    const char *name;
+    uint64_t ptr;
+  };
+  std::vector<Named> ptrs = {{"q", a->q}, {"k", a->k}, {"v", a->v}, {"o", a->o}, {"ht", a->ht}};
+  for (size_t i = 0; i < a->num_inputs; ++i)
+    ptrs.push_back({b->inputs[i].c_str(), a->inputs[i]});
+  for (const Named &p : ptrs) {
+    if (!p.ptr)
+      return bad(std::string(p.name) + " is a null pointer");
+    if (p.ptr % 4)
+      return bad(std::string(p.name) + " is not 4-byte aligned");
+  }
+  if (a->h0 % 4)
+    return bad("h0 is not 4-byte aligned");
+  if (a->cu_seqlens) {
+    if (a->B != 1)
+      return bad("variable lengths need B = 1, got B = " + std::to_string(a->B));
+    if (a->N < 1)
+      return bad("N must be at least 1 with cu_seqlens, got " + std::to_string(a->N));
+    if (a->cu_seqlens % 8)
+      return bad("cu_seqlens is not 8-byte aligned");
+  } else if (a->N != a->B) {
+    return bad("without cu_seqlens, N must equal B (" + std::to_string(a->B) + "), got " +
+               std::to_string(a->N));
+  }
+  std::string err;
+  const Driver *d = driver(err);
+  if (!d)
+    return fail(DELTART_ERROR_NO_DRIVER, err);
+  if (!ensureContext(*d, err))
+    return fail(DELTART_ERROR_NO_DEVICE, err);
+  if (a->cu_seqlens) { // the offsets must be monotone and end at T
+    std::vector<int64_t> cu(a->N + 1);
+    if (CUresult rc = d->cuMemcpyDtoH(cu.data(), a->cu_seqlens, cu.size() * 8))
+      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemcpyDtoH (cu_seqlens)", rc));
+    if (cu[0] != 0 || cu[a->N] != a->T)
+      return bad("cu_seqlens must start at 0 and end at T = " + std::to_string(a->T));
+    for (int64_t i = 1; i <= a->N; ++i)
+      if (cu[i] <= cu[i - 1])
+        return bad("cu_seqlens must increase strictly: entry " + std::to_string(i) + " is " +
+                   std::to_string(cu[i]) + " after " + std::to_string(cu[i - 1]));
+  }
+  // The module: the cubin for this device, else the newest PTX it can JIT.
+  if (!b->function) {
+    CUdevice dev;
+    int major = 0, minor = 0;
+    if (CUresult rc = d->cuCtxGetDevice(&dev))
+      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuCtxGetDevice", rc));
+    d->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+    d->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
+    int sm = major * 10 + minor;
+    const Image *pick = nullptr;
+    for (const Image &img : b->images)
+      if (img.kind == DELTART_SECTION_CUBIN && int(img.sm) == sm)
+        pick = &img;
+    if (!pick)
+      for (const Image &img : b->images)
+        if (img.kind == DELTART_SECTION_PTX && int(img.sm) <= sm && (!pick || img.sm > pick->sm))
+          pick = &img;
+    if (!pick)
+      return fail(DELTART_ERROR_NO_IMAGE, "the bundle has no cubin for sm_" + std::to_string(sm) +
+                                              " and no PTX for sm_" + std::to_string(sm) + " or older");
+    if (CUresult rc = d->cuModuleLoadData(&b->module, pick->data.data()))
+      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleLoadData", rc));
+    if (CUresult rc = d->cuModuleGetFunction(&b->function, b->module, name.c_str()))
+      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
+    b->loadedSm = sm;
+  }
+  CUdeviceptr cu = a->cu_seqlens;
+  if (!cu) {
+    if (b->cuB != a->B || b->cuT != a->T) {
+      if (b->cu)
+        d->cuMemFree(b->cu);
+      b->cu = 0;
+      std::vector<int64_t> host(a->B + 1);
+      for (int64_t i = 0; i <= a->B; ++i)
+        host[i] = i * a->T;
+      if (CUresult rc = d->cuMemAlloc(&b->cu, host.size() * 8))
+        return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc));
+      if (CUresult rc = d->cuMemcpyHtoD(b->cu, host.data(), host.size() * 8))
+        return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemcpyHtoD", rc));
+      b->cuB = a->B, b->cuT = a->T;
+    }
+    cu = b->cu;
+  }
+  // Parameters: each buffer as a memref descriptor (ptr, ptr, 0, size, 1).
+  const int64_t rows = a->B * a->T * a->H, N = a->N;
+  std::vector<uint64_t> vals;
+  auto buffer = [&](uint64_t p, int64_t n) {
+    vals.insert(vals.end(), {p, p, 0, uint64_t(n), 1});
+  };
+  buffer(a->q, rows * b->K);
+  buffer(a->k, rows * b->K);
+  buffer(a->v, rows * b->V);
+  for (size_t i = 0; i < a->num_inputs; ++i)
+    buffer(a->inputs[i], rows);
+  buffer(a->h0 ? a->h0 : a->ht, N * a->H * b->K * b->V);
+  buffer(a->o, rows * b->V);
+  buffer(a->ht, N * a->H * b->K * b->V);
+  buffer(cu, N + 1);
+  vals.push_back(uint64_t(a->H));
+  vals.push_back(a->h0 ? 1 : 0);
+  std::vector<void *> params;
+  for (uint64_t &v : vals)
+    params.push_back(&v);
+  unsigned gridX = unsigned(N * a->H), gridY = unsigned((b->V + b->tile - 1) / b->tile);
+  if (CUresult rc = d->cuLaunchKernel(b->function, gridX, gridY, 1, unsigned(b->block), 1, 1, 0,
+                                      static_cast<CUstream>(stream), params.data(), nullptr))
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
+  return DELTART_OK;
+}
+
+} // extern "C"

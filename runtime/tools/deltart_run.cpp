@@ -1,0 +1,193 @@
+//===- deltart_run.cpp - run a kernel bundle on the GPU -------------------===//
+//
+//   deltart-run BUNDLE --inputs DIR [--outputs DIR] [--repeat N]
+//   deltart-run BUNDLE --bench B,T,H [--repeat N]
+//
+// Loads a bundle with libdeltart, uploads .npy inputs (q, k, v, one file per
+// per-token input named in the manifest, optional h0 and cu_seqlens) or
+// random ones, poisons the outputs with NaN, runs, and prints one JSON line
+// (median time over the repeats, measured with CUDA events). No LLVM inside.
+//
+//===----------------------------------------------------------------------===//
+#include "../src/cuda_driver.h"
+#include "deltart/deltart.h"
+#include "deltart/npy.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+using namespace deltart;
+namespace npy = deltac::npy;
+
+namespace {
+
+int die(const std::string &msg) {
+  std::fprintf(stderr, "deltart-run: error: %s\n", msg.c_str());
+  return 1;
+}
+
+struct DeviceBuffer {
+  CUdeviceptr ptr = 0;
+  size_t bytes = 0;
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 3)
+    return die("usage: deltart-run BUNDLE (--inputs DIR [--outputs DIR] | --bench B,T,H) [--repeat N]");
+  std::string bundlePath = argv[1], inputs, outputs, bench;
+  int repeat = 1;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--inputs") inputs = next();
+    else if (a == "--outputs") outputs = next();
+    else if (a == "--bench") bench = next();
+    else if (a == "--repeat") repeat = std::max(1, std::atoi(next().c_str()));
+    else return die("unknown option '" + a + "'");
+  }
+  deltart_bundle *bundle = nullptr;
+  if (deltart_status s = deltart_bundle_open_file(bundlePath.c_str(), &bundle))
+    return die(std::string(deltart_status_string(s)) + ": " + deltart_last_error());
+  const int64_t K = std::atoll(deltart_bundle_manifest(bundle, "key_dim"));
+  const int64_t V = std::atoll(deltart_bundle_manifest(bundle, "value_dim"));
+  std::vector<std::string> names;
+  if (std::string in = deltart_bundle_manifest(bundle, "inputs"); in != "-")
+    for (size_t p = 0; p <= in.size();) {
+      size_t c = in.find(',', p);
+      names.push_back(in.substr(p, c == std::string::npos ? std::string::npos : c - p));
+      p = c == std::string::npos ? in.size() + 1 : c + 1;
+    }
+  std::string err;
+  const Driver *d = driver(err);
+  if (!d)
+    return die(err);
+  if (!ensureContext(*d, err))
+    return die(err);
+
+  int64_t B = 0, T = 0, H = 0;
+  std::vector<float> q, k, v, h0;
+  std::vector<std::vector<float>> in(names.size());
+  std::vector<int64_t> cu;
+  if (!bench.empty()) {
+    long long b, t, h;
+    if (std::sscanf(bench.c_str(), "%lld,%lld,%lld", &b, &t, &h) != 3 || b <= 0 || t <= 0 || h <= 0)
+      return die("--bench takes B,T,H");
+    B = b, T = t, H = h;
+    std::mt19937 rng(1);
+    std::normal_distribution<float> normal;
+    std::uniform_real_distribution<float> unit(0.05f, 1.0f);
+    const int64_t rows = B * T * H;
+    q.resize(rows * K), k.resize(rows * K), v.resize(rows * V);
+    for (auto &x : q) x = normal(rng);
+    for (auto &x : k) x = normal(rng) / std::sqrt(float(K)); // key norms about 1
+    for (auto &x : v) x = normal(rng);
+    for (auto &x : in) {
+      x.resize(rows);
+      for (auto &y : x) y = unit(rng);
+    }
+  } else if (!inputs.empty()) {
+    npy::Array a;
+    auto load = [&](const std::string &n, std::vector<float> &dst) {
+      if (!npy::read(inputs + "/" + n + ".npy", a, err))
+        return false;
+      dst = std::move(a.f);
+      return true;
+    };
+    if (!load("q", q) || !load("k", k) || !load("v", v))
+      return die(err);
+    B = a.shape.size() == 4 ? a.shape[0] : 0, T = a.shape.size() == 4 ? a.shape[1] : 0;
+    H = a.shape.size() == 4 ? a.shape[2] : 0;
+    for (size_t i = 0; i < names.size(); ++i)
+      if (!load(names[i], in[i]))
+        return die(err);
+    struct stat st;
+    if (stat((inputs + "/h0.npy").c_str(), &st) == 0 && !load("h0", h0))
+      return die(err);
+    if (stat((inputs + "/cu_seqlens.npy").c_str(), &st) == 0) {
+      if (!npy::read(inputs + "/cu_seqlens.npy", a, err))
+        return die(err);
+      cu = a.i;
+    }
+  } else {
+    return die("give --inputs DIR or --bench B,T,H");
+  }
+  const int64_t rows = B * T * H, N = cu.empty() ? B : int64_t(cu.size()) - 1;
+  auto upload = [&](const void *data, size_t bytes, DeviceBuffer &buf) {
+    buf.bytes = bytes;
+    if (CUresult rc = d->cuMemAlloc(&buf.ptr, std::max<size_t>(bytes, 8)))
+      return die(cudaError(*d, "cuMemAlloc", rc)) == 0;
+    if (data && bytes)
+      if (CUresult rc = d->cuMemcpyHtoD(buf.ptr, data, bytes))
+        return die(cudaError(*d, "cuMemcpyHtoD", rc)) == 0;
+    return true;
+  };
+  DeviceBuffer dq, dk, dv, dh0, dout, dht, dcu;
+  std::vector<DeviceBuffer> din(names.size());
+  bool ok = upload(q.data(), q.size() * 4, dq) && upload(k.data(), k.size() * 4, dk) &&
+            upload(v.data(), v.size() * 4, dv) && upload(nullptr, rows * V * 4, dout) &&
+            upload(nullptr, N * H * K * V * 4, dht) &&
+            (h0.empty() || upload(h0.data(), h0.size() * 4, dh0)) &&
+            (cu.empty() || upload(cu.data(), cu.size() * 8, dcu));
+  for (size_t i = 0; ok && i < names.size(); ++i)
+    ok = upload(in[i].data(), in[i].size() * 4, din[i]);
+  if (!ok)
+    return 1;
+  std::vector<uint64_t> inPtrs;
+  for (auto &b : din)
+    inPtrs.push_back(b.ptr);
+  deltart_forward_args args{};
+  args.q = dq.ptr, args.k = dk.ptr, args.v = dv.ptr;
+  args.inputs = inPtrs.data(), args.num_inputs = inPtrs.size();
+  args.h0 = dh0.ptr, args.o = dout.ptr, args.ht = dht.ptr;
+  args.B = B, args.T = T, args.H = H, args.K = K, args.V = V;
+  args.cu_seqlens = dcu.ptr, args.N = N;
+  // Poisoned outputs: whatever the kernel does not write stays NaN.
+  d->cuMemsetD32(dout.ptr, 0x7fc00000u, rows * V);
+  d->cuMemsetD32(dht.ptr, 0x7fc00000u, N * H * K * V);
+  CUevent start, stop;
+  d->cuEventCreate(&start, 0);
+  d->cuEventCreate(&stop, 0);
+  std::vector<float> ms;
+  int warmup = bench.empty() ? 0 : 3;
+  for (int r = 0; r < warmup + repeat; ++r) {
+    d->cuEventRecord(start, nullptr);
+    if (deltart_status s = deltart_forward(bundle, nullptr, &args, nullptr))
+      return die(std::string(deltart_status_string(s)) + ": " + deltart_last_error());
+    d->cuEventRecord(stop, nullptr);
+    if (CUresult rc = d->cuEventSynchronize(stop))
+      return die(cudaError(*d, "kernel", rc));
+    float t = 0;
+    d->cuEventElapsedTime(&t, start, stop);
+    if (r >= warmup)
+      ms.push_back(t);
+  }
+  std::sort(ms.begin(), ms.end());
+  std::vector<float> o(rows * V), ht(N * H * K * V);
+  d->cuMemcpyDtoH(o.data(), dout.ptr, o.size() * 4);
+  d->cuMemcpyDtoH(ht.data(), dht.ptr, ht.size() * 4);
+  size_t nan = 0;
+  for (float x : o) nan += std::isnan(x);
+  for (float x : ht) nan += std::isnan(x);
+  if (!outputs.empty()) {
+    mkdir(outputs.c_str(), 0755);
+    if (!npy::writeF32(outputs + "/o.npy", {B, T, H, V}, o, err) ||
+        !npy::writeF32(outputs + "/ht.npy", {N, H, K, V}, ht, err))
+      return die(err);
+  }
+  std::printf("{\"bundle\": \"%s\", \"name\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"K\": %lld, "
+              "\"V\": %lld, \"N\": %lld, \"repeat\": %d, \"ms_median\": %.4f, \"ms_min\": %.4f, "
+              "\"nan_outputs\": %zu}\n",
+              bundlePath.c_str(), deltart_bundle_manifest(bundle, "name"), (long long)B, (long long)T,
+              (long long)H, (long long)K, (long long)V, (long long)N, repeat, ms[ms.size() / 2], ms[0],
+              nan);
+  deltart_bundle_close(bundle);
+  return 0;
+}
