@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# On the GPU machine (no LLVM there): build libdeltart and deltart-run, run
+# every case of gpu-cases/ (outputs poisoned with NaN before each run),
+# compare with the fp64 reference, run compute-sanitizer on a small case, and
+# time the kernels at the benchmark shapes. Prints a table last.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+CASES=${1:-gpu-cases}
+RT=/tmp/deltart-build
+cmake -S runtime -B $RT -DCMAKE_BUILD_TYPE=Release > /dev/null && cmake --build $RT -j 8 > /dev/null || exit 1
+RUN=$RT/deltart-run
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
+  case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
+  $RUN "$CASES/$spec.bundle" --inputs "$dir/in" --outputs "$dir/gpu" > "$dir/run.json" || echo "FAILED $case"
+done
+python3 scripts/gpu/compare.py "$CASES"; status=$?
+echo "== compute-sanitizer (efla-d64-varlen)"
+if command -v compute-sanitizer > /dev/null; then
+  compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$CASES/efla-d64.bundle" --inputs "$CASES/efla-d64-varlen/in" | tail -2
+  echo "memcheck exit ${PIPESTATUS[0]}"
+  compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64.bundle" --inputs "$CASES/efla-d64-varlen/in" | tail -2
+  echo "racecheck exit ${PIPESTATUS[0]}"
+fi
+echo "== benchmark (deltac kernels; median of 30 after 3 warm-up runs, CUDA events)"
+for shape in 8,4096,16 1,32768,16 4,8192,32; do
+  D=128; [ "$shape" = "4,8192,32" ] && D=64
+  for spec in efla deltanet rk4; do
+    $RUN "$CASES/$spec-d$D.bundle" --bench $shape --repeat 30
+  done
+done
+exit $status

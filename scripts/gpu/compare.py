@@ -1,0 +1,26 @@
+"""Compares the GPU outputs of every case with the fp64 reference; prints a table."""
+import json, os, sys
+import numpy as np
+
+root = sys.argv[1]
+rows, bad = [], 0
+for case in sorted(os.listdir(root)):
+    d = os.path.join(root, case)
+    if not os.path.isdir(os.path.join(d, "gpu")):
+        continue
+    row = {"case": case}
+    for name in ("o", "ht"):
+        x = np.load(os.path.join(d, "gpu", name + ".npy")).astype(np.float64)
+        r = np.load(os.path.join(d, "ref", name + ".npy"))
+        row[name + "_rel_err"] = float(np.linalg.norm(x - r) / max(np.linalg.norm(r), 1e-300))
+        row[name + "_nan"] = bool(np.isnan(x).any())
+    # The buffers are float32 end to end on this path: hold it to 1e-5.
+    row["pass"] = (not row["o_nan"] and not row["ht_nan"] and row["o_rel_err"] <= 1e-5
+                   and row["ht_rel_err"] <= 1e-5)
+    bad += not row["pass"]
+    rows.append(row)
+print(f"{'case':28s} {'o rel err':>10s} {'ht rel err':>10s}  NaN  pass")
+for r in rows:
+    print(f"{r['case']:28s} {r['o_rel_err']:10.2e} {r['ht_rel_err']:10.2e}  {str(r['o_nan'] or r['ht_nan']):5s} {r['pass']}")
+print(json.dumps({"cases": len(rows), "failed": bad}))
+sys.exit(1 if bad or not rows else 0)
