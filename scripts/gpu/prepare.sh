@@ -12,6 +12,7 @@ for spec in efla deltanet rk4 longhorn gated_deltanet gated_efla; do
     name=$spec-d$D
     sed "s/K = 128, V = 128/K = $D, V = $D/" examples/$spec.delta > "$OUT/$name.delta"
     "$BUILD/bin/deltac" compile "$OUT/$name.delta" --emit=bundle -o "$OUT/$name.bundle" 2> "$OUT/$name.ptxas.log"
+    "$BUILD/bin/deltac" compile "$OUT/$name.delta" --emit=bundle --sequential -o "$OUT/$name-seq.bundle" 2> /dev/null
     # T not a multiple of any chunk, two sequences, with h0.
     "$BUILD/bin/deltac" run "$OUT/$name.delta" --random 2,131,2 --h0 \
       --save-inputs "$OUT/$name-fixed/in" --reference-outputs "$OUT/$name-fixed/ref" > /dev/null

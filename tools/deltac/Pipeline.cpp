@@ -50,11 +50,19 @@ const std::vector<Stage> &stages() {
        }},
       {"llvm", "the scan lowered to the LLVM dialect for the CPU", "chunked",
        [](ModuleOp m, const CompileOptions &) { return lowerKernelsToLLVM(m); }},
-      {"gpu", "the GPU kernel: gpu.func per recurrence, one block per (pair, value tile)",
+      {"gpu",
+       "the GPU kernel: the chunked scan on tensor cores (with --sequential, or K not a multiple "
+       "of 16 up to 128: the per-column sequential kernel)",
        "discrete",
-       [](ModuleOp m, const CompileOptions &) {
+       [](ModuleOp m, const CompileOptions &o) {
          PassManager pm(m.getContext());
-         pm.addPass(createDeltaToGPU());
+         bool chunked = !o.sequential;
+         for (auto rec : m.getOps<delta::RecurrenceOp>())
+           chunked = chunked && rec.getKeyDim() % 16 == 0 && rec.getKeyDim() <= 128;
+         if (chunked)
+           pm.addPass(createDeltaToGPUChunked());
+         else
+           pm.addPass(createDeltaToGPU());
          pm.addPass(createCanonicalizerPass());
          pm.addPass(createCSEPass());
          return pm.run(m);

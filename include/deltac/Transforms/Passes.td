@@ -80,4 +80,18 @@ def DeltaToGPU : Pass<"delta-to-gpu", "::mlir::ModuleOp"> {
                            "::mlir::gpu::GPUDialect"];
 }
 
+def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
+  let summary = "Lower each delta.recurrence to a chunked GPU kernel on tensor cores";
+  let description = [{
+    One block of 4 warps per (sequence, head) pair and 64-column value tile;
+    chunks of 64 tokens; the per-chunk products (K K^T, Q K^T, K S0, Q S0,
+    QK Delta, K^T Delta) as 16x16x16 f16 tensor-core fragments with f32
+    accumulation (gpu.subgroup_mma_*), the triangular solve by forward
+    substitution, the state tile in dynamic shared memory.
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
+                           "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
+                           "::mlir::gpu::GPUDialect"];
+}
+
 #endif

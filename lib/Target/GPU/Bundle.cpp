@@ -52,8 +52,12 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
   m += fmt::format("block {} 1 1\n", i64("delta.block_size"));
   m += fmt::format("value_tile {}\n", i64("delta.value_tile"));
   m += "grid x = N * H (pairs), y = ceil(value_dim / value_tile)\n";
-  m += "shared_bytes 0\n";
-  m += fmt::format("chunk_size 0\n");
+  auto opt = [&](llvm::StringRef name) {
+    auto a = kernel->getAttrOfType<IntegerAttr>(name);
+    return a ? a.getInt() : 0;
+  };
+  m += fmt::format("shared_bytes {}\n", opt("delta.shared_bytes"));
+  m += fmt::format("chunk_size {}\n", opt("delta.chunk_size"));
   m += "params q k v inputs h0 o ht : f32 buffers; cu_seqlens : i64 buffer; nheads use_h0 : i64; "
        "each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n";
   struct Section {
