@@ -1,7 +1,7 @@
 //===- ToGPUChunked.cpp - delta.recurrence -> chunked GPU kernel ----------===//
 //
 // The chunkwise-parallel scan of MATH.md section 4 as one GPU kernel: a block
-// of 4 warps per (sequence, head) pair and 64-column value tile walks the
+// of 16 warps per (sequence, head) pair and 64-column value tile walks the
 // pair's chunks of C = 64 tokens with the state tile (K x 64, f32) in shared
 // memory. Per chunk:
 //
@@ -36,7 +36,7 @@ namespace deltac {
 
 namespace {
 
-constexpr int64_t kChunk = 64, kTile = 64, kThreads = 128, kWarps = 4;
+constexpr int64_t kChunk = 64, kTile = 64, kThreads = 512, kWarps = 16;
 
 struct Chunked {
   KernelBuilder &kb;
