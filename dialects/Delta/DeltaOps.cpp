@@ -36,7 +36,7 @@ bool isIdentifier(StringRef s) {
 }
 
 /// Attributes shown in the op's own syntax, hence elided from attr-dict.
-SmallVector<StringRef> elidedAttrs(OperationName name) {
+SmallVector<StringRef> elidedAttrs() {
   return {"sym_name", "key_dim", "value_dim", "storage_type", "key_norm",
           "scale", "input_names", "integrator"};
 }
@@ -62,7 +62,7 @@ void printBody(OpT op, OpAsmPrinter &p) {
   p << ") lam(";
   p.printRegionArgument(block.getArguments().back());
   p << ")";
-  p.printOptionalAttrDictWithKeyword(op->getAttrs(), elidedAttrs(op->getName()));
+  p.printOptionalAttrDictWithKeyword(op->getAttrs(), elidedAttrs());
   p << " ";
   p.printRegion(op.getBody(), /*printEntryBlockArgs=*/false);
 }

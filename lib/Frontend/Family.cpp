@@ -76,19 +76,7 @@ private:
 };
 
 double Checker::evalConst(const Expr &e) {
-  auto arg = [&](size_t i) { return evalConst(*e.ops[i]); };
-  switch (e.kind) {
-  case Expr::Kind::Number: return e.number;
-  case Expr::Kind::Neg: return -arg(0);
-  case Expr::Kind::Add: return arg(0) + arg(1);
-  case Expr::Kind::Sub: return arg(0) - arg(1);
-  case Expr::Kind::Mul: return arg(0) * arg(1);
-  case Expr::Kind::Div: return arg(0) / arg(1);
-  case Expr::Kind::Transpose: return arg(0);
-  case Expr::Kind::Call: return applyScalarFunction(e.name, arg(0));
-  case Expr::Kind::Name: return NAN;
-  }
-  return NAN;
+  return evaluate<double>(e, [](const std::string &) { return NAN; });
 }
 
 bool Checker::expand(const Expr &e, std::vector<Mono> &out) {

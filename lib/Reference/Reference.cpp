@@ -13,19 +13,7 @@ using LD = long double;
 using frontend::Expr;
 
 LD evalExpr(const Expr &e, const std::map<std::string, LD> &env) {
-  auto arg = [&](size_t i) { return evalExpr(*e.ops[i], env); };
-  switch (e.kind) {
-  case Expr::Kind::Number: return static_cast<LD>(e.number);
-  case Expr::Kind::Name: return env.at(e.name);
-  case Expr::Kind::Neg: return -arg(0);
-  case Expr::Kind::Add: return arg(0) + arg(1);
-  case Expr::Kind::Sub: return arg(0) - arg(1);
-  case Expr::Kind::Mul: return arg(0) * arg(1);
-  case Expr::Kind::Div: return arg(0) / arg(1);
-  case Expr::Kind::Transpose: return arg(0);
-  case Expr::Kind::Call: return frontend::applyScalarFunction(e.name, arg(0));
-  }
-  return NAN;
+  return frontend::evaluate<LD>(e, [&](const std::string &n) { return env.at(n); });
 }
 
 LD evalSum(const frontend::ScalarSum &sum, const std::map<std::string, LD> &env) {

@@ -41,7 +41,6 @@ public:
   /// pair's token range comes from cu_seqlens (N + 1 offsets).
   static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind);
 
-  mlir::func::FuncOp func() { return fn; }
   mlir::Attribute attr(llvm::StringRef name) { return fnOp->getAttr(name); }
   mlir::OpBuilder &builder() { return b; }
   mlir::Location loc() { return l; }

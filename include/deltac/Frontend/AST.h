@@ -47,6 +47,25 @@ T applyScalarFunction(const std::string &name, T x) {
   return std::numeric_limits<T>::quiet_NaN();
 }
 
+/// Evaluates a scalar expression in type T; names are looked up with
+/// `name(const std::string &) -> T`.
+template <typename T, typename NameFn>
+T evaluate(const Expr &e, const NameFn &name) {
+  auto arg = [&](size_t i) { return evaluate<T>(*e.ops[i], name); };
+  switch (e.kind) {
+  case Expr::Kind::Number: return static_cast<T>(e.number);
+  case Expr::Kind::Name: return name(e.name);
+  case Expr::Kind::Neg: return -arg(0);
+  case Expr::Kind::Add: return arg(0) + arg(1);
+  case Expr::Kind::Sub: return arg(0) - arg(1);
+  case Expr::Kind::Mul: return arg(0) * arg(1);
+  case Expr::Kind::Div: return arg(0) / arg(1);
+  case Expr::Kind::Transpose: return arg(0);
+  case Expr::Kind::Call: return applyScalarFunction(e.name, arg(0));
+  }
+  return std::numeric_limits<T>::quiet_NaN();
+}
+
 /// Structural equality (same tree, same names and numbers).
 bool sameExpr(const Expr &a, const Expr &b);
 
