@@ -7,7 +7,7 @@
 //
 //   prologue   one thread per token: lam, L2 scale, (g, a, b), log g; then the
 //              cumulative log G (one thread)
-//   load       K, Q (f16, K also transposed) and V (f32) into shared memory
+//   load       K, Q (f16) and V (f32) into shared memory
 //   tensor     KK = K K^T, QK = Q K^T, KS = K S0, QS = Q S0 on tensor cores
 //   cores      (16x16x16 f16 fragments, f32 accumulation)
 //   masks      L = diag(a) (Gamma o StrictTril(KK)); QK <- Gamma o Tril(QK);
@@ -46,45 +46,82 @@ struct Chunked {
   Value tid, warp;
   Type f16, f32;
 
-  Value view(Value base, int64_t &offset, ArrayRef<int64_t> shape, Type elem) {
-    auto ty = MemRefType::get(shape, elem, MemRefLayoutAttrInterface(),
+  /// A matrix in shared memory; rows are padded (8 f16 or 4 f32 elements) so
+  /// that the 16 rows a tensor-core fragment touches fall in different banks.
+  struct Mat {
+    Value mem;
+    int64_t ld;
+    bool colMajor = false; // use as its transpose
+  };
+  static Mat T(Mat m) {
+    m.colMajor = !m.colMajor;
+    return m;
+  }
+  Mat view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
+    int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+    int64_t ld = cols == 1 ? 1 : cols + 16 / bytes;
+    auto ty = MemRefType::get(cols == 1 ? ArrayRef<int64_t>{rows} : ArrayRef<int64_t>{rows, ld}, elem,
+                              MemRefLayoutAttrInterface(),
                               gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
     Value v = memref::ViewOp::create(b, l, ty, base, kb.idx(offset), ValueRange{});
-    int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
-    for (int64_t s : shape)
-      bytes *= s;
-    offset += (bytes + 127) / 128 * 128;
-    return v;
+    offset += (rows * ld * bytes + 127) / 128 * 128;
+    return {v, ld};
   }
   void barrier() { gpu::BarrierOp::create(b, l); }
   /// for (e = tid; e < n; e += threads) body(e)
   void strided(int64_t n, const std::function<void(Value)> &body) {
     kb.loop(tid, kb.idx(n), kThreads, body);
   }
-  /// out[M x N] (f32) = A[M x Kd] (f16) * B[Kd x N] (f16) (+ out if accumulate),
-  /// 16 x 16 tiles spread over the warps.
-  void matmul(Value A, Value B, Value out, int64_t M, int64_t N, int64_t Kd, bool accumulate) {
+  /// out[oRow.., :] (f32, M x N) = A[aRow.., 0..Kd) (f16) * B[0..Kd, :] (f16)
+  /// (+ out if accumulate), 16 x 16 tiles spread over the warps; a
+  /// column-major operand is loaded transposed.
+  void matmul(Mat A, int64_t aRow, Mat B, Mat out, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
+              bool accumulate) {
     auto aTy = gpu::MMAMatrixType::get({16, 16}, f16, "AOp");
     auto bTy = gpu::MMAMatrixType::get({16, 16}, f16, "BOp");
     auto cTy = gpu::MMAMatrixType::get({16, 16}, f32, "COp");
     auto ld = [&](int64_t n) { return b.getIndexAttr(n); };
+    auto tr = [&](bool t) { return t ? b.getUnitAttr() : UnitAttr(); };
+    auto at = [&](bool t, Value r, Value c) { return t ? SmallVector<Value, 2>{c, r} : SmallVector<Value, 2>{r, c}; };
     int64_t tilesN = N / 16, tiles = (M / 16) * tilesN;
     kb.loop(warp, kb.idx(tiles), kWarps, [&](Value t) {
       Value ti = kb.imul(arith::DivUIOp::create(b, l, t, kb.idx(tilesN)), kb.idx(16));
       Value tj = kb.imul(arith::RemUIOp::create(b, l, t, kb.idx(tilesN)), kb.idx(16));
+      Value oi = kb.iadd(ti, kb.idx(oRow)), ai = kb.iadd(ti, kb.idx(aRow));
       Value acc = accumulate
-                      ? Value(gpu::SubgroupMmaLoadMatrixOp::create(b, l, cTy, out, ValueRange{ti, tj},
-                                                                   ld(N), UnitAttr()))
+                      ? Value(gpu::SubgroupMmaLoadMatrixOp::create(b, l, cTy, out.mem, ValueRange{oi, tj},
+                                                                   ld(out.ld), UnitAttr()))
                       : Value(gpu::SubgroupMmaConstantMatrixOp::create(b, l, cTy, kb.f32(0)));
       for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
-        Value a = gpu::SubgroupMmaLoadMatrixOp::create(b, l, aTy, A, ValueRange{ti, kb.idx(k0)},
-                                                      ld(Kd), UnitAttr());
-        Value bb = gpu::SubgroupMmaLoadMatrixOp::create(b, l, bTy, B, ValueRange{kb.idx(k0), tj},
-                                                       ld(N), UnitAttr());
+        Value kk = kb.idx(k0);
+        SmallVector<Value, 2> ia = at(A.colMajor, ai, kk), ib = at(B.colMajor, kk, tj);
+        Value a = gpu::SubgroupMmaLoadMatrixOp::create(b, l, aTy, A.mem, ia, ld(A.ld), tr(A.colMajor));
+        Value bb = gpu::SubgroupMmaLoadMatrixOp::create(b, l, bTy, B.mem, ib, ld(B.ld), tr(B.colMajor));
         acc = gpu::SubgroupMmaComputeOp::create(b, l, cTy, a, bb, acc, UnitAttr(), UnitAttr());
       }
-      gpu::SubgroupMmaStoreMatrixOp::create(b, l, acc, out, ValueRange{ti, tj}, ld(N), UnitAttr());
+      gpu::SubgroupMmaStoreMatrixOp::create(b, l, acc, out.mem, ValueRange{oi, tj}, ld(out.ld), UnitAttr());
     });
+  }
+  void matmul(Mat A, Mat B, Mat out, int64_t M, int64_t N, int64_t Kd, bool accumulate) {
+    matmul(A, 0, B, out, 0, M, N, Kd, accumulate);
+  }
+  /// body(e) for e = tid + m * threads, m = 0 .. n / threads - 1, unrolled, in
+  /// two phases: every load of every element first, then every store (so the
+  /// loads are in flight together). n must be a multiple of the block size.
+  void unrolled(int64_t n, const std::function<SmallVector<Value>(Value)> &loads,
+                const std::function<void(Value, ArrayRef<Value>)> &stores) {
+    assert(n % kThreads == 0 && "unrolled: n must be a multiple of the block size");
+    SmallVector<Value> es;
+    SmallVector<SmallVector<Value>> vals;
+    for (int64_t m = 0; m < n / kThreads; ++m) {
+      es.push_back(kb.iadd(tid, kb.idx(m * kThreads)));
+      vals.push_back(loads(es.back()));
+    }
+    for (size_t m = 0; m < es.size(); ++m)
+      stores(es[m], vals[m]);
+  }
+  Value shuffleXor(Value x, int32_t offset) {
+    return gpu::ShuffleOp::create(b, l, x, offset, 32, gpu::ShuffleMode::XOR).getShuffleResult();
   }
   Value toF16(Value x) { return arith::TruncFOp::create(b, l, f16, x); }
   Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, l, c, x, y); }
@@ -99,6 +136,8 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
   const int64_t K = kb.K(), V = kb.V(), C = kChunk, VT = kTile;
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   kb.function()->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
+  // Launch bound: ptxas keeps to the registers 512 threads can have.
+  llvm::cast<gpu::GPUFuncOp>(kb.function()).setKnownBlockSize(ArrayRef<int32_t>{int32_t(kThreads), 1, 1});
   kb.function()->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
   kb.function()->setAttr("delta.chunk_size", b.getI64IntegerAttr(C));
   Value zero = kb.idx(0), one = kb.idx(1), Vn = kb.idx(V);
@@ -114,14 +153,16 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
                                gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   Value smem = gpu::DynamicSharedMemoryOp::create(b, l, dynTy);
   int64_t off = 0;
-  Value S = ck.view(smem, off, {K, VT}, ck.f32), Sh = ck.view(smem, off, {K, VT}, ck.f16);
-  Value Kh = ck.view(smem, off, {C, K}, ck.f16), KhT = ck.view(smem, off, {K, C}, ck.f16);
-  Value Qh = ck.view(smem, off, {C, K}, ck.f16), Vc = ck.view(smem, off, {C, VT}, ck.f32);
-  Value KK = ck.view(smem, off, {C, C}, ck.f32), QKf = ck.view(smem, off, {C, C}, ck.f32);
-  Value QKh = ck.view(smem, off, {C, C}, ck.f16), KS = ck.view(smem, off, {C, VT}, ck.f32);
-  Value QS = ck.view(smem, off, {C, VT}, ck.f32), Dh = ck.view(smem, off, {C, VT}, ck.f16);
-  Value A = ck.view(smem, off, {C}, ck.f32), Bc = ck.view(smem, off, {C}, ck.f32);
-  Value LG = ck.view(smem, off, {C}, ck.f32), RS = ck.view(smem, off, {C}, ck.f32);
+  using Mat = Chunked::Mat;
+  Mat S = ck.view(smem, off, K, VT, ck.f32), Sh = ck.view(smem, off, K, VT, ck.f16);
+  Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
+  Mat Vc = ck.view(smem, off, C, VT, ck.f32);
+  Mat KK = ck.view(smem, off, C, C, ck.f32), QKf = ck.view(smem, off, C, C, ck.f32);
+  Mat QKh = ck.view(smem, off, C, C, ck.f16), KS = ck.view(smem, off, C, VT, ck.f32);
+  Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
+  Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
+  Value LG = ck.view(smem, off, C, 1, ck.f32).mem, RS = ck.view(smem, off, C, 1, ck.f32).mem;
+  Mat Tinv = ck.view(smem, off, C, 16, ck.f32), Lh = ck.view(smem, off, C, C, ck.f16);
   const int64_t sharedBytes = off;
 
   // The state tile from h0 (or 0), and its f16 copy.
@@ -138,27 +179,35 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
       b.setInsertionPointToStart(ld.elseBlock());
       scf::YieldOp::create(b, l, fzero);
     }
-    kb.store(ld.getResult(0), S, {d, j});
-    kb.store(ck.toF16(ld.getResult(0)), Sh, {d, j});
+    kb.store(ld.getResult(0), S.mem, {d, j});
+    kb.store(ck.toF16(ld.getResult(0)), Sh.mem, {d, j});
   });
   ck.barrier();
 
   kb.loop(zero, kb.len(), C, [&](Value c0) {
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
-    // Prologue: one thread per token.
-    auto pro = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(C)), false);
+    // Prologue: eight threads per token sum ||k||^2 (shuffles), the first
+    // of them computes the token's (g, a, b) and log g.
+    static_assert(kThreads == 8 * kChunk, "the prologue maps eight threads to a token");
     {
+      Value i = arith::DivUIOp::create(b, l, ck.tid, kb.idx(8));
+      Value part = arith::RemUIOp::create(b, l, ck.tid, kb.idx(8));
+      Value live = ck.lt(i, n);
+      Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
+      Value base = kb.iadd(kb.imul(row, kb.idx(K)), kb.imul(part, kb.idx(K / 8)));
+      SmallVector<Value> ks;
+      for (int64_t d = 0; d < K / 8; ++d)
+        ks.push_back(kb.load(kb.k(), kb.iadd(base, kb.idx(d))));
+      Value lam = fzero;
+      for (Value kd : ks)
+        lam = kb.add(lam, kb.mul(kd, kd));
+      for (int32_t o : {4, 2, 1})
+        lam = kb.add(lam, ck.shuffleXor(lam, o));
+      auto first = scf::IfOp::create(b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, part, zero), false);
       OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(pro.thenBlock());
-      Value i = ck.tid;
-      auto live = scf::IfOp::create(b, l, ck.lt(i, n), true);
-      b.setInsertionPointToStart(live.thenBlock());
-      Value row = kb.tokenRow(kb.iadd(c0, i));
-      Value base = kb.imul(row, kb.idx(K));
-      Value lam = kb.reduce(zero, kb.idx(K), fzero, [&](Value d, Value acc) {
-        Value kd = kb.load(kb.k(), kb.iadd(base, d));
-        return kb.add(acc, kb.mul(kd, kd));
-      });
+      b.setInsertionPointToStart(first.thenBlock());
+      auto on = scf::IfOp::create(b, l, live, true);
+      b.setInsertionPointToStart(on.thenBlock());
       Value rs = kb.f32(1);
       if (rec.getKeyNorm() == delta::KeyNorm::l2) {
         rs = arith::DivFOp::create(b, l, kb.f32(1), math::SqrtOp::create(b, l, kb.add(lam, kb.f32(1e-6))));
@@ -169,7 +218,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
       kb.store(co.b, Bc, i);
       kb.store(rs, RS, i);
       kb.store(gated ? Value(math::LogOp::create(b, l, co.g)) : fzero, LG, i);
-      b.setInsertionPointToStart(live.elseBlock());
+      b.setInsertionPointToStart(on.elseBlock());
       for (Value m : {A, Bc, RS, LG})
         kb.store(fzero, m, i);
     }
@@ -184,36 +233,41 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
         return s;
       });
     }
-    // Keys (scaled, f16, and transposed), queries, values of the chunk.
-    ck.strided(C * K, [&](Value e) {
-      Value i = arith::DivUIOp::create(b, l, e, kb.idx(K)), d = arith::RemUIOp::create(b, l, e, kb.idx(K));
-      Value live = ck.lt(i, n);
-      Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
-      Value at = kb.iadd(kb.imul(row, kb.idx(K)), d);
-      Value kd = ck.select(live, kb.mul(kb.load(kb.k(), at), kb.load(RS, i)), fzero);
-      Value qd = ck.select(live, kb.load(kb.q(), at), fzero);
-      kb.store(ck.toF16(kd), Kh, {i, d});
-      kb.store(ck.toF16(kd), KhT, {d, i});
-      kb.store(ck.toF16(qd), Qh, {i, d});
-    });
-    ck.strided(C * VT, [&](Value e) {
-      Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-      Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
-      auto ld = scf::IfOp::create(b, l, TypeRange{ck.f32}, live, true);
-      {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPointToStart(ld.thenBlock());
-        Value row = kb.tokenRow(kb.iadd(c0, i));
-        scf::YieldOp::create(b, l, kb.load(kb.v(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j))));
-        b.setInsertionPointToStart(ld.elseBlock());
-        scf::YieldOp::create(b, l, fzero);
-      }
-      kb.store(ld.getResult(0), Vc, {i, j});
-    });
+    // Keys (scaled, f16, and transposed), queries, values of the chunk;
+    // rows past the end read the last token and are zeroed.
+    ck.unrolled(
+        C * K,
+        [&](Value e) -> SmallVector<Value> {
+          Value i = arith::DivUIOp::create(b, l, e, kb.idx(K)), d = arith::RemUIOp::create(b, l, e, kb.idx(K));
+          Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
+          Value at = kb.iadd(kb.imul(row, kb.idx(K)), d);
+          return {kb.load(kb.k(), at), kb.load(kb.q(), at)};
+        },
+        [&](Value e, ArrayRef<Value> kq) {
+          Value i = arith::DivUIOp::create(b, l, e, kb.idx(K)), d = arith::RemUIOp::create(b, l, e, kb.idx(K));
+          Value live = ck.lt(i, n);
+          Value kd = ck.select(live, kb.mul(kq[0], kb.load(RS, i)), fzero);
+          Value qd = ck.select(live, kq[1], fzero);
+          kb.store(ck.toF16(kd), Kh.mem, {i, d});
+          kb.store(ck.toF16(qd), Qh.mem, {i, d});
+        });
+    ck.unrolled(
+        C * VT,
+        [&](Value e) -> SmallVector<Value> {
+          Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+          Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
+          Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, j), kb.idx(V - 1));
+          return {kb.load(kb.v(), kb.iadd(kb.imul(row, Vn), col))};
+        },
+        [&](Value e, ArrayRef<Value> vv) {
+          Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+          Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
+          kb.store(ck.select(live, vv[0], fzero), Vc.mem, {i, j});
+        });
     ck.barrier();
     // Tensor cores: KK = K K^T, QK = Q K^T, KS = K S0, QS = Q S0.
-    ck.matmul(Kh, KhT, KK, C, C, K, false);
-    ck.matmul(Qh, KhT, QKf, C, C, K, false);
+    ck.matmul(Kh, Chunked::T(Kh), KK, C, C, K, false);
+    ck.matmul(Qh, Chunked::T(Kh), QKf, C, C, K, false);
     ck.matmul(Kh, Sh, KS, C, VT, K, false);
     ck.matmul(Qh, Sh, QS, C, VT, K, false);
     ck.barrier();
@@ -221,53 +275,86 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
     ck.strided(C * C, [&](Value e) {
       Value i = arith::DivUIOp::create(b, l, e, kb.idx(C)), j = arith::RemUIOp::create(b, l, e, kb.idx(C));
       Value ratio = gated ? kb.exp(kb.sub(kb.load(LG, i), kb.load(LG, j))) : kb.f32(1);
-      Value lij = kb.mul(kb.load(A, i), kb.mul(ratio, kb.load(KK, {i, j})));
-      kb.store(ck.select(ck.lt(j, i), lij, fzero), KK, {i, j});
-      Value qk = kb.mul(ratio, kb.load(QKf, {i, j}));
-      kb.store(ck.toF16(ck.select(ck.le(j, i), qk, fzero)), QKh, {i, j});
+      Value lij = kb.mul(kb.load(A, i), kb.mul(ratio, kb.load(KK.mem, {i, j})));
+      Value lower = ck.select(ck.lt(j, i), lij, fzero);
+      kb.store(lower, KK.mem, {i, j});
+      kb.store(ck.toF16(arith::NegFOp::create(b, l, lower)), Lh.mem, {i, j});
+      Value qk = kb.mul(ratio, kb.load(QKf.mem, {i, j}));
+      kb.store(ck.toF16(ck.select(ck.le(j, i), qk, fzero)), QKh.mem, {i, j});
     });
     ck.strided(C * VT, [&](Value e) {
       Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
       Value gi = gated ? kb.exp(kb.load(LG, i)) : kb.f32(1);
-      Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.load(Vc, {i, j})),
-                         kb.mul(kb.mul(kb.load(A, i), gi), kb.load(KS, {i, j})));
-      kb.store(rhs, KS, {i, j});
+      Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.load(Vc.mem, {i, j})),
+                         kb.mul(kb.mul(kb.load(A, i), gi), kb.load(KS.mem, {i, j})));
+      kb.store(rhs, KS.mem, {i, j});
       if (gated)
-        kb.store(kb.mul(gi, kb.load(QS, {i, j})), QS, {i, j});
+        kb.store(kb.mul(gi, kb.load(QS.mem, {i, j})), QS.mem, {i, j});
     });
     ck.barrier();
-    // Delta = (I + L)^{-1} RHS: forward substitution, one thread per column.
-    auto solve = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(VT)), false);
+    // Delta = (I + L)^{-1} RHS, blocked by 16 rows. First the inverses of the
+    // four unit lower-triangular 16 x 16 diagonal blocks (f32, one thread per
+    // column of each: forward substitution on the identity).
+    auto inv = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(C)), false);
     {
       OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(solve.thenBlock());
-      Value j = ck.tid;
-      kb.loop(zero, kb.idx(C), 1, [&](Value i) {
-        Value d = kb.reduce(zero, i, kb.load(KS, {i, j}), [&](Value jj, Value acc) {
-          return kb.sub(acc, kb.mul(kb.load(KK, {i, jj}), kb.load(KS, {jj, j})));
+      b.setInsertionPointToStart(inv.thenBlock());
+      Value r0 = kb.imul(arith::DivUIOp::create(b, l, ck.tid, kb.idx(16)), kb.idx(16));
+      Value j = arith::RemUIOp::create(b, l, ck.tid, kb.idx(16));
+      for (int64_t i = 0; i < 16; ++i) {
+        Value diag = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, j, kb.idx(i));
+        kb.store(ck.select(diag, kb.f32(1), fzero), Tinv.mem, {kb.iadd(r0, kb.idx(i)), j});
+      }
+      kb.loop(kb.iadd(j, one), kb.idx(16), 1, [&](Value i) {
+        Value x = kb.reduce(j, i, fzero, [&](Value k, Value acc) {
+          return kb.sub(acc, kb.mul(kb.load(KK.mem, {kb.iadd(r0, i), kb.iadd(r0, k)}),
+                                    kb.load(Tinv.mem, {kb.iadd(r0, k), j})));
         });
-        kb.store(d, KS, {i, j});
-        kb.store(ck.toF16(d), Dh, {i, j});
+        kb.store(x, Tinv.mem, {kb.iadd(r0, i), j});
       });
+    }
+    ck.barrier();
+    // Then block row by block row: RHS_r -= L_r,<r Delta_<r on tensor cores
+    // (Lh holds -L), Delta_r = Tinv_r RHS_r in f32.
+    for (int64_t r = 0; r < C / 16; ++r) {
+      if (r > 0) {
+        ck.matmul(Lh, 16 * r, Dh, KS, 16 * r, 16, VT, 16 * r, true);
+        ck.barrier();
+      }
+      ck.unrolled(
+          16 * VT,
+          [&](Value e) -> SmallVector<Value> {
+            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+            Value row = kb.iadd(i, kb.idx(16 * r));
+            Value d = fzero;
+            for (int64_t k = 0; k < 16; ++k)
+              d = kb.add(d, kb.mul(kb.load(Tinv.mem, {row, kb.idx(k)}), kb.load(KS.mem, {kb.idx(16 * r + k), j})));
+            return {d};
+          },
+          [&](Value e, ArrayRef<Value> d) {
+            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+            kb.store(ck.toF16(d[0]), Dh.mem, {kb.iadd(i, kb.idx(16 * r)), j});
+          });
+      ck.barrier();
     }
     // The state's decay and the keys' weights G_C / G_i for the update.
     Value gc = gated ? kb.exp(kb.load(LG, kb.idx(C - 1))) : Value();
     if (gated) {
       ck.strided(K * VT, [&](Value e) {
         Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-        kb.store(kb.mul(gc, kb.load(S, {d, j})), S, {d, j});
+        kb.store(kb.mul(gc, kb.load(S.mem, {d, j})), S.mem, {d, j});
       });
-      ck.strided(K * C, [&](Value e) {
-        Value d = arith::DivUIOp::create(b, l, e, kb.idx(C)), i = arith::RemUIOp::create(b, l, e, kb.idx(C));
+      ck.strided(C * K, [&](Value e) {
+        Value i = arith::DivUIOp::create(b, l, e, kb.idx(K)), d = arith::RemUIOp::create(b, l, e, kb.idx(K));
         Value w = kb.exp(kb.sub(kb.load(LG, kb.idx(C - 1)), kb.load(LG, i)));
-        Value kv = arith::ExtFOp::create(b, l, ck.f32, kb.load(KhT, {d, i}));
-        kb.store(ck.toF16(kb.mul(w, kv)), KhT, {d, i});
+        Value kv = arith::ExtFOp::create(b, l, ck.f32, kb.load(Kh.mem, {i, d}));
+        kb.store(ck.toF16(kb.mul(w, kv)), Kh.mem, {i, d});
       });
     }
     ck.barrier();
     // Tensor cores: O = QS + QK Delta; S = G_C S + (K^T diag(w)) Delta.
     ck.matmul(QKh, Dh, QS, C, VT, C, true);
-    ck.matmul(KhT, Dh, S, K, VT, C, true);
+    ck.matmul(Chunked::T(Kh), Dh, S, K, VT, C, true);
     ck.barrier();
     // Outputs, and the f16 state for the next chunk.
     ck.strided(C * VT, [&](Value e) {
@@ -277,11 +364,11 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(st.thenBlock());
       Value row = kb.tokenRow(kb.iadd(c0, i));
-      kb.store(kb.mul(scale, kb.load(QS, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
+      kb.store(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
     });
     ck.strided(K * VT, [&](Value e) {
       Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-      kb.store(ck.toF16(kb.load(S, {d, j})), Sh, {d, j});
+      kb.store(ck.toF16(kb.load(S.mem, {d, j})), Sh.mem, {d, j});
     });
     ck.barrier();
   });
@@ -292,7 +379,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
     auto st = scf::IfOp::create(b, l, ck.lt(col, Vn), false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(st.thenBlock());
-    kb.store(kb.load(S, {d, j}), kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
+    kb.store(kb.load(S.mem, {d, j}), kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.finish();
