@@ -43,19 +43,23 @@ KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind) : Ke
   stateV = arg(s + 4), useH0V = arg(s + 5);
 }
 
-KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind) {
+KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name) {
   KernelBuilder kb(rec);
   MLIRContext *ctx = rec.getContext();
   OpBuilder &b = kb.b;
   auto module = rec->getParentOfType<ModuleOp>();
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(), UnitAttr::get(ctx));
-  auto gmod = gpu::GPUModuleOp::create(b, kb.l, (rec.getSymName() + "_kernels").str());
-  b.setInsertionPointToStart(gmod.getBody());
+  std::string modName = (rec.getSymName() + "_kernels").str();
+  auto gmod = llvm::dyn_cast_or_null<gpu::GPUModuleOp>(SymbolTable::lookupSymbolIn(module, modName));
+  if (!gmod)
+    gmod = gpu::GPUModuleOp::create(b, kb.l, modName);
+  b.setInsertionPointToEnd(gmod.getBody());
   Type buf = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
   SmallVector<Type> args(3 + kb.numInputs + 3, buf);
   args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
   args.append(2, b.getIndexType());
-  auto fn = gpu::GPUFuncOp::create(b, kb.l, rec.getSymName(), b.getFunctionType(args, {}));
+  auto fn = gpu::GPUFuncOp::create(b, kb.l, name.empty() ? rec.getSymName() : name,
+                                   b.getFunctionType(args, {}));
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
   kb.fnOp = fn;
   kb.setCommonAttrs(kind);
@@ -182,12 +186,13 @@ void KernelBuilder::storeState(Value S) {
   });
 }
 
-void KernelBuilder::finish() {
+void KernelBuilder::finish(bool eraseRecurrence) {
   if (fn)
     func::ReturnOp::create(b, l);
   else
     gpu::ReturnOp::create(b, l);
-  rec.erase();
+  if (eraseRecurrence)
+    rec.erase();
 }
 
 } // namespace deltac

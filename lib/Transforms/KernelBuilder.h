@@ -39,7 +39,9 @@ public:
   ///    cu_seqlens : memref<?xi64>, nheads, use_h0 : index)
   /// where block x is the (sequence, head) pair n * nheads + head, and the
   /// pair's token range comes from cu_seqlens (N + 1 offsets).
-  static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind);
+  /// The function is named `name` (default: the recurrence's); kernels of
+  /// one recurrence share its gpu.module.
+  static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name = "");
 
   mlir::Attribute attr(llvm::StringRef name) { return fnOp->getAttr(name); }
   mlir::OpBuilder &builder() { return b; }
@@ -95,8 +97,9 @@ public:
   /// S = h0 (or 0); and ht = S at the end.
   void initState(mlir::Value S);
   void storeState(mlir::Value S);
-  /// Erases the recurrence; finishes the function.
-  void finish();
+  /// Finishes the function; erases the recurrence unless told not to (when
+  /// another kernel is still to be built from it).
+  void finish(bool eraseRecurrence = true);
 
 private:
   KernelBuilder(delta::RecurrenceOp rec);

@@ -36,7 +36,7 @@ namespace deltac {
 
 namespace {
 
-constexpr int64_t kChunk = 64, kTile = 64, kThreads = 512, kWarps = 16;
+constexpr int64_t kChunk = 64, kThreads = 512, kWarps = 16;
 
 struct Chunked {
   KernelBuilder &kb;
@@ -107,10 +107,17 @@ struct Chunked {
   }
   /// body(e) for e = tid + m * threads, m = 0 .. n / threads - 1, unrolled, in
   /// two phases: every load of every element first, then every store (so the
-  /// loads are in flight together). n must be a multiple of the block size.
+  /// loads are in flight together); a last partial round under a guard.
   void unrolled(int64_t n, const std::function<SmallVector<Value>(Value)> &loads,
                 const std::function<void(Value, ArrayRef<Value>)> &stores) {
-    assert(n % kThreads == 0 && "unrolled: n must be a multiple of the block size");
+    if (int64_t rest = n % kThreads) {
+      Value e = kb.iadd(tid, kb.idx(n - rest));
+      auto tail = scf::IfOp::create(b, l, lt(tid, kb.idx(rest)), false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(tail.thenBlock());
+      SmallVector<Value> v = loads(e);
+      stores(e, v);
+    }
     SmallVector<Value> es;
     SmallVector<SmallVector<Value>> vals;
     for (int64_t m = 0; m < n / kThreads; ++m) {
@@ -129,16 +136,19 @@ struct Chunked {
   Value le(Value x, Value y) { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule, x, y); }
 };
 
-int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
-  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked");
+/// Builds `@name`, one kernel of the recurrence with value tile VT.
+int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant,
+                              bool last) {
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
-  const int64_t K = kb.K(), V = kb.V(), C = kChunk, VT = kTile;
+  const int64_t K = kb.K(), V = kb.V(), C = kChunk;
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   kb.function()->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
   // Launch bound: ptxas keeps to the registers 512 threads can have.
   llvm::cast<gpu::GPUFuncOp>(kb.function()).setKnownBlockSize(ArrayRef<int32_t>{int32_t(kThreads), 1, 1});
   kb.function()->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
+  kb.function()->setAttr("delta.variant", b.getStringAttr(variant));
   kb.function()->setAttr("delta.chunk_size", b.getI64IntegerAttr(C));
   Value zero = kb.idx(0), one = kb.idx(1), Vn = kb.idx(V);
   Value fzero = kb.f32(0);
@@ -161,7 +171,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
   Mat QKh = ck.view(smem, off, C, C, ck.f16), KS = ck.view(smem, off, C, VT, ck.f32);
   Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
   Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
-  Value LG = ck.view(smem, off, C, 1, ck.f32).mem, RS = ck.view(smem, off, C, 1, ck.f32).mem;
+  Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
   Mat Tinv = ck.view(smem, off, C, 16, ck.f32), Lh = ck.view(smem, off, C, C, ck.f16);
   const int64_t sharedBytes = off;
 
@@ -186,84 +196,87 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
 
   kb.loop(zero, kb.len(), C, [&](Value c0) {
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
-    // Prologue: eight threads per token sum ||k||^2 (shuffles), the first
-    // of them computes the token's (g, a, b) and log g.
+    // Prologue: eight threads per token, each loading 1/8 of its key and
+    // query row; ||k||^2 summed across the eight with shuffles; the keys
+    // scaled (L2 norm), the keys and queries stored as f16 (rows past the end
+    // read the last token and are stored as zeros); the first of the eight
+    // computes the token's (g, a, b) and log g. Then the values.
     static_assert(kThreads == 8 * kChunk, "the prologue maps eight threads to a token");
     {
       Value i = arith::DivUIOp::create(b, l, ck.tid, kb.idx(8));
       Value part = arith::RemUIOp::create(b, l, ck.tid, kb.idx(8));
+      Value d0 = kb.imul(part, kb.idx(K / 8));
       Value live = ck.lt(i, n);
       Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
-      Value base = kb.iadd(kb.imul(row, kb.idx(K)), kb.imul(part, kb.idx(K / 8)));
-      SmallVector<Value> ks;
-      for (int64_t d = 0; d < K / 8; ++d)
+      Value base = kb.iadd(kb.imul(row, kb.idx(K)), d0);
+      SmallVector<Value> ks, qs;
+      for (int64_t d = 0; d < K / 8; ++d) {
         ks.push_back(kb.load(kb.k(), kb.iadd(base, kb.idx(d))));
+        qs.push_back(kb.load(kb.q(), kb.iadd(base, kb.idx(d))));
+      }
+      SmallVector<Value> vs;
+      ck.unrolled(
+          C * VT,
+          [&](Value e) -> SmallVector<Value> {
+            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+            Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
+            Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, j), kb.idx(V - 1));
+            return {kb.load(kb.v(), kb.iadd(kb.imul(row, Vn), col))};
+          },
+          [&](Value e, ArrayRef<Value> vv) {
+            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+            Value on = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
+            kb.store(ck.select(on, vv[0], fzero), Vc.mem, {i, j});
+          });
       Value lam = fzero;
       for (Value kd : ks)
         lam = kb.add(lam, kb.mul(kd, kd));
       for (int32_t o : {4, 2, 1})
         lam = kb.add(lam, ck.shuffleXor(lam, o));
-      auto first = scf::IfOp::create(b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, part, zero), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(first.thenBlock());
-      auto on = scf::IfOp::create(b, l, live, true);
-      b.setInsertionPointToStart(on.thenBlock());
       Value rs = kb.f32(1);
       if (rec.getKeyNorm() == delta::KeyNorm::l2) {
         rs = arith::DivFOp::create(b, l, kb.f32(1), math::SqrtOp::create(b, l, kb.add(lam, kb.f32(1e-6))));
         lam = kb.mul(lam, kb.mul(rs, rs));
       }
+      Value keep = ck.select(live, rs, fzero), qkeep = ck.select(live, kb.f32(1), fzero);
+      for (int64_t d = 0; d < K / 8; ++d) {
+        Value col = kb.iadd(d0, kb.idx(d));
+        kb.store(ck.toF16(kb.mul(ks[d], keep)), Kh.mem, {i, col});
+        kb.store(ck.toF16(kb.mul(qs[d], qkeep)), Qh.mem, {i, col});
+      }
+      auto first = scf::IfOp::create(b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, part, zero), false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(first.thenBlock());
+      auto on = scf::IfOp::create(b, l, live, true);
+      b.setInsertionPointToStart(on.thenBlock());
       TokenCoefficients co = kb.coefficients(row, lam);
       kb.store(co.a, A, i);
       kb.store(co.b, Bc, i);
-      kb.store(rs, RS, i);
       kb.store(gated ? Value(math::LogOp::create(b, l, co.g)) : fzero, LG, i);
       b.setInsertionPointToStart(on.elseBlock());
-      for (Value m : {A, Bc, RS, LG})
+      for (Value m : {A, Bc, LG})
         kb.store(fzero, m, i);
     }
     ck.barrier();
-    if (gated) { // cumulative log G, one thread
-      auto first = scf::IfOp::create(b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, ck.tid, zero), false);
+    if (gated) { // cumulative log G: an inclusive scan over the chunk in warp 0
+      auto w0 = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(32)), false);
       OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(first.thenBlock());
-      kb.reduce(zero, kb.idx(C), fzero, [&](Value i, Value acc) {
-        Value s = kb.add(acc, kb.load(LG, i));
-        kb.store(s, LG, i);
-        return s;
-      });
+      b.setInsertionPointToStart(w0.thenBlock());
+      static_assert(kChunk == 64, "two tokens per lane");
+      Value i0 = kb.imul(ck.tid, kb.idx(2)), i1 = kb.iadd(i0, one);
+      Value x0 = kb.load(LG, i0), x1 = kb.add(x0, kb.load(LG, i1));
+      Value lane = arith::IndexCastOp::create(b, l, b.getI32Type(), ck.tid);
+      Value sum = x1;
+      for (int32_t o : {1, 2, 4, 8, 16}) {
+        Value up = gpu::ShuffleOp::create(b, l, sum, o, 32, gpu::ShuffleMode::UP).getShuffleResult();
+        Value has = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, lane,
+                                          arith::ConstantIntOp::create(b, l, o, 32));
+        sum = kb.add(sum, ck.select(has, up, fzero));
+      }
+      Value before = kb.sub(sum, x1);
+      kb.store(kb.add(before, x0), LG, i0);
+      kb.store(sum, LG, i1);
     }
-    // Keys (scaled, f16, and transposed), queries, values of the chunk;
-    // rows past the end read the last token and are zeroed.
-    ck.unrolled(
-        C * K,
-        [&](Value e) -> SmallVector<Value> {
-          Value i = arith::DivUIOp::create(b, l, e, kb.idx(K)), d = arith::RemUIOp::create(b, l, e, kb.idx(K));
-          Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
-          Value at = kb.iadd(kb.imul(row, kb.idx(K)), d);
-          return {kb.load(kb.k(), at), kb.load(kb.q(), at)};
-        },
-        [&](Value e, ArrayRef<Value> kq) {
-          Value i = arith::DivUIOp::create(b, l, e, kb.idx(K)), d = arith::RemUIOp::create(b, l, e, kb.idx(K));
-          Value live = ck.lt(i, n);
-          Value kd = ck.select(live, kb.mul(kq[0], kb.load(RS, i)), fzero);
-          Value qd = ck.select(live, kq[1], fzero);
-          kb.store(ck.toF16(kd), Kh.mem, {i, d});
-          kb.store(ck.toF16(qd), Qh.mem, {i, d});
-        });
-    ck.unrolled(
-        C * VT,
-        [&](Value e) -> SmallVector<Value> {
-          Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-          Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
-          Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, j), kb.idx(V - 1));
-          return {kb.load(kb.v(), kb.iadd(kb.imul(row, Vn), col))};
-        },
-        [&](Value e, ArrayRef<Value> vv) {
-          Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-          Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
-          kb.store(ck.select(live, vv[0], fzero), Vc.mem, {i, j});
-        });
     ck.barrier();
     // Tensor cores: KK = K K^T, QK = Q K^T, KS = K S0, QS = Q S0.
     ck.matmul(Kh, Chunked::T(Kh), KK, C, C, K, false);
@@ -293,25 +306,37 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
     });
     ck.barrier();
     // Delta = (I + L)^{-1} RHS, blocked by 16 rows. First the inverses of the
-    // four unit lower-triangular 16 x 16 diagonal blocks (f32, one thread per
-    // column of each: forward substitution on the identity).
-    auto inv = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(C)), false);
+    // four unit lower-triangular 16 x 16 diagonal blocks, in f32, one warp per
+    // block: lane (h, j) holds rows 8h .. 8h+7 of column j and substitutes
+    // forward, row k's final value broadcast by a shuffle at step k (L is
+    // strictly lower, so rows at or above k are left unchanged).
+    auto inv = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(32 * (C / 16))), false);
     {
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(inv.thenBlock());
-      Value r0 = kb.imul(arith::DivUIOp::create(b, l, ck.tid, kb.idx(16)), kb.idx(16));
-      Value j = arith::RemUIOp::create(b, l, ck.tid, kb.idx(16));
-      for (int64_t i = 0; i < 16; ++i) {
-        Value diag = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, j, kb.idx(i));
-        kb.store(ck.select(diag, kb.f32(1), fzero), Tinv.mem, {kb.iadd(r0, kb.idx(i)), j});
+      Value r0 = kb.imul(ck.warp, kb.idx(16));
+      Value lane = arith::RemUIOp::create(b, l, ck.tid, kb.idx(32));
+      Value j = arith::RemUIOp::create(b, l, lane, kb.idx(16));
+      Value h8 = kb.imul(arith::DivUIOp::create(b, l, lane, kb.idx(16)), kb.idx(8));
+      Value j32 = arith::IndexCastOp::create(b, l, b.getI32Type(), j);
+      SmallVector<Value> x;
+      for (int64_t m = 0; m < 8; ++m) {
+        Value diag = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, kb.iadd(h8, kb.idx(m)), j);
+        x.push_back(ck.select(diag, kb.f32(1), fzero));
       }
-      kb.loop(kb.iadd(j, one), kb.idx(16), 1, [&](Value i) {
-        Value x = kb.reduce(j, i, fzero, [&](Value k, Value acc) {
-          return kb.sub(acc, kb.mul(kb.load(KK.mem, {kb.iadd(r0, i), kb.iadd(r0, k)}),
-                                    kb.load(Tinv.mem, {kb.iadd(r0, k), j})));
-        });
-        kb.store(x, Tinv.mem, {kb.iadd(r0, i), j});
-      });
+      for (int64_t k = 0; k < 15; ++k) {
+        // Row k lives in lane (k / 8) * 16 + j, slot k % 8.
+        Value src = arith::AddIOp::create(b, l, j32, arith::ConstantIntOp::create(b, l, (k / 8) * 16, 32));
+        Value xk = gpu::ShuffleOp::create(b, l, x[k % 8], src, arith::ConstantIntOp::create(b, l, 32, 32),
+                                          gpu::ShuffleMode::IDX)
+                       .getShuffleResult();
+        for (int64_t m = 0; m < 8; ++m) {
+          Value lik = kb.load(KK.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), kb.iadd(r0, kb.idx(k))});
+          x[m] = kb.sub(x[m], kb.mul(lik, xk));
+        }
+      }
+      for (int64_t m = 0; m < 8; ++m)
+        kb.store(x[m], Tinv.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), j});
     }
     ck.barrier();
     // Then block row by block row: RHS_r -= L_r,<r Delta_<r on tensor cores
@@ -382,20 +407,34 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec) {
     kb.store(kb.load(S.mem, {d, j}), kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  kb.finish();
+  kb.finish(last);
   return sharedBytes;
 }
 
 struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
+  using DeltaToGPUChunkedBase::DeltaToGPUChunkedBase;
   void runOnOperation() override {
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
     for (delta::RecurrenceOp rec : recs) {
+      for (int64_t t : {int64_t(valueTile), int64_t(narrowValueTile)})
+        if (t != 0 && t != 16 && t != 32 && t != 64) {
+          rec.emitOpError("value tiles of the chunked GPU kernel are 16, 32 or 64, got ") << t;
+          return signalPassFailure();
+        }
+      if (valueTile == 0) {
+        rec.emitOpError("the value tile must be 16, 32 or 64");
+        return signalPassFailure();
+      }
       if (rec.getKeyDim() % 16 || rec.getKeyDim() > 128) {
         rec.emitOpError("the chunked GPU kernel needs K a multiple of 16 and at most 128, got ")
             << rec.getKeyDim();
         return signalPassFailure();
       }
-      buildChunkedGpuKernel(rec);
+      std::string name = rec.getSymName().str();
+      bool narrow = narrowValueTile > 0 && narrowValueTile < valueTile && narrowValueTile < rec.getValueDim();
+      buildChunkedGpuKernel(rec, valueTile, name, "wide", !narrow);
+      if (narrow)
+        buildChunkedGpuKernel(rec, narrowValueTile, name + "_narrow", "narrow", true);
     }
   }
 };

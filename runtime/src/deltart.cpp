@@ -4,6 +4,7 @@
 #include "cuda_driver.h"
 #include "deltart/bundle_format.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -40,10 +41,12 @@ struct deltart_bundle {
   std::vector<Image> images;
   std::vector<std::string> inputs;
   int64_t K = 0, V = 0, block = 0, tile = 0, shared = 0;
+  // The variant for few (sequence, head) pairs, if the bundle has one.
+  int64_t narrowTile = 0, narrowShared = 0;
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
-  CUfunction function = nullptr;
-  int loadedSm = 0;
+  CUfunction function = nullptr, narrowFunction = nullptr;
+  int loadedSm = 0, sms = 0;
   // A device cu_seqlens for fixed-length problems, kept for reuse.
   CUdeviceptr cu = 0;
   int64_t cuB = -1, cuT = -1;
@@ -106,6 +109,12 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
   b.shared = b.manifest.count("shared_bytes") ? std::atoll(b.manifest["shared_bytes"].c_str()) : 0;
   if (b.shared < 0 || b.shared > (1 << 20))
     return fail(DELTART_ERROR_FORMAT, "the manifest has a bad shared_bytes");
+  if (b.manifest.count("narrow_entry")) {
+    b.narrowTile = std::atoll(b.manifest["narrow_value_tile"].c_str());
+    b.narrowShared = std::atoll(b.manifest["narrow_shared_bytes"].c_str());
+    if (b.narrowTile <= 0 || b.narrowShared < 0 || b.narrowShared > (1 << 20))
+      return fail(DELTART_ERROR_FORMAT, "the manifest has a bad narrow variant");
+  }
   if (b.K <= 0 || b.V <= 0 || b.block <= 0 || b.block > 1024 || b.tile <= 0)
     return fail(DELTART_ERROR_FORMAT, "the manifest has bad dimensions or launch sizes");
   if (b.manifest["inputs"] != "-") {
@@ -283,11 +292,15 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleLoadData", rc));
     if (CUresult rc = d->cuModuleGetFunction(&b->function, b->module, name.c_str()))
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
-    if (b->shared > 48 * 1024)
-      if (CUresult rc = d->cuFuncSetAttribute(b->function, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                              int(b->shared)))
-        return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
-                                            std::to_string(b->shared) + " bytes of shared memory");
+    if (b->narrowTile)
+      if (CUresult rc = d->cuModuleGetFunction(&b->narrowFunction, b->module, b->manifest["narrow_entry"].c_str()))
+        return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
+    for (auto [fn, bytes] : {std::pair{b->function, b->shared}, std::pair{b->narrowFunction, b->narrowShared}})
+      if (fn && bytes > 48 * 1024)
+        if (CUresult rc = d->cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(bytes)))
+          return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
+                                              std::to_string(bytes) + " bytes of shared memory");
+    d->cuDeviceGetAttribute(&b->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
     b->loadedSm = sm;
   }
   CUdeviceptr cu = a->cu_seqlens;
@@ -327,9 +340,19 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   std::vector<void *> params;
   for (uint64_t &v : vals)
     params.push_back(&v);
-  unsigned gridX = unsigned(N * a->H), gridY = unsigned((b->V + b->tile - 1) / b->tile);
-  if (CUresult rc = d->cuLaunchKernel(b->function, gridX, gridY, 1, unsigned(b->block), 1, 1,
-                                      unsigned(b->shared),
+  // The schedule: the narrow variant when the wide one would leave more
+  // than half of the SMs idle (DELTART_SCHEDULE=wide|narrow forces one).
+  bool narrow = b->narrowFunction && N * a->H * ((b->V + b->tile - 1) / b->tile) <= b->sms / 2;
+  if (const char *force = std::getenv("DELTART_SCHEDULE")) {
+    if (!std::strcmp(force, "wide"))
+      narrow = false;
+    else if (!std::strcmp(force, "narrow"))
+      narrow = b->narrowFunction != nullptr;
+  }
+  int64_t tile = narrow ? b->narrowTile : b->tile;
+  unsigned gridX = unsigned(N * a->H), gridY = unsigned((b->V + tile - 1) / tile);
+  if (CUresult rc = d->cuLaunchKernel(narrow ? b->narrowFunction : b->function, gridX, gridY, 1,
+                                      unsigned(b->block), 1, 1, unsigned(narrow ? b->narrowShared : b->shared),
                                       static_cast<CUstream>(stream), params.data(), nullptr))
     return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
   return DELTART_OK;

@@ -12,7 +12,11 @@ RUN=$RT/deltart-run
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
   case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
-  $RUN "$CASES/$spec.bundle" --inputs "$dir/in" --outputs "$dir/gpu" > "$dir/run.json" || echo "FAILED $case"
+  for sched in wide narrow; do # both kernels of the bundle, whatever the shape
+    rm -rf "$dir/gpu-$sched"
+    DELTART_SCHEDULE=$sched $RUN "$CASES/$spec.bundle" --inputs "$dir/in" --outputs "$dir/gpu-$sched" \
+      > "$dir/run-$sched.json" || echo "FAILED $case ($sched)"
+  done
 done
 python3 scripts/gpu/compare.py "$CASES"; status=$?
 echo "== compute-sanitizer (efla-d64-varlen)"
@@ -27,6 +31,9 @@ for shape in 8,4096,16 1,32768,16 4,8192,32; do
   D=128; [ "$shape" = "4,8192,32" ] && D=64
   for spec in efla deltanet rk4; do
     $RUN "$CASES/$spec-d$D.bundle" --bench $shape --repeat 30
+  done
+  for sched in wide narrow; do
+    DELTART_SCHEDULE=$sched $RUN "$CASES/efla-d$D.bundle" --bench $shape --repeat 30 | sed "s/^{/{\"schedule\": \"$sched\", /"
   done
   $RUN "$CASES/efla-d$D-seq.bundle" --bench $shape --repeat 5
 done

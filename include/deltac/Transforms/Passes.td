@@ -83,12 +83,24 @@ def DeltaToGPU : Pass<"delta-to-gpu", "::mlir::ModuleOp"> {
 def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
   let summary = "Lower each delta.recurrence to a chunked GPU kernel on tensor cores";
   let description = [{
-    One block of 4 warps per (sequence, head) pair and 64-column value tile;
-    chunks of 64 tokens; the per-chunk products (K K^T, Q K^T, K S0, Q S0,
+    One block of 16 warps per (sequence, head) pair and value tile; chunks
+    of 64 tokens; the per-chunk products (K K^T, Q K^T, K S0, Q S0,
     QK Delta, K^T Delta) as 16x16x16 f16 tensor-core fragments with f32
-    accumulation (gpu.subgroup_mma_*), the triangular solve by forward
-    substitution, the state tile in dynamic shared memory.
+    accumulation (gpu.subgroup_mma_*), the triangular solve blocked by 16
+    rows (diagonal inverses in f32, the off-diagonal updates on tensor
+    cores), the state tile in dynamic shared memory.
+
+    Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
+    and, when `narrow-value-tile` is non-zero and smaller than V,
+    `@<name>_narrow` with that tile, for problems with too few (sequence,
+    head) pairs to fill the GPU (the runtime chooses by shape).
   }];
+  let options = [
+    Option<"valueTile", "value-tile", "int64_t", "64",
+           "Value columns per block: 16, 32 or 64">,
+    Option<"narrowValueTile", "narrow-value-tile", "int64_t", "16",
+           "Value tile of the few-pairs variant (0: none)">,
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::gpu::GPUDialect"];

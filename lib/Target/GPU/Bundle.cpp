@@ -25,10 +25,12 @@ void put64(std::string &s, uint64_t v) {
 
 bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std::string &specText,
                  std::string &out, std::string &error) {
-  gpu::GPUFuncOp kernel;
+  gpu::GPUFuncOp kernel, narrow;
   module.walk([&](gpu::GPUFuncOp fn) {
-    if (fn->hasAttr("delta.kernel"))
-      kernel = fn;
+    if (!fn->hasAttr("delta.kernel"))
+      return;
+    auto variant = fn->getAttrOfType<StringAttr>("delta.variant");
+    (variant && variant.getValue() == "narrow" ? narrow : kernel) = fn;
   });
   if (!kernel) {
     error = "the module holds no GPU kernel";
@@ -58,6 +60,15 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
   };
   m += fmt::format("shared_bytes {}\n", opt("delta.shared_bytes"));
   m += fmt::format("chunk_size {}\n", opt("delta.chunk_size"));
+  if (narrow) {
+    // The variant for few (sequence, head) pairs: same parameters, a
+    // narrower value tile, so that more blocks share the work.
+    auto n64 = [&](llvm::StringRef name) { return llvm::cast<IntegerAttr>(narrow->getAttr(name)).getInt(); };
+    m += fmt::format("narrow_entry {}\n", narrow.getName().str());
+    m += fmt::format("narrow_value_tile {}\n", n64("delta.value_tile"));
+    m += fmt::format("narrow_shared_bytes {}\n", n64("delta.shared_bytes"));
+    m += "schedule narrow when N * H * ceil(value_dim / value_tile) <= SMs / 2\n";
+  }
   m += "params q k v inputs h0 o ht : f32 buffers; cu_seqlens : i64 buffer; nheads use_h0 : i64; "
        "each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n";
   struct Section {
