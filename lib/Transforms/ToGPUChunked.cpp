@@ -26,6 +26,8 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 
@@ -73,33 +75,66 @@ struct Chunked {
     kb.loop(tid, kb.idx(n), kThreads, body);
   }
   /// out[oRow.., :] (f32, M x N) = A[aRow.., 0..Kd) (f16) * B[0..Kd, :] (f16)
-  /// (+ out if accumulate), 16 x 16 tiles spread over the warps; a
-  /// column-major operand is loaded transposed.
+  /// (+ out if accumulate) on tensor cores: each warp takes 16 x 16 output
+  /// tiles in turn, two nvgpu.mma.sync m16n8k16 per 16-deep step, the operand
+  /// fragments loaded by nvgpu.ldmatrix (x4; transposed for a row-major B or
+  /// a column-major A), the accumulators read and written per lane in the
+  /// m16n8 layout (lane = 4 g + t holds rows g and g + 8, columns 2t, 2t + 1).
   void matmul(Mat A, int64_t aRow, Mat B, Mat out, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
               bool accumulate) {
-    auto aTy = gpu::MMAMatrixType::get({16, 16}, f16, "AOp");
-    auto bTy = gpu::MMAMatrixType::get({16, 16}, f16, "BOp");
-    auto cTy = gpu::MMAMatrixType::get({16, 16}, f32, "COp");
-    auto ld = [&](int64_t n) { return b.getIndexAttr(n); };
-    auto tr = [&](bool t) { return t ? b.getUnitAttr() : UnitAttr(); };
-    auto at = [&](bool t, Value r, Value c) { return t ? SmallVector<Value, 2>{c, r} : SmallVector<Value, 2>{r, c}; };
+    auto a4 = VectorType::get({4, 2}, f16);
+    auto c2 = VectorType::get({2, 2}, f32);
+    Value lane = arith::RemUIOp::create(b, l, tid, kb.idx(32));
+    Value g = arith::DivUIOp::create(b, l, lane, kb.idx(4)), t2 = kb.imul(arith::RemUIOp::create(b, l, lane, kb.idx(4)), kb.idx(2));
+    Value l8 = arith::RemUIOp::create(b, l, lane, kb.idx(8));
+    Value hi8 = kb.imul(arith::DivUIOp::create(b, l, lane, kb.idx(16)), kb.idx(8));
+    Value q8 = kb.imul(arith::RemUIOp::create(b, l, arith::DivUIOp::create(b, l, lane, kb.idx(8)), kb.idx(2)), kb.idx(8));
+    Value l16 = arith::RemUIOp::create(b, l, lane, kb.idx(16));
     int64_t tilesN = N / 16, tiles = (M / 16) * tilesN;
     kb.loop(warp, kb.idx(tiles), kWarps, [&](Value t) {
       Value ti = kb.imul(arith::DivUIOp::create(b, l, t, kb.idx(tilesN)), kb.idx(16));
       Value tj = kb.imul(arith::RemUIOp::create(b, l, t, kb.idx(tilesN)), kb.idx(16));
       Value oi = kb.iadd(ti, kb.idx(oRow)), ai = kb.iadd(ti, kb.idx(aRow));
-      Value acc = accumulate
-                      ? Value(gpu::SubgroupMmaLoadMatrixOp::create(b, l, cTy, out.mem, ValueRange{oi, tj},
-                                                                   ld(out.ld), UnitAttr()))
-                      : Value(gpu::SubgroupMmaConstantMatrixOp::create(b, l, cTy, kb.f32(0)));
+      auto at = [&](Value r0, int64_t dr, Value c0, int64_t dc) -> SmallVector<Value, 2> {
+        return {kb.iadd(r0, kb.idx(dr)), kb.iadd(c0, kb.idx(dc))};
+      };
+      Value acc[2];
+      for (int h = 0; h < 2; ++h) {
+        Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
+        if (accumulate) {
+          SmallVector<Value> e;
+          for (int r = 0; r < 2; ++r)
+            for (int c = 0; c < 2; ++c)
+              e.push_back(kb.load(out.mem, at(kb.iadd(oi, g), 8 * r, col, c)));
+          acc[h] = vector::FromElementsOp::create(b, l, c2, e);
+        } else {
+          acc[h] = arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
+        }
+      }
       for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
         Value kk = kb.idx(k0);
-        SmallVector<Value, 2> ia = at(A.colMajor, ai, kk), ib = at(B.colMajor, kk, tj);
-        Value a = gpu::SubgroupMmaLoadMatrixOp::create(b, l, aTy, A.mem, ia, ld(A.ld), tr(A.colMajor));
-        Value bb = gpu::SubgroupMmaLoadMatrixOp::create(b, l, bTy, B.mem, ib, ld(B.ld), tr(B.colMajor));
-        acc = gpu::SubgroupMmaComputeOp::create(b, l, cTy, a, bb, acc, UnitAttr(), UnitAttr());
+        // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15).
+        // Column-major A is read from X = A^T (rows k): lanes 0-7 | 8-15 |
+        // 16-23 | 24-31 address the four matrices' rows.
+        Value a = A.colMajor
+                      ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(kk, kb.iadd(l8, hi8)), 0, kb.iadd(ai, q8), 0), true, 4)
+                      : nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(ai, l16), 0, kb.iadd(kk, hi8), 0), false, 4);
+        // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
+        Value bq = B.colMajor
+                       ? nvgpu::LdMatrixOp::create(b, l, a4, B.mem, at(kb.iadd(tj, kb.iadd(l8, hi8)), 0, kb.iadd(kk, q8), 0), false, 4)
+                       : nvgpu::LdMatrixOp::create(b, l, a4, B.mem, at(kb.iadd(kk, kb.iadd(l8, q8)), 0, kb.iadd(tj, hi8), 0), true, 4);
+        for (int h = 0; h < 2; ++h) {
+          Value bh = vector::ShuffleOp::create(b, l, bq, bq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
+          acc[h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[h], ArrayRef<int64_t>{16, 8, 16});
+        }
       }
-      gpu::SubgroupMmaStoreMatrixOp::create(b, l, acc, out.mem, ValueRange{oi, tj}, ld(out.ld), UnitAttr());
+      for (int h = 0; h < 2; ++h) {
+        Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
+        for (int r = 0; r < 2; ++r)
+          for (int c = 0; c < 2; ++c)
+            kb.store(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, c}), out.mem,
+                     at(kb.iadd(oi, g), 8 * r, col, c));
+      }
     });
   }
   void matmul(Mat A, Mat B, Mat out, int64_t M, int64_t N, int64_t Kd, bool accumulate) {

@@ -86,7 +86,7 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     One block of 16 warps per (sequence, head) pair and value tile; chunks
     of 64 tokens; the per-chunk products (K K^T, Q K^T, K S0, Q S0,
     QK Delta, K^T Delta) as 16x16x16 f16 tensor-core fragments with f32
-    accumulation (gpu.subgroup_mma_*), the triangular solve blocked by 16
+    accumulation (nvgpu.ldmatrix + nvgpu.mma.sync), the solve blocked by 16
     rows (diagonal inverses in f32, the off-diagonal updates on tensor
     cores), the state tile in dynamic shared memory.
 
@@ -103,7 +103,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
-                           "::mlir::gpu::GPUDialect"];
+                           "::mlir::gpu::GPUDialect",
+                           "::mlir::nvgpu::NVGPUDialect", "::mlir::vector::VectorDialect"];
 }
 
 #endif
