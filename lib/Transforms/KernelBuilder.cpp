@@ -13,9 +13,23 @@ namespace deltac {
 
 KernelBuilder::KernelBuilder(delta::RecurrenceOp rec)
     : rec(rec), b(rec), l(rec.getLoc()), kDim(rec.getKeyDim()), vDim(rec.getValueDim()),
-      numInputs(rec.getInputNames().size()) {
+      numInputs(rec.getInputNames().size()), io(b.getF32Type()) {
   auto yield = llvm::cast<delta::YieldOp>(rec.getBodyBlock().getTerminator());
   noGate = matchPattern(yield.getValues()[0], m_OneFloat());
+}
+
+Type ioStorageType(delta::RecurrenceOp rec, StringRef option) {
+  Builder b(rec.getContext());
+  if (option == "spec")
+    return rec.getStorageType();
+  if (option == "f32")
+    return b.getF32Type();
+  if (option == "bf16")
+    return b.getBF16Type();
+  if (option == "f16")
+    return b.getF16Type();
+  rec.emitOpError("storage type must be spec, f32, bf16 or f16, got '") << option << "'";
+  return {};
 }
 
 void KernelBuilder::setCommonAttrs(llvm::StringRef kind) {
@@ -43,8 +57,11 @@ KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind) : Ke
   stateV = arg(s + 4), useH0V = arg(s + 5);
 }
 
-KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name) {
+KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name,
+                                 Type io) {
   KernelBuilder kb(rec);
+  if (io)
+    kb.io = io;
   MLIRContext *ctx = rec.getContext();
   OpBuilder &b = kb.b;
   auto module = rec->getParentOfType<ModuleOp>();
@@ -55,12 +72,15 @@ KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, 
     gmod = gpu::GPUModuleOp::create(b, kb.l, modName);
   b.setInsertionPointToEnd(gmod.getBody());
   Type buf = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-  SmallVector<Type> args(3 + kb.numInputs + 3, buf);
+  Type ioBuf = MemRefType::get({ShapedType::kDynamic}, kb.io);
+  SmallVector<Type> args(3 + kb.numInputs, ioBuf);
+  args.append({buf, ioBuf, buf}); // h0, o, ht
   args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
   args.append(2, b.getIndexType());
   auto fn = gpu::GPUFuncOp::create(b, kb.l, name.empty() ? rec.getSymName() : name,
                                    b.getFunctionType(args, {}));
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  fn->setAttr("delta.io_type", TypeAttr::get(kb.io));
   kb.fnOp = fn;
   kb.setCommonAttrs(kind);
   kb.entry = &fn.getBody().front();
@@ -96,6 +116,14 @@ Value KernelBuilder::load(Value mem, ValueRange i) { return memref::LoadOp::crea
 void KernelBuilder::store(Value val, Value mem, ValueRange i) {
   memref::StoreOp::create(b, l, val, mem, i);
 }
+Value KernelBuilder::loadIO(Value mem, ValueRange i) {
+  Value x = load(mem, i);
+  return x.getType().isF32() ? x : Value(arith::ExtFOp::create(b, l, b.getF32Type(), x));
+}
+void KernelBuilder::storeIO(Value val, Value mem, ValueRange i) {
+  Type elem = llvm::cast<MemRefType>(mem.getType()).getElementType();
+  store(elem.isF32() ? val : Value(arith::TruncFOp::create(b, l, elem, val)), mem, i);
+}
 Value KernelBuilder::scratch(ArrayRef<int64_t> shape) {
   return memref::AllocaOp::create(b, l, MemRefType::get(shape, b.getF32Type()));
 }
@@ -128,9 +156,9 @@ Value KernelBuilder::tokenRow(Value t) {
 Value KernelBuilder::loadKeyQuery(Value row, Value dst, Value qdst, Value slot) {
   Value base = imul(row, idx(kDim));
   Value lam = reduce(idx(0), idx(kDim), f32(0), [&](Value d, Value acc) {
-    Value kd = load(k(), iadd(base, d));
+    Value kd = loadIO(k(), iadd(base, d));
     store(kd, dst, {slot, d});
-    store(load(q(), iadd(base, d)), qdst, {slot, d});
+    store(loadIO(q(), iadd(base, d)), qdst, {slot, d});
     return add(acc, mul(kd, kd));
   });
   if (rec.getKeyNorm() != delta::KeyNorm::l2)
@@ -149,7 +177,7 @@ TokenCoefficients KernelBuilder::coefficients(Value row, Value lam) {
   };
   IRMapping map;
   for (unsigned i = 0; i < numInputs; ++i)
-    map.map(body.getArgument(i), widen(load(input(i), row)));
+    map.map(body.getArgument(i), widen(loadIO(input(i), row)));
   map.map(body.getArguments().back(), widen(lam));
   for (Operation &op : body.without_terminator())
     b.clone(op, map);

@@ -29,6 +29,10 @@ struct TokenCoefficients {
   mlir::Value g, a, b; // f32
 };
 
+/// The storage type a GPU pass option names: "spec" (the recurrence's dtype),
+/// "f32", "bf16" or "f16"; null (with an error on `rec`) for anything else.
+mlir::Type ioStorageType(delta::RecurrenceOp rec, llvm::StringRef option);
+
 class KernelBuilder {
 public:
   /// Creates the function (named after the recurrence) next to `rec`.
@@ -41,7 +45,10 @@ public:
   /// pair's token range comes from cu_seqlens (N + 1 offsets).
   /// The function is named `name` (default: the recurrence's); kernels of
   /// one recurrence share its gpu.module.
-  static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name = "");
+  /// q, k, v, the inputs and o are stored as `io` (f32, bf16 or f16; default
+  /// f32); h0 and ht are always f32.
+  static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name = "",
+                           mlir::Type io = {});
 
   mlir::Attribute attr(llvm::StringRef name) { return fnOp->getAttr(name); }
   mlir::OpBuilder &builder() { return b; }
@@ -78,6 +85,12 @@ public:
   mlir::Value imul(mlir::Value x, mlir::Value y);
   mlir::Value exp(mlir::Value x);
   mlir::Value load(mlir::Value mem, mlir::ValueRange idx);
+  /// Loads an element of q, k, v or an input as f32 (widening the storage type).
+  mlir::Value loadIO(mlir::Value mem, mlir::ValueRange idx);
+  /// Stores an f32 value into o (narrowing to the storage type).
+  void storeIO(mlir::Value val, mlir::Value mem, mlir::ValueRange idx);
+  /// The storage type of q, k, v, the inputs and o.
+  mlir::Type ioType() const { return io; }
   void store(mlir::Value val, mlir::Value mem, mlir::ValueRange idx);
   mlir::Value scratch(llvm::ArrayRef<int64_t> shape);
 
@@ -116,6 +129,7 @@ private:
   int64_t kDim, vDim;
   unsigned numInputs;
   bool noGate;
+  mlir::Type io;
 };
 
 } // namespace deltac

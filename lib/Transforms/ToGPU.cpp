@@ -14,8 +14,8 @@ namespace deltac {
 
 namespace {
 
-void buildGpuKernel(delta::RecurrenceOp rec, int64_t tile) {
-  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-sequential");
+void buildGpuKernel(delta::RecurrenceOp rec, int64_t tile, Type io) {
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-sequential", "", io);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
   const int64_t K = kb.K(), V = kb.V();
@@ -54,7 +54,7 @@ void buildGpuKernel(delta::RecurrenceOp rec, int64_t tile) {
     Value kS = kb.reduce(zero, Kn, fzero, [&](Value d, Value acc) {
       return kb.add(acc, kb.mul(kb.load(kbuf, {zero, d}), kb.load(col, d)));
     });
-    Value vj = kb.load(kb.v(), kb.iadd(kb.imul(row, Vn), j));
+    Value vj = kb.loadIO(kb.v(), kb.iadd(kb.imul(row, Vn), j));
     Value akS = kb.mul(co.a, kS), bv = kb.mul(co.b, vj);
     Value oj = kb.reduce(zero, Kn, fzero, [&](Value d, Value acc) {
       Value kd = kb.load(kbuf, {zero, d});
@@ -63,7 +63,7 @@ void buildGpuKernel(delta::RecurrenceOp rec, int64_t tile) {
       kb.store(s, col, d);
       return kb.add(acc, kb.mul(s, kb.load(qbuf, {zero, d})));
     });
-    kb.store(kb.mul(scale, oj), kb.o(), kb.iadd(kb.imul(row, Vn), j));
+    kb.storeIO(kb.mul(scale, oj), kb.o(), kb.iadd(kb.imul(row, Vn), j));
   });
   kb.loop(zero, Kn, 1, [&](Value d) {
     kb.store(kb.load(col, d), kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), j)));
@@ -81,8 +81,12 @@ struct ToGPUPass : impl::DeltaToGPUBase<ToGPUPass> {
       return signalPassFailure();
     }
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
-    for (delta::RecurrenceOp rec : recs)
-      buildGpuKernel(rec, valueTile);
+    for (delta::RecurrenceOp rec : recs) {
+      Type io = ioStorageType(rec, storage);
+      if (!io)
+        return signalPassFailure();
+      buildGpuKernel(rec, valueTile, io);
+    }
   }
 };
 

@@ -173,8 +173,8 @@ struct Chunked {
 
 /// Builds `@name`, one kernel of the recurrence with value tile VT.
 int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant,
-                              bool last) {
-  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name);
+                              Type io, bool last) {
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
   const int64_t K = kb.K(), V = kb.V(), C = kChunk;
@@ -246,8 +246,8 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
       Value base = kb.iadd(kb.imul(row, kb.idx(K)), d0);
       SmallVector<Value> ks, qs;
       for (int64_t d = 0; d < K / 8; ++d) {
-        ks.push_back(kb.load(kb.k(), kb.iadd(base, kb.idx(d))));
-        qs.push_back(kb.load(kb.q(), kb.iadd(base, kb.idx(d))));
+        ks.push_back(kb.loadIO(kb.k(), kb.iadd(base, kb.idx(d))));
+        qs.push_back(kb.loadIO(kb.q(), kb.iadd(base, kb.idx(d))));
       }
       SmallVector<Value> vs;
       ck.unrolled(
@@ -256,7 +256,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
             Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
             Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
             Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, j), kb.idx(V - 1));
-            return {kb.load(kb.v(), kb.iadd(kb.imul(row, Vn), col))};
+            return {kb.loadIO(kb.v(), kb.iadd(kb.imul(row, Vn), col))};
           },
           [&](Value e, ArrayRef<Value> vv) {
             Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
@@ -424,7 +424,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(st.thenBlock());
       Value row = kb.tokenRow(kb.iadd(c0, i));
-      kb.store(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
+      kb.storeIO(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
     });
     ck.strided(K * VT, [&](Value e) {
       Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
@@ -467,9 +467,12 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       }
       std::string name = rec.getSymName().str();
       bool narrow = narrowValueTile > 0 && narrowValueTile < valueTile && narrowValueTile < rec.getValueDim();
-      buildChunkedGpuKernel(rec, valueTile, name, "wide", !narrow);
+      Type io = ioStorageType(rec, storage);
+      if (!io)
+        return signalPassFailure();
+      buildChunkedGpuKernel(rec, valueTile, name, "wide", io, !narrow);
       if (narrow)
-        buildChunkedGpuKernel(rec, narrowValueTile, name + "_narrow", "narrow", true);
+        buildChunkedGpuKernel(rec, narrowValueTile, name + "_narrow", "narrow", io, true);
     }
   }
 };

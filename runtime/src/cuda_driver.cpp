@@ -41,6 +41,7 @@ const Driver *driver(std::string &error) {
     sym(d.cuMemcpyHtoD, "cuMemcpyHtoD_v2");
     sym(d.cuMemcpyDtoH, "cuMemcpyDtoH_v2");
     sym(d.cuMemsetD32, "cuMemsetD32_v2");
+    sym(d.cuMemsetD16, "cuMemsetD16_v2");
     sym(d.cuStreamSynchronize, "cuStreamSynchronize");
     sym(d.cuCtxSynchronize, "cuCtxSynchronize");
     sym(d.cuEventCreate, "cuEventCreate");

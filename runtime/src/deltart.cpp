@@ -41,6 +41,8 @@ struct deltart_bundle {
   std::vector<Image> images;
   std::vector<std::string> inputs;
   int64_t K = 0, V = 0, block = 0, tile = 0, shared = 0;
+  // Bytes per element of q, k, v, the inputs and o (the manifest's dtype).
+  int64_t ioBytes = 4;
   // The variant for few (sequence, head) pairs, if the bundle has one.
   int64_t narrowTile = 0, narrowShared = 0;
   // Loaded lazily, for the context current at the first launch.
@@ -109,6 +111,11 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
   b.shared = b.manifest.count("shared_bytes") ? std::atoll(b.manifest["shared_bytes"].c_str()) : 0;
   if (b.shared < 0 || b.shared > (1 << 20))
     return fail(DELTART_ERROR_FORMAT, "the manifest has a bad shared_bytes");
+  const std::string dtype = b.manifest.count("dtype") ? b.manifest["dtype"] : "f32";
+  if (dtype == "bf16" || dtype == "f16")
+    b.ioBytes = 2;
+  else if (dtype != "f32")
+    return fail(DELTART_ERROR_FORMAT, "the manifest has an unknown dtype '" + dtype + "'");
   if (b.manifest.count("narrow_entry")) {
     b.narrowTile = std::atoll(b.manifest["narrow_value_tile"].c_str());
     b.narrowShared = std::atoll(b.manifest["narrow_shared_bytes"].c_str());
@@ -229,14 +236,16 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     const char *name;
     uint64_t ptr;
   };
-  std::vector<Named> ptrs = {{"q", a->q}, {"k", a->k}, {"v", a->v}, {"o", a->o}, {"ht", a->ht}};
+  std::vector<Named> ptrs = {{"q", a->q}, {"k", a->k}, {"v", a->v}, {"o", a->o}};
   for (size_t i = 0; i < a->num_inputs; ++i)
     ptrs.push_back({b->inputs[i].c_str(), a->inputs[i]});
+  ptrs.push_back({"ht", a->ht});
   for (const Named &p : ptrs) {
+    int64_t align = std::string(p.name) == "ht" ? 4 : b->ioBytes;
     if (!p.ptr)
       return bad(std::string(p.name) + " is a null pointer");
-    if (p.ptr % 4)
-      return bad(std::string(p.name) + " is not 4-byte aligned");
+    if (p.ptr % align)
+      return bad(std::string(p.name) + " is not " + std::to_string(align) + "-byte aligned");
   }
   if (a->h0 % 4)
     return bad("h0 is not 4-byte aligned");

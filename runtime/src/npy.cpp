@@ -17,7 +17,7 @@ std::string shapeStr(const std::vector<int64_t> &shape) {
   return s + "]";
 }
 
-static float halfToFloat(uint16_t h) {
+float halfToFloat(uint16_t h) {
   uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
   uint32_t bits;
   if (exp == 0) {
@@ -231,6 +231,55 @@ bool writeI64(const std::string &path, const std::vector<int64_t> &shape,
 bool writeF64(const std::string &path, const std::vector<int64_t> &shape,
               const std::vector<double> &data, std::string &error) {
   return writeRaw(path, "<f8", shape, data.data(), data.size() * sizeof(double), error);
+}
+
+uint16_t floatToBF16(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  if ((bits & 0x7fffffff) > 0x7f800000) // NaN: keep it quiet and a NaN
+    return uint16_t((bits >> 16) | 0x40);
+  bits += 0x7fff + ((bits >> 16) & 1);
+  return uint16_t(bits >> 16);
+}
+
+float bf16ToFloat(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t floatToHalf(float x) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  uint32_t sign = (bits >> 16) & 0x8000, absBits = bits & 0x7fffffff;
+  if (absBits > 0x7f800000)
+    return uint16_t(sign | 0x7e00);
+  if (absBits >= 0x477ff000) // rounds to or beyond 65520: infinity
+    return uint16_t(sign | 0x7c00);
+  int32_t exp = int32_t(absBits >> 23) - 127 + 15;
+  uint32_t mant = (absBits & 0x7fffff) | 0x800000;
+  if (exp <= 0) { // subnormal or zero in f16
+    if (exp < -10)
+      return uint16_t(sign);
+    uint32_t shift = uint32_t(14 - exp);
+    uint32_t half = mant >> shift, rest = mant & ((1u << shift) - 1), mid = 1u << (shift - 1);
+    if (rest > mid || (rest == mid && (half & 1)))
+      ++half;
+    return uint16_t(sign | half);
+  }
+  uint32_t half = (uint32_t(exp) << 10) | ((mant >> 13) & 0x3ff), rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
+    ++half; // may carry into the exponent, which is right
+  return uint16_t(sign | half);
+}
+
+float roundTo(const std::string &dtype, float x) {
+  if (dtype == "bf16")
+    return bf16ToFloat(floatToBF16(x));
+  if (dtype == "f16")
+    return halfToFloat(floatToHalf(x));
+  return x;
 }
 
 } // namespace deltac::npy

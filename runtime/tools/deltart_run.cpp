@@ -129,15 +129,25 @@ int main(int argc, char **argv) {
         return die(cudaError(*d, "cuMemcpyHtoD", rc)) == 0;
     return true;
   };
+  // q, k, v, the inputs and o in the bundle's storage type; h0, ht in f32.
+  const std::string dtype = deltart_bundle_manifest(bundle, "dtype") ? deltart_bundle_manifest(bundle, "dtype") : "f32";
+  const size_t ioBytes = dtype == "f32" ? 4 : 2;
+  auto uploadIO = [&](const std::vector<float> &x, DeviceBuffer &buf) {
+    if (dtype == "f32")
+      return upload(x.data(), x.size() * 4, buf);
+    std::vector<uint16_t> h(x.size());
+    for (size_t i = 0; i < x.size(); ++i)
+      h[i] = dtype == "bf16" ? npy::floatToBF16(x[i]) : npy::floatToHalf(x[i]);
+    return upload(h.data(), h.size() * 2, buf);
+  };
   DeviceBuffer dq, dk, dv, dh0, dout, dht, dcu;
   std::vector<DeviceBuffer> din(names.size());
-  bool ok = upload(q.data(), q.size() * 4, dq) && upload(k.data(), k.size() * 4, dk) &&
-            upload(v.data(), v.size() * 4, dv) && upload(nullptr, rows * V * 4, dout) &&
+  bool ok = uploadIO(q, dq) && uploadIO(k, dk) && uploadIO(v, dv) && upload(nullptr, rows * V * ioBytes, dout) &&
             upload(nullptr, N * H * K * V * 4, dht) &&
             (h0.empty() || upload(h0.data(), h0.size() * 4, dh0)) &&
             (cu.empty() || upload(cu.data(), cu.size() * 8, dcu));
   for (size_t i = 0; ok && i < names.size(); ++i)
-    ok = upload(in[i].data(), in[i].size() * 4, din[i]);
+    ok = uploadIO(in[i], din[i]);
   if (!ok)
     return 1;
   std::vector<uint64_t> inPtrs;
@@ -150,7 +160,10 @@ int main(int argc, char **argv) {
   args.B = B, args.T = T, args.H = H, args.K = K, args.V = V;
   args.cu_seqlens = dcu.ptr, args.N = N;
   // Poisoned outputs: whatever the kernel does not write stays NaN.
-  d->cuMemsetD32(dout.ptr, 0x7fc00000u, rows * V);
+  if (ioBytes == 4)
+    d->cuMemsetD32(dout.ptr, 0x7fc00000u, rows * V);
+  else
+    d->cuMemsetD16(dout.ptr, dtype == "bf16" ? 0x7fc0 : 0x7e00, rows * V);
   d->cuMemsetD32(dht.ptr, 0x7fc00000u, N * H * K * V);
   CUevent start, stop;
   d->cuEventCreate(&start, 0);
@@ -171,7 +184,14 @@ int main(int argc, char **argv) {
   }
   std::sort(ms.begin(), ms.end());
   std::vector<float> o(rows * V), ht(N * H * K * V);
-  d->cuMemcpyDtoH(o.data(), dout.ptr, o.size() * 4);
+  if (ioBytes == 4) {
+    d->cuMemcpyDtoH(o.data(), dout.ptr, o.size() * 4);
+  } else {
+    std::vector<uint16_t> h(o.size());
+    d->cuMemcpyDtoH(h.data(), dout.ptr, h.size() * 2);
+    for (size_t i = 0; i < h.size(); ++i)
+      o[i] = dtype == "bf16" ? npy::bf16ToFloat(h[i]) : npy::halfToFloat(h[i]);
+  }
   d->cuMemcpyDtoH(ht.data(), dht.ptr, ht.size() * 4);
   size_t nan = 0;
   for (float x : o) nan += std::isnan(x);
@@ -182,10 +202,10 @@ int main(int argc, char **argv) {
         !npy::writeF32(outputs + "/ht.npy", {N, H, K, V}, ht, err))
       return die(err);
   }
-  std::printf("{\"bundle\": \"%s\", \"name\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"K\": %lld, "
+  std::printf("{\"bundle\": \"%s\", \"name\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"K\": %lld, "
               "\"V\": %lld, \"N\": %lld, \"repeat\": %d, \"ms_median\": %.4f, \"ms_min\": %.4f, "
               "\"nan_outputs\": %zu}\n",
-              bundlePath.c_str(), deltart_bundle_manifest(bundle, "name"), (long long)B, (long long)T,
+              bundlePath.c_str(), deltart_bundle_manifest(bundle, "name"), dtype.c_str(), (long long)B, (long long)T,
               (long long)H, (long long)K, (long long)V, (long long)N, repeat, ms[ms.size() / 2], ms[0],
               nan);
   deltart_bundle_close(bundle);

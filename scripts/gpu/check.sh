@@ -19,22 +19,22 @@ for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
   done
 done
 python3 scripts/gpu/compare.py "$CASES"; status=$?
-echo "== compute-sanitizer (efla-d64-varlen)"
+echo "== compute-sanitizer (efla-d64-bf16-varlen)"
 if command -v compute-sanitizer > /dev/null; then
-  compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$CASES/efla-d64.bundle" --inputs "$CASES/efla-d64-varlen/in" | tail -2
+  compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2
   echo "memcheck exit ${PIPESTATUS[0]}"
-  compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64.bundle" --inputs "$CASES/efla-d64-varlen/in" | tail -2
+  compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2
   echo "racecheck exit ${PIPESTATUS[0]}"
 fi
 echo "== benchmark (deltac kernels; median of 30 after 3 warm-up runs, CUDA events)"
 for shape in 8,4096,16 1,32768,16 4,8192,32; do
   D=128; [ "$shape" = "4,8192,32" ] && D=64
   for spec in efla deltanet rk4; do
-    $RUN "$CASES/$spec-d$D.bundle" --bench $shape --repeat 30
+    $RUN "$CASES/$spec-d$D-bf16.bundle" --bench $shape --repeat 30
   done
   for sched in wide narrow; do
-    DELTART_SCHEDULE=$sched $RUN "$CASES/efla-d$D.bundle" --bench $shape --repeat 30 | sed "s/^{/{\"schedule\": \"$sched\", /"
+    DELTART_SCHEDULE=$sched $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed "s/^{/{\"schedule\": \"$sched\", /"
   done
-  $RUN "$CASES/efla-d$D-seq.bundle" --bench $shape --repeat 5
+  $RUN "$CASES/efla-d$D-bf16-seq.bundle" --bench $shape --repeat 5
 done
 exit $status

@@ -59,10 +59,16 @@ const std::vector<Stage> &stages() {
          bool chunked = !o.sequential;
          for (auto rec : m.getOps<delta::RecurrenceOp>())
            chunked = chunked && rec.getKeyDim() % 16 == 0 && rec.getKeyDim() <= 128;
-         if (chunked)
-           pm.addPass(createDeltaToGPUChunked());
-         else
-           pm.addPass(createDeltaToGPU());
+         if (chunked) {
+           DeltaToGPUChunkedOptions co;
+           co.storage = o.dtype;
+           co.valueTile = o.valueTile;
+           pm.addPass(createDeltaToGPUChunked(co));
+         } else {
+           DeltaToGPUOptions so;
+           so.storage = o.dtype;
+           pm.addPass(createDeltaToGPU(so));
+         }
          pm.addPass(createCanonicalizerPass());
          pm.addPass(createCSEPass());
          return pm.run(m);

@@ -39,6 +39,8 @@ struct CompileOptions {
   bool checkOnly = false;
   bool sequential = false;    ///< the token-by-token scan instead of chunks
   int64_t chunkSize = 0;      ///< 0: the compiler chooses
+  std::string dtype = "spec"; ///< GPU storage type of q, k, v, inputs, o
+  int64_t valueTile = 64;     ///< value columns per block of the chunked GPU kernel
 };
 
 /// Outputs that are not IR: each is produced from the IR of a stage.

@@ -197,6 +197,14 @@ Exit runRun(const RunOptions &opts) {
       return Exit::UserError;
     }
   }
+  if (opts.dtype != "f32") { // the values a kernel with this storage type reads
+    for (std::vector<float> *x : {&p.q, &p.k, &p.v})
+      for (float &y : *x)
+        y = npy::roundTo(opts.dtype, y);
+    for (std::vector<float> &x : p.inputs)
+      for (float &y : x)
+        y = npy::roundTo(opts.dtype, y);
+  }
   const HostTensors &t = p.view;
   const int64_t N = t.numSequences();
   std::vector<float> o(t.B * t.T * t.H * t.V), ht(N * t.H * t.K * t.V);

@@ -25,6 +25,7 @@ struct RunOptions {
   std::string varlen;     ///< --random with packed sequences "L1,L2,..." (B must be 1)
   std::string saveInputs;       ///< write the inputs as .npy there
   std::string referenceOutputs; ///< write the fp64 reference's o and ht there
+  std::string dtype = "f32";    ///< round q, k, v and the inputs to this storage type first
 };
 
 /// Compiles the spec, runs it on random or given inputs, optionally checks

@@ -41,6 +41,13 @@ int main(int argc, char **argv) {
   compile->add_option("--chunk-size", opts.chunkSize,
                       "tokens per chunk: 16, 32, 64 or 128 (default: the compiler's choice)");
   compile->add_flag("--sequential", opts.sequential, "the token-by-token scan instead of chunks");
+  compile->add_option("--dtype", opts.dtype,
+                      "GPU storage type of q, k, v, the inputs and o (h0 and ht are f32)")
+      ->check(CLI::IsMember({"spec", "f32", "bf16", "f16"}))
+      ->default_str("spec");
+  compile->add_option("--value-tile", opts.valueTile, "value columns per block of the chunked GPU kernel")
+      ->check(CLI::IsMember({16, 32, 64}))
+      ->default_str("64");
 
   CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
   check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
@@ -66,6 +73,11 @@ int main(int argc, char **argv) {
   runCmd->add_option("--outputs", run.outputsDir, "write o.npy and ht.npy there");
   runCmd->add_flag("--check", run.check, "compare with the fp64 reference");
   runCmd->add_flag("--sequential", run.sequential, "the token-by-token path instead of chunks");
+  runCmd->add_option("--dtype", run.dtype,
+                     "round q, k, v and the inputs to this storage type before running (and saving) them, "
+                     "as a kernel storing them so reads them")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}))
+      ->default_str("f32");
   runCmd->add_option("--chunk-size", run.chunkSize, "16, 32, 64 or 128 (default: compiler's choice)");
   runCmd->add_option("--threads", run.threads, "worker threads (default: all cores)");
   runCmd->add_option("--repeat", run.repeat, "timed runs; the fastest is reported");

@@ -74,6 +74,8 @@ def DeltaToGPU : Pass<"delta-to-gpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"valueTile", "value-tile", "int64_t", /*default=*/"128",
            "threads per block (state columns per block)">,
+    Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
+           "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
@@ -100,6 +102,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
            "Value columns per block: 16, 32 or 64">,
     Option<"narrowValueTile", "narrow-value-tile", "int64_t", "16",
            "Value tile of the few-pairs variant (0: none)">,
+    Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
+           "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",

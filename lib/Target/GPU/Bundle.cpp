@@ -50,7 +50,11 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
   m += fmt::format("spec_hash {:016x}\n", deltart_fnv1a(specText.data(), specText.size()));
   m += fmt::format("key_dim {}\nvalue_dim {}\n", i64("delta.key_dim"), i64("delta.value_dim"));
   m += fmt::format("inputs {}\n", inputs.empty() ? "-" : inputs);
-  m += fmt::format("dtype f32\n");
+  m += fmt::format("scale {}\n", llvm::cast<FloatAttr>(kernel->getAttr("delta.scale")).getValueAsDouble());
+  std::string dtype = "f32";
+  if (auto io = kernel->getAttrOfType<TypeAttr>("delta.io_type"))
+    dtype = io.getValue().isBF16() ? "bf16" : io.getValue().isF16() ? "f16" : "f32";
+  m += fmt::format("dtype {}\n", dtype);
   m += fmt::format("block {} 1 1\n", i64("delta.block_size"));
   m += fmt::format("value_tile {}\n", i64("delta.value_tile"));
   m += "grid x = N * H (pairs), y = ceil(value_dim / value_tile)\n";
@@ -69,8 +73,9 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += fmt::format("narrow_shared_bytes {}\n", n64("delta.shared_bytes"));
     m += "schedule narrow when N * H * ceil(value_dim / value_tile) <= SMs / 2\n";
   }
-  m += "params q k v inputs h0 o ht : f32 buffers; cu_seqlens : i64 buffer; nheads use_h0 : i64; "
-       "each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n";
+  m += fmt::format("params q k v inputs o : {} buffers; h0 ht : f32 buffers; cu_seqlens : i64 buffer; "
+                   "nheads use_h0 : i64; each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n",
+                   dtype);
   struct Section {
     uint32_t kind, sm;
     std::string data;

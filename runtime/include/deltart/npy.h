@@ -29,6 +29,15 @@ bool writeF64(const std::string &path, const std::vector<int64_t> &shape,
               const std::vector<double> &data, std::string &error);
 std::string shapeStr(const std::vector<int64_t> &shape);
 
+/// The 16-bit storage types: float -> bits (round to nearest even; overflow
+/// to infinity, NaN kept) and back (exact).
+uint16_t floatToHalf(float x);
+uint16_t floatToBF16(float x);
+float halfToFloat(uint16_t h);
+float bf16ToFloat(uint16_t h);
+/// Rounds x to the nearest value of `dtype` ("f32", "bf16" or "f16").
+float roundTo(const std::string &dtype, float x);
+
 } // namespace deltac::npy
 
 #endif
