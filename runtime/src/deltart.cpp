@@ -367,4 +367,72 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   return DELTART_OK;
 }
 
+namespace {
+/// The driver with a current context, or a status (and message) why not.
+deltart_status ready(const Driver *&d) {
+  std::string err;
+  d = driver(err);
+  if (!d)
+    return fail(DELTART_ERROR_NO_DRIVER, err);
+  if (!ensureContext(*d, err))
+    return fail(DELTART_ERROR_NO_DEVICE, err);
+  return DELTART_OK;
+}
+} // namespace
+
+deltart_status deltart_device_alloc(uint64_t *ptr, size_t bytes) {
+  if (!ptr)
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "ptr is null");
+  const Driver *d;
+  if (deltart_status s = ready(d))
+    return s;
+  CUdeviceptr p = 0;
+  if (CUresult rc = d->cuMemAlloc(&p, bytes ? bytes : 1))
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc) + " (" + std::to_string(bytes) + " bytes)");
+  *ptr = p;
+  return DELTART_OK;
+}
+
+deltart_status deltart_device_free(uint64_t ptr) {
+  if (!ptr)
+    return DELTART_OK;
+  const Driver *d;
+  if (deltart_status s = ready(d))
+    return s;
+  if (CUresult rc = d->cuMemFree(ptr))
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemFree", rc));
+  return DELTART_OK;
+}
+
+deltart_status deltart_copy_to_device(uint64_t dst, const void *src, size_t bytes) {
+  if (!dst || (!src && bytes))
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "null pointer in a copy to the device");
+  const Driver *d;
+  if (deltart_status s = ready(d))
+    return s;
+  if (CUresult rc = d->cuMemcpyHtoD(dst, src, bytes))
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemcpyHtoD", rc));
+  return DELTART_OK;
+}
+
+deltart_status deltart_copy_to_host(void *dst, uint64_t src, size_t bytes) {
+  if (!src || (!dst && bytes))
+    return fail(DELTART_ERROR_INVALID_ARGUMENT, "null pointer in a copy to the host");
+  const Driver *d;
+  if (deltart_status s = ready(d))
+    return s;
+  if (CUresult rc = d->cuMemcpyDtoH(dst, src, bytes))
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemcpyDtoH", rc));
+  return DELTART_OK;
+}
+
+deltart_status deltart_synchronize(void) {
+  const Driver *d;
+  if (deltart_status s = ready(d))
+    return s;
+  if (CUresult rc = d->cuCtxSynchronize())
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuCtxSynchronize", rc));
+  return DELTART_OK;
+}
+
 } // extern "C"

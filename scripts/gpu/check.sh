@@ -19,6 +19,9 @@ for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
   done
 done
 python3 scripts/gpu/compare.py "$CASES"; status=$?
+echo "== example app (examples/app/efla_gpu_app.c, the kernel embedded in a header)"
+cc -std=c11 -O2 -I"$CASES" -Iruntime/include examples/app/efla_gpu_app.c $RT/libdeltart.a -lstdc++ -ldl -lm \
+  -o /tmp/efla_gpu_app && /tmp/efla_gpu_app || status=1
 echo "== compute-sanitizer (efla-d64-bf16-varlen)"
 if command -v compute-sanitizer > /dev/null; then
   compute-sanitizer --tool memcheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2

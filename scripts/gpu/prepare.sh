@@ -29,4 +29,6 @@ done
 for D in 128 64; do
   "$BUILD/bin/deltac" compile "$OUT/efla-d$D.delta" --dtype bf16 --sequential --emit=bundle -o "$OUT/efla-d$D-bf16-seq.bundle" 2> /dev/null
 done
+# The example app's header: the EFLA kernel embedded (f32 storage).
+"$BUILD/bin/deltac" compile examples/efla.delta --dtype f32 --emit=gpu-header -o "$OUT/efla_gpu.h" 2> /dev/null
 du -sh "$OUT"

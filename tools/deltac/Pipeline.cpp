@@ -84,6 +84,7 @@ const std::vector<Output> &outputs() {
       {"ptx", "gpu", "PTX for sm_80 and sm_90"},
       {"cubin", "gpu", "ptxas output for sm_90 (needs -o)"},
       {"bundle", "gpu", "a kernel bundle for the runtime: cubins, PTX, manifest (needs -o)"},
+      {"gpu-header", "gpu", "a C header embedding the bundle, with a typed <name>_gpu_forward"},
   };
   return all;
 }
@@ -166,6 +167,10 @@ static bool emitOutput(const std::string &emit, ModuleOp module, const std::stri
     }
     text = images[0].cubin;
     return true;
+  }
+  if (emit == "gpu-header") {
+    std::string bundle;
+    return writeBundle(module, images, specText, bundle, error) && emitGpuHeader(module, bundle, text, error);
   }
   return writeBundle(module, images, specText, text, error);
 }

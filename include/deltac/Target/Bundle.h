@@ -12,6 +12,14 @@ namespace deltac {
 bool writeBundle(mlir::ModuleOp module, const std::vector<GpuImage> &images,
                  const std::string &specText, std::string &out, std::string &error);
 
+/// Writes a C header that embeds `bundle` (the bytes writeBundle produced for
+/// `module`) and declares a typed entry point
+///   deltart_status <name>_gpu_forward(q, k, v, <inputs>, h0, o, ht, B, T, H,
+///                                     cu_seqlens, N, stream)
+/// over device pointers, which opens the embedded bundle on first use.
+bool emitGpuHeader(mlir::ModuleOp module, const std::string &bundle, std::string &out,
+                   std::string &error);
+
 } // namespace deltac
 
 #endif

@@ -41,9 +41,10 @@ void deltart_bundle_close(deltart_bundle *bundle);
 const char *deltart_bundle_manifest(const deltart_bundle *bundle, const char *key);
 
 /* One forward pass. Every pointer is a CUDA device pointer (as uint64_t);
- * tensors are float32 in FLA's layout: q, k [B, T, H, K]; v, o [B, T, H, V];
- * inputs[i] [B, T, H] in the manifest's order; h0 (optional, 0 for a zero
- * state) and ht [N, H, K, V]. Variable lengths: B = 1 and cu_seqlens, a
+ * tensors are in FLA's layout: q, k [B, T, H, K]; v, o [B, T, H, V];
+ * inputs[i] [B, T, H] in the manifest's order, all in the manifest's dtype
+ * (f32, bf16 or f16); h0 (optional, 0 for a zero state) and ht [N, H, K, V]
+ * in float32. Variable lengths: B = 1 and cu_seqlens, a
  * device array of N + 1 int64 offsets; otherwise cu_seqlens = 0 and N = B. */
 typedef struct deltart_forward_args {
   uint64_t q, k, v;
@@ -59,6 +60,15 @@ typedef struct deltart_forward_args {
  * bundle's only entry) on `stream` (a CUstream, NULL for the default). */
 deltart_status deltart_forward(deltart_bundle *bundle, const char *entry,
                                const deltart_forward_args *args, void *stream);
+
+/* Device memory for apps that have no CUDA headers of their own (through the
+ * same run-time-loaded driver, on the primary context of device 0). */
+deltart_status deltart_device_alloc(uint64_t *ptr, size_t bytes);
+deltart_status deltart_device_free(uint64_t ptr);
+deltart_status deltart_copy_to_device(uint64_t dst, const void *src, size_t bytes);
+deltart_status deltart_copy_to_host(void *dst, uint64_t src, size_t bytes);
+/* Waits for every launch on the context to finish; reports a kernel's failure. */
+deltart_status deltart_synchronize(void);
 
 const char *deltart_status_string(deltart_status status);
 const char *deltart_last_error(void);
