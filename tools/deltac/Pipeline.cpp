@@ -143,7 +143,7 @@ static std::string printModule(ModuleOp m) {
 
 /// Produces a non-IR output from the module.
 static bool emitOutput(const std::string &emit, ModuleOp module, const std::string &specText,
-                       std::string &text, std::string &error) {
+                       std::string &text, std::string &error, bool ptxasLog = true) {
   if (emit == "object")
     return emitObjectFile(module, text, error);
   if (emit == "header")
@@ -153,7 +153,7 @@ static bool emitOutput(const std::string &emit, ModuleOp module, const std::stri
   if (!compileGpuImages(module, sms, images, error))
     return false;
   for (const GpuImage &img : images)
-    if (!img.ptxasLog.empty())
+    if (ptxasLog && !img.ptxasLog.empty())
       fmt::print(stderr, "ptxas sm_{}:\n{}", img.sm, img.ptxasLog);
   if (emit == "ptx") {
     for (const GpuImage &img : images)
@@ -173,6 +173,39 @@ static bool emitOutput(const std::string &emit, ModuleOp module, const std::stri
     return writeBundle(module, images, specText, bundle, error) && emitGpuHeader(module, bundle, text, error);
   }
   return writeBundle(module, images, specText, text, error);
+}
+
+bool compileBundle(const std::string &name, const std::string &specText, const CompileOptions &opts,
+                   std::string &bundle, std::string &error, bool &userError) {
+  userError = false;
+  frontend::SourceFile file(name, specText);
+  frontend::DiagnosticEngine diags(file);
+  DialectRegistry registry;
+  registerGpuTargetDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadDialect<delta::DeltaDialect>();
+  std::string mlirDiags;
+  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
+    llvm::raw_string_ostream os(mlirDiags);
+    os << d.getLocation() << ": " << d << "\n";
+    return success();
+  });
+  OwningOpRef<ModuleOp> module = frontend::compileSpecToModule(file, diags, ctx);
+  diags.print(std::cerr);
+  if (!module) {
+    userError = true;
+    error = "the spec has errors";
+    return false;
+  }
+  std::vector<int> chain;
+  for (int i = findStage("gpu"); i >= 0; i = stages()[i].after ? findStage(stages()[i].after) : -1)
+    chain.insert(chain.begin(), i);
+  for (int i : chain)
+    if (stages()[i].run && (failed(stages()[i].run(*module, opts)) || failed(verify(*module)))) {
+      error = fmt::format("stage '{}' failed\n{}", stages()[i].name, mlirDiags);
+      return false;
+    }
+  return emitOutput("bundle", *module, specText, bundle, error, /*ptxasLog=*/false);
 }
 
 Exit runCompile(const CompileOptions &opts) {

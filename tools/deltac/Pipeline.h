@@ -62,6 +62,11 @@ Exit runCompile(const CompileOptions &opts);
 /// failure never leaves a half-written file behind.
 bool writeFileAtomically(const std::string &path, llvm::StringRef data, std::string &error);
 
+/// Compiles a spec's text to a GPU kernel bundle in memory (as --emit=bundle
+/// does); the spec's own errors are printed and set userError.
+bool compileBundle(const std::string &name, const std::string &specText, const CompileOptions &opts,
+                   std::string &bundle, std::string &error, bool &userError);
+
 } // namespace deltac::tool
 
 #endif

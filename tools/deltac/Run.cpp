@@ -1,5 +1,6 @@
 //===- Run.cpp - deltac run -----------------------------------------------===//
 #include "Run.h"
+#include "RunCuda.h"
 
 #include "deltac/Driver/Driver.h"
 #include "deltart/npy.h"
@@ -118,11 +119,8 @@ bool anyNaN(const std::vector<float> &x) {
 } // namespace
 
 Exit runRun(const RunOptions &opts) {
-  if (opts.backend == "cuda") {
-    userError("the cuda backend is not part of this build yet; use --backend=cpu");
-    return Exit::UserError;
-  }
-  if (opts.backend != "cpu") {
+  const bool cuda = opts.backend == "cuda";
+  if (!cuda && opts.backend != "cpu") {
     userError("unknown backend '" + opts.backend + "'; expected cpu or cuda");
     return Exit::UserError;
   }
@@ -154,6 +152,20 @@ Exit runRun(const RunOptions &opts) {
       return Exit::UserError;
     fmt::print(stderr, "deltac run: internal error: {}\n", error);
     return Exit::InternalError;
+  }
+  // The GPU kernel: a bundle compiled in memory, storage type --dtype.
+  std::string bundle;
+  if (cuda) {
+    CompileOptions co;
+    co.sequential = opts.sequential;
+    co.dtype = opts.dtype;
+    bool bad = false;
+    if (!compileBundle(opts.specPath, (*buf)->getBuffer().str(), co, bundle, error, bad)) {
+      if (bad)
+        return Exit::UserError;
+      fmt::print(stderr, "deltac run: internal error: {}\n", error);
+      return Exit::InternalError;
+    }
   }
   if (!opts.random.empty()) {
     // q, k, v, o and the inputs live in memory at once (and the reference's
@@ -210,7 +222,17 @@ Exit runRun(const RunOptions &opts) {
   std::vector<float> o(t.B * t.T * t.H * t.V), ht(N * t.H * t.K * t.V);
   unsigned threads = opts.threads ? opts.threads : std::max(1u, std::thread::hardware_concurrency());
   double best = INFINITY;
-  for (unsigned r = 0; r < std::max(1u, opts.repeat); ++r) {
+  CudaRun gpu;
+  if (cuda) {
+    std::string err;
+    bool noDevice = false;
+    if (!runOnCuda(bundle, t, opts.repeat, o, ht, gpu, err, noDevice)) {
+      fmt::print(stderr, "deltac run: error: {}\n", err);
+      return noDevice ? Exit::UserError : Exit::InternalError;
+    }
+    best = gpu.seconds;
+  }
+  for (unsigned r = 0; !cuda && r < std::max(1u, opts.repeat); ++r) {
     std::fill(o.begin(), o.end(), NAN); // poisoned: unwritten outputs stay NaN
     std::fill(ht.begin(), ht.end(), NAN);
     auto t0 = std::chrono::steady_clock::now();
@@ -272,10 +294,11 @@ Exit runRun(const RunOptions &opts) {
     }
   }
   std::string name = cs->checked.name;
-  fmt::print("{{\"backend\": \"cpu\", \"spec\": \"{}\", \"path\": \"{}\", \"chunk_size\": {}, "
+  fmt::print("{{\"backend\": \"{}\", \"spec\": \"{}\", \"path\": \"{}\", \"chunk_size\": {}, "
              "\"shape\": {{\"B\": {}, \"T\": {}, \"H\": {}, \"K\": {}, \"V\": {}, \"N\": {}}}, "
              "\"threads\": {}, \"seed\": {}, \"seconds\": {:.6f}, \"tokens_per_second\": {:.1f}{}}}\n",
-             name, opts.sequential ? "sequential" : "chunked", cs->chunkSize, t.B, t.T, t.H, t.K,
+             cuda ? "cuda" : "cpu", name, opts.sequential ? "sequential" : "chunked",
+             cuda ? int64_t(64) : cs->chunkSize, t.B, t.T, t.H, t.K,
              t.V, N, threads, opts.random.empty() ? std::string("null") : std::to_string(seed),
              best, double(t.B * t.T) / best, checkJson);
   return Exit::Ok;
