@@ -34,7 +34,7 @@ bool runOnCuda(const std::string &bundleBytes, const HostTensors &t, unsigned re
   noDevice = false;
   auto failed = [&](deltart_status s, const char *what) {
     noDevice = s == DELTART_ERROR_NO_DRIVER || s == DELTART_ERROR_NO_DEVICE;
-    error = std::string(what) + ": " + deltart_last_error();
+    error = (noDevice ? "no GPU to run on: " : "") + std::string(what) + ": " + deltart_last_error();
     return false;
   };
   deltart_bundle *bundle = nullptr;
