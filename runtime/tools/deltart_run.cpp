@@ -1,7 +1,7 @@
 //===- deltart_run.cpp - run a kernel bundle on the GPU -------------------===//
 //
 //   deltart-run BUNDLE --inputs DIR [--outputs DIR] [--repeat N]
-//   deltart-run BUNDLE --bench B,T,H [--repeat N]
+//   deltart-run BUNDLE --bench B,T,H [--repeat N] [--rotate R]
 //
 // Loads a bundle with libdeltart, uploads .npy inputs (q, k, v, one file per
 // per-token input named in the manifest, optional h0 and cu_seqlens) or
@@ -41,9 +41,9 @@ struct DeviceBuffer {
 
 int main(int argc, char **argv) {
   if (argc < 3)
-    return die("usage: deltart-run BUNDLE (--inputs DIR [--outputs DIR] | --bench B,T,H) [--repeat N]");
+    return die("usage: deltart-run BUNDLE (--inputs DIR [--outputs DIR] | --bench B,T,H [--rotate R]) [--repeat N]");
   std::string bundlePath = argv[1], inputs, outputs, bench;
-  int repeat = 1;
+  int repeat = 1, rotate = 1; // --rotate: R input sets, used in turn, so no run finds its inputs in L2
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -51,6 +51,7 @@ int main(int argc, char **argv) {
     else if (a == "--outputs") outputs = next();
     else if (a == "--bench") bench = next();
     else if (a == "--repeat") repeat = std::max(1, std::atoi(next().c_str()));
+    else if (a == "--rotate") rotate = std::max(1, std::atoi(next().c_str()));
     else return die("unknown option '" + a + "'");
   }
   deltart_bundle *bundle = nullptr;
@@ -76,12 +77,8 @@ int main(int argc, char **argv) {
   std::vector<float> q, k, v, h0;
   std::vector<std::vector<float>> in(names.size());
   std::vector<int64_t> cu;
-  if (!bench.empty()) {
-    long long b, t, h;
-    if (std::sscanf(bench.c_str(), "%lld,%lld,%lld", &b, &t, &h) != 3 || b <= 0 || t <= 0 || h <= 0)
-      return die("--bench takes B,T,H");
-    B = b, T = t, H = h;
-    std::mt19937 rng(1);
+  std::mt19937 rng;
+  auto generate = [&]() { // fresh random q, k, v and inputs (benchmark)
     std::normal_distribution<float> normal;
     std::uniform_real_distribution<float> unit(0.05f, 1.0f);
     const int64_t rows = B * T * H;
@@ -93,6 +90,14 @@ int main(int argc, char **argv) {
       x.resize(rows);
       for (auto &y : x) y = unit(rng);
     }
+  };
+  if (!bench.empty()) {
+    long long b, t, h;
+    if (std::sscanf(bench.c_str(), "%lld,%lld,%lld", &b, &t, &h) != 3 || b <= 0 || t <= 0 || h <= 0)
+      return die("--bench takes B,T,H");
+    B = b, T = t, H = h;
+    rng.seed(1);
+    generate();
   } else if (!inputs.empty()) {
     npy::Array a;
     auto load = [&](const std::string &n, std::vector<float> &dst) {
@@ -140,25 +145,39 @@ int main(int argc, char **argv) {
       h[i] = dtype == "bf16" ? npy::floatToBF16(x[i]) : npy::floatToHalf(x[i]);
     return upload(h.data(), h.size() * 2, buf);
   };
-  DeviceBuffer dq, dk, dv, dh0, dout, dht, dcu;
-  std::vector<DeviceBuffer> din(names.size());
-  bool ok = uploadIO(q, dq) && uploadIO(k, dk) && uploadIO(v, dv) && upload(nullptr, rows * V * ioBytes, dout) &&
-            upload(nullptr, N * H * K * V * 4, dht) &&
+  struct InputSet {
+    DeviceBuffer q, k, v;
+    std::vector<DeviceBuffer> in;
+    std::vector<uint64_t> inPtrs;
+  };
+  const int sets = bench.empty() ? 1 : rotate;
+  std::vector<InputSet> set(sets);
+  DeviceBuffer dh0, dout, dht, dcu;
+  bool ok = upload(nullptr, rows * V * ioBytes, dout) && upload(nullptr, N * H * K * V * 4, dht) &&
             (h0.empty() || upload(h0.data(), h0.size() * 4, dh0)) &&
             (cu.empty() || upload(cu.data(), cu.size() * 8, dcu));
-  for (size_t i = 0; ok && i < names.size(); ++i)
-    ok = uploadIO(in[i], din[i]);
+  for (int r = 0; ok && r < sets; ++r) {
+    if (r > 0)
+      generate();
+    InputSet &st = set[r];
+    st.in.resize(names.size());
+    ok = uploadIO(q, st.q) && uploadIO(k, st.k) && uploadIO(v, st.v);
+    for (size_t i = 0; ok && i < names.size(); ++i)
+      ok = uploadIO(in[i], st.in[i]);
+    for (auto &b : st.in)
+      st.inPtrs.push_back(b.ptr);
+  }
   if (!ok)
     return 1;
-  std::vector<uint64_t> inPtrs;
-  for (auto &b : din)
-    inPtrs.push_back(b.ptr);
-  deltart_forward_args args{};
-  args.q = dq.ptr, args.k = dk.ptr, args.v = dv.ptr;
-  args.inputs = inPtrs.data(), args.num_inputs = inPtrs.size();
-  args.h0 = dh0.ptr, args.o = dout.ptr, args.ht = dht.ptr;
-  args.B = B, args.T = T, args.H = H, args.K = K, args.V = V;
-  args.cu_seqlens = dcu.ptr, args.N = N;
+  std::vector<deltart_forward_args> argSets(sets);
+  for (int r = 0; r < sets; ++r) {
+    deltart_forward_args &args = argSets[r];
+    args.q = set[r].q.ptr, args.k = set[r].k.ptr, args.v = set[r].v.ptr;
+    args.inputs = set[r].inPtrs.data(), args.num_inputs = set[r].inPtrs.size();
+    args.h0 = dh0.ptr, args.o = dout.ptr, args.ht = dht.ptr;
+    args.B = B, args.T = T, args.H = H, args.K = K, args.V = V;
+    args.cu_seqlens = dcu.ptr, args.N = N;
+  }
   // Poisoned outputs: whatever the kernel does not write stays NaN.
   if (ioBytes == 4)
     d->cuMemsetD32(dout.ptr, 0x7fc00000u, rows * V);
@@ -172,7 +191,7 @@ int main(int argc, char **argv) {
   int warmup = bench.empty() ? 0 : 3;
   for (int r = 0; r < warmup + repeat; ++r) {
     d->cuEventRecord(start, nullptr);
-    if (deltart_status s = deltart_forward(bundle, nullptr, &args, nullptr))
+    if (deltart_status s = deltart_forward(bundle, nullptr, &argSets[r % sets], nullptr))
       return die(std::string(deltart_status_string(s)) + ": " + deltart_last_error());
     d->cuEventRecord(stop, nullptr);
     if (CUresult rc = d->cuEventSynchronize(stop))
@@ -203,10 +222,10 @@ int main(int argc, char **argv) {
       return die(err);
   }
   std::printf("{\"bundle\": \"%s\", \"name\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"K\": %lld, "
-              "\"V\": %lld, \"N\": %lld, \"repeat\": %d, \"ms_median\": %.4f, \"ms_min\": %.4f, "
+              "\"V\": %lld, \"N\": %lld, \"repeat\": %d, \"rotate\": %d, \"ms_median\": %.4f, \"ms_min\": %.4f, "
               "\"nan_outputs\": %zu}\n",
               bundlePath.c_str(), deltart_bundle_manifest(bundle, "name"), dtype.c_str(), (long long)B, (long long)T,
-              (long long)H, (long long)K, (long long)V, (long long)N, repeat, ms[ms.size() / 2], ms[0],
+              (long long)H, (long long)K, (long long)V, (long long)N, repeat, sets, ms[ms.size() / 2], ms[0],
               nan);
   deltart_bundle_close(bundle);
   return 0;

@@ -81,6 +81,7 @@ const std::vector<Output> &outputs() {
   static const std::vector<Output> all = {
       {"object", "llvm", "a host object file with the CPU kernel (needs -o)"},
       {"header", "chunked", "the C header for that object"},
+      {"nvvm", "gpu", "the GPU kernels lowered to the NVVM and LLVM dialects (sm_80), before PTX"},
       {"ptx", "gpu", "PTX for sm_80 and sm_90"},
       {"cubin", "gpu", "ptxas output for sm_90 (needs -o)"},
       {"bundle", "gpu", "a kernel bundle for the runtime: cubins, PTX, manifest (needs -o)"},
@@ -150,6 +151,8 @@ static bool emitOutput(const std::string &emit, ModuleOp module, const std::stri
     return emitCHeader(module, text, error);
   std::vector<GpuImage> images;
   std::vector<int> sms = emit == "cubin" ? std::vector<int>{90} : std::vector<int>{80, 90};
+  if (emit == "nvvm")
+    return compileGpuImages(module, {80}, images, error, &text);
   if (!compileGpuImages(module, sms, images, error))
     return false;
   for (const GpuImage &img : images)

@@ -22,8 +22,11 @@ void registerGpuTargetDialects(mlir::DialectRegistry &registry);
 /// Lowers the gpu.module of `module` (the output of delta-to-gpu) through
 /// NVVM and LLVM's NVPTX backend to PTX for each `sm`, then assembles each
 /// with ptxas into a cubin. `module` is not modified.
+/// Lowers the module's GPU kernels for each sm (NVVM, LLVM's NVPTX backend,
+/// ptxas when found). With `nvvm`, also returns the kernels as they are in
+/// the NVVM/LLVM dialects just before serialisation (first sm).
 bool compileGpuImages(mlir::ModuleOp module, const std::vector<int> &sms,
-                      std::vector<GpuImage> &out, std::string &error);
+                      std::vector<GpuImage> &out, std::string &error, std::string *nvvm = nullptr);
 
 /// The ptxas the build found (or $DELTAC_PTXAS), or "" if none.
 std::string findPtxas();

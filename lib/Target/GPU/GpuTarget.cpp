@@ -3,6 +3,8 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/Pass/PassManager.h"
@@ -73,8 +75,23 @@ static bool runPtxas(const std::string &ptxas, GpuImage &img, std::string &error
   return true;
 }
 
+namespace {
+/// Captures the module as it enters gpu-module-to-binary: the kernels in the
+/// NVVM and LLVM dialects.
+struct CaptureBeforeBinary : PassInstrumentation {
+  std::string *out;
+  explicit CaptureBeforeBinary(std::string *out) : out(out) {}
+  void runBeforePass(Pass *pass, Operation *op) override {
+    if (pass->getArgument() != "gpu-module-to-binary" || !out->empty())
+      return;
+    llvm::raw_string_ostream os(*out);
+    op->print(os);
+  }
+};
+} // namespace
+
 bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<GpuImage> &out,
-                      std::string &error) {
+                      std::string &error, std::string *nvvm) {
   LLVMInitializeNVPTXTarget();
   LLVMInitializeNVPTXTargetInfo();
   LLVMInitializeNVPTXTargetMC();
@@ -98,6 +115,8 @@ bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<
     opts.cubinFormat = "isa";
     opts.optLevel = 3;
     gpu::buildLowerToNVVMPassPipeline(pm, opts);
+    if (nvvm && sm == sms.front())
+      pm.addInstrumentation(std::make_unique<CaptureBeforeBinary>(nvvm));
     if (failed(pm.run(*copy))) {
       error = "lowering the GPU kernels to PTX for sm_" + std::to_string(sm) + " failed";
       return false;
