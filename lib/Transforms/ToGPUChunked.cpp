@@ -201,7 +201,10 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
   using Mat = Chunked::Mat;
   Mat S = ck.view(smem, off, K, VT, ck.f32), Sh = ck.view(smem, off, K, VT, ck.f16);
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
-  Mat Vc = ck.view(smem, off, C, VT, ck.f32);
+  // The values: staged by cp.async in the storage type when every 16-byte
+  // piece of a row lies inside V (V a multiple of 16), else loaded to f32.
+  const bool asyncV = V % 16 == 0;
+  Mat Vc = ck.view(smem, off, C, VT, asyncV ? kb.ioType() : ck.f32);
   Mat KK = ck.view(smem, off, C, C, ck.f32), QKf = ck.view(smem, off, C, C, ck.f32);
   Mat QKh = ck.view(smem, off, C, C, ck.f16), KS = ck.view(smem, off, C, VT, ck.f32);
   Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
@@ -237,6 +240,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
     // read the last token and are stored as zeros); the first of the eight
     // computes the token's (g, a, b) and log g. Then the values.
     static_assert(kThreads == 8 * kChunk, "the prologue maps eight threads to a token");
+    Value vGroup;
     {
       Value i = arith::DivUIOp::create(b, l, ck.tid, kb.idx(8));
       Value part = arith::RemUIOp::create(b, l, ck.tid, kb.idx(8));
@@ -245,24 +249,63 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
       Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
       Value base = kb.iadd(kb.imul(row, kb.idx(K)), d0);
       SmallVector<Value> ks, qs;
-      for (int64_t d = 0; d < K / 8; ++d) {
-        ks.push_back(kb.loadIO(kb.k(), kb.iadd(base, kb.idx(d))));
-        qs.push_back(kb.loadIO(kb.q(), kb.iadd(base, kb.idx(d))));
+      // 16-byte vector loads when a thread's slice is whole 16-byte pieces
+      // (the runtime requires 16-byte aligned q and k), else scalar ones.
+      const int64_t width = 128 / kb.ioType().getIntOrFloatBitWidth();
+      if ((K / 8) % width == 0) {
+        auto vt = VectorType::get({width}, kb.ioType()), vf = VectorType::get({width}, ck.f32);
+        for (int64_t d = 0; d < K / 8; d += width) {
+          for (auto [mem, out] : {std::pair{kb.k(), &ks}, std::pair{kb.q(), &qs}}) {
+            Value x = vector::LoadOp::create(b, l, vt, mem, ValueRange{kb.iadd(base, kb.idx(d))}, false,
+                                             llvm::MaybeAlign(16));
+            if (!kb.ioType().isF32())
+              x = arith::ExtFOp::create(b, l, vf, x);
+            for (int64_t m = 0; m < width; ++m)
+              out->push_back(vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{m}));
+          }
+        }
+      } else {
+        for (int64_t d = 0; d < K / 8; ++d) {
+          ks.push_back(kb.loadIO(kb.k(), kb.iadd(base, kb.idx(d))));
+          qs.push_back(kb.loadIO(kb.q(), kb.iadd(base, kb.idx(d))));
+        }
       }
-      SmallVector<Value> vs;
-      ck.unrolled(
-          C * VT,
-          [&](Value e) -> SmallVector<Value> {
-            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-            Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
-            Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, j), kb.idx(V - 1));
-            return {kb.loadIO(kb.v(), kb.iadd(kb.imul(row, Vn), col))};
-          },
-          [&](Value e, ArrayRef<Value> vv) {
-            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-            Value on = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
-            kb.store(ck.select(on, vv[0], fzero), Vc.mem, {i, j});
-          });
+      if (asyncV) {
+        // cp.async (nvgpu.device_async_copy), 4-16 bytes per copy, rows
+        // past the end and columns past V zero-filled; waited for after the
+        // first tensor-core products, which it overlaps.
+        const int64_t per = C * VT / kThreads, bytes = kb.ioType().getIntOrFloatBitWidth() / 8;
+        const int64_t unit = std::min<int64_t>(per, 16 / bytes);
+        Value e0 = kb.imul(ck.tid, kb.idx(per));
+        Value i = arith::DivUIOp::create(b, l, e0, kb.idx(VT)), j0 = arith::RemUIOp::create(b, l, e0, kb.idx(VT));
+        Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
+        Value on = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j0), Vn));
+        Value count = ck.select(on, kb.idx(unit), zero);
+        SmallVector<Value> tokens;
+        for (int64_t m = 0; m < per; m += unit) {
+          Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, kb.iadd(j0, kb.idx(m))), kb.idx(V - unit));
+          tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+              b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), Vc.mem,
+              ValueRange{i, kb.iadd(j0, kb.idx(m))}, kb.v(), ValueRange{kb.iadd(kb.imul(row, Vn), col)},
+              b.getIndexAttr(unit), count, unit * bytes == 16 ? b.getUnitAttr() : UnitAttr()));
+        }
+        vGroup = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
+                                                         tokens);
+      } else {
+        ck.unrolled(
+            C * VT,
+            [&](Value e) -> SmallVector<Value> {
+              Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+              Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
+              Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, j), kb.idx(V - 1));
+              return {kb.loadIO(kb.v(), kb.iadd(kb.imul(row, Vn), col))};
+            },
+            [&](Value e, ArrayRef<Value> vv) {
+              Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+              Value on = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
+              kb.store(ck.select(on, vv[0], fzero), Vc.mem, {i, j});
+            });
+      }
       Value lam = fzero;
       for (Value kd : ks)
         lam = kb.add(lam, kb.mul(kd, kd));
@@ -318,6 +361,8 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
     ck.matmul(Qh, Chunked::T(Kh), QKf, C, C, K, false);
     ck.matmul(Kh, Sh, KS, C, VT, K, false);
     ck.matmul(Qh, Sh, QS, C, VT, K, false);
+    if (vGroup)
+      nvgpu::DeviceAsyncWaitOp::create(b, l, vGroup, b.getI32IntegerAttr(0));
     ck.barrier();
     // Masks and decay weights.
     ck.strided(C * C, [&](Value e) {
@@ -333,7 +378,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
     ck.strided(C * VT, [&](Value e) {
       Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
       Value gi = gated ? kb.exp(kb.load(LG, i)) : kb.f32(1);
-      Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.load(Vc.mem, {i, j})),
+      Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.loadIO(Vc.mem, {i, j})),
                          kb.mul(kb.mul(kb.load(A, i), gi), kb.load(KS.mem, {i, j})));
       kb.store(rhs, KS.mem, {i, j});
       if (gated)

@@ -240,8 +240,11 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   for (size_t i = 0; i < a->num_inputs; ++i)
     ptrs.push_back({b->inputs[i].c_str(), a->inputs[i]});
   ptrs.push_back({"ht", a->ht});
-  for (const Named &p : ptrs) {
-    int64_t align = std::string(p.name) == "ht" ? 4 : b->ioBytes;
+  for (size_t i = 0; i < ptrs.size(); ++i) {
+    // q, k, v and o (the first four) are read and written in 16-byte pieces,
+    // the inputs per element; ht is f32.
+    const Named &p = ptrs[i];
+    int64_t align = i < 4 ? 16 : i + 1 == ptrs.size() ? 4 : b->ioBytes;
     if (!p.ptr)
       return bad(std::string(p.name) + " is a null pointer");
     if (p.ptr % align)

@@ -44,7 +44,8 @@ const char *deltart_bundle_manifest(const deltart_bundle *bundle, const char *ke
  * tensors are in FLA's layout: q, k [B, T, H, K]; v, o [B, T, H, V];
  * inputs[i] [B, T, H] in the manifest's order, all in the manifest's dtype
  * (f32, bf16 or f16); h0 (optional, 0 for a zero state) and ht [N, H, K, V]
- * in float32. Variable lengths: B = 1 and cu_seqlens, a
+ * in float32; q, k, v and o 16-byte aligned (cuMemAlloc gives 256).
+ * Variable lengths: B = 1 and cu_seqlens, a
  * device array of N + 1 int64 offsets; otherwise cu_seqlens = 0 and N = B. */
 typedef struct deltart_forward_args {
   uint64_t q, k, v;
