@@ -204,6 +204,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
   // The values: staged by cp.async in the storage type when every 16-byte
   // piece of a row lies inside V (V a multiple of 16), else loaded to f32.
   const bool asyncV = V % 16 == 0;
+  kb.function()->setAttr("delta.value_staging", b.getStringAttr(asyncV ? "cp.async" : "loads"));
   Mat Vc = ck.view(smem, off, C, VT, asyncV ? kb.ioType() : ck.f32);
   Mat KK = ck.view(smem, off, C, C, ck.f32), QKf = ck.view(smem, off, C, C, ck.f32);
   Mat QKh = ck.view(smem, off, C, C, ck.f16), KS = ck.view(smem, off, C, VT, ck.f32);
@@ -252,6 +253,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
       // 16-byte vector loads when a thread's slice is whole 16-byte pieces
       // (the runtime requires 16-byte aligned q and k), else scalar ones.
       const int64_t width = 128 / kb.ioType().getIntOrFloatBitWidth();
+      kb.function()->setAttr("delta.key_loads", b.getStringAttr((K / 8) % width == 0 ? "vector16" : "scalar"));
       if ((K / 8) % width == 0) {
         auto vt = VectorType::get({width}, kb.ioType()), vf = VectorType::get({width}, ck.f32);
         for (int64_t d = 0; d < K / 8; d += width) {
@@ -461,16 +463,40 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
     ck.matmul(QKh, Dh, QS, C, VT, C, true);
     ck.matmul(Chunked::T(Kh), Dh, S, K, VT, C, true);
     ck.barrier();
-    // Outputs, and the f16 state for the next chunk.
-    ck.strided(C * VT, [&](Value e) {
-      Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-      Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
+    // Outputs (each thread a run of consecutive columns, stored as whole
+    // vectors of the storage type when V is a multiple of 16), and the f16
+    // state for the next chunk.
+    if (asyncV) {
+      const int64_t per = C * VT / kThreads, bytes = kb.ioType().getIntOrFloatBitWidth() / 8;
+      const int64_t unit = std::min<int64_t>(per, 16 / bytes);
+      Value e0 = kb.imul(ck.tid, kb.idx(per));
+      Value i = arith::DivUIOp::create(b, l, e0, kb.idx(VT)), j0 = arith::RemUIOp::create(b, l, e0, kb.idx(VT));
+      Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j0), Vn));
       auto st = scf::IfOp::create(b, l, live, false);
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(st.thenBlock());
       Value row = kb.tokenRow(kb.iadd(c0, i));
-      kb.storeIO(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
-    });
+      for (int64_t m = 0; m < per; m += unit) {
+        SmallVector<Value> xs;
+        for (int64_t u = 0; u < unit; ++u)
+          xs.push_back(kb.mul(scale, kb.load(QS.mem, {i, kb.iadd(j0, kb.idx(m + u))})));
+        Value vec = vector::FromElementsOp::create(b, l, VectorType::get({unit}, ck.f32), xs);
+        if (!kb.ioType().isF32())
+          vec = arith::TruncFOp::create(b, l, VectorType::get({unit}, kb.ioType()), vec);
+        vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(row, Vn), kb.iadd(v0, kb.iadd(j0, kb.idx(m))))},
+                                false, llvm::MaybeAlign(unit * bytes));
+      }
+    } else {
+      ck.strided(C * VT, [&](Value e) {
+        Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+        Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
+        auto st = scf::IfOp::create(b, l, live, false);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(st.thenBlock());
+        Value row = kb.tokenRow(kb.iadd(c0, i));
+        kb.storeIO(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
+      });
+    }
     ck.strided(K * VT, [&](Value e) {
       Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
       kb.store(ck.toF16(kb.load(S.mem, {d, j})), Sh.mem, {d, j});

@@ -211,6 +211,54 @@ bool compileBundle(const std::string &name, const std::string &specText, const C
   return emitOutput("bundle", *module, specText, bundle, error, /*ptxasLog=*/false);
 }
 
+/// --explain-schedule: what the GPU lowering chose for each kernel, and why.
+static void explainSchedule(ModuleOp module) {
+  module.walk([&](gpu::GPUFuncOp fn) {
+    if (!fn->hasAttr("delta.kernel"))
+      return;
+    auto str = [&](StringRef a) {
+      auto s = fn->getAttrOfType<StringAttr>(a);
+      return s ? s.getValue().str() : std::string("-");
+    };
+    auto num = [&](StringRef a) {
+      auto i = fn->getAttrOfType<IntegerAttr>(a);
+      return i ? i.getInt() : int64_t(0);
+    };
+    int64_t K = num("delta.key_dim"), V = num("delta.value_dim"), tile = num("delta.value_tile");
+    int64_t block = num("delta.block_size");
+    std::string io = "f32";
+    if (auto t = fn->getAttrOfType<TypeAttr>("delta.io_type"))
+      io = t.getValue().isBF16() ? "bf16" : t.getValue().isF16() ? "f16" : "f32";
+    fmt::print("kernel {} ({}): K = {}, V = {}, q/k/v/o in {}, h0/ht in f32\n", fn.getName().str(),
+               str("delta.kernel"), K, V, io);
+    if (str("delta.kernel") != "gpu-chunked") {
+      fmt::print("  sequential: one thread per state column, tokens in order, {} columns per block; "
+                 "chosen because {}\n", tile,
+                 K % 16 || K > 128 ? "the chunked kernel needs K a multiple of 16 up to 128"
+                                   : "--sequential was given");
+      return;
+    }
+    bool narrow = str("delta.variant") == "narrow";
+    fmt::print("  grid: x = N * H (sequence, head) pairs, y = ceil(V / {}) = {} value tiles\n", tile,
+               (V + tile - 1) / tile);
+    fmt::print("  chunk: {} tokens per step (fixed: eight threads per token in the prologue)\n",
+               num("delta.chunk_size"));
+    fmt::print("  block: {} threads = {} warps; 16 x 16 output tiles dealt round-robin to the warps, two "
+               "mma.sync m16n8k16 per tile and 16-deep step\n", block, block / 32);
+    fmt::print("  value tile: {} columns ({})\n", tile,
+               narrow ? "the variant for few pairs: 4x the blocks of the wide kernel; the runtime takes it "
+                        "when N * H * ceil(V / wide tile) <= SMs / 2"
+                      : "the wide kernel: the V-independent work (K K^T, Q K^T, the inverse) shared by 64 "
+                        "columns; the default");
+    fmt::print("  staging: keys and queries by {}, values by {} ({}); one stage, overlapped with "
+               "the first products\n", str("delta.key_loads") == "vector16" ? "16-byte vector loads" : "scalar loads",
+               str("delta.value_staging"),
+               str("delta.value_staging") == "cp.async" ? "V is a multiple of 16" : "V is not a multiple of 16");
+    fmt::print("  shared memory: {} bytes (state tile f32 + f16 copy, chunk operands, padded rows); "
+               "one block per SM\n", num("delta.shared_bytes"));
+  });
+}
+
 Exit runCompile(const CompileOptions &opts) {
   // Read the spec.
   auto buf = opts.specPath == "-" ? llvm::MemoryBuffer::getSTDIN()
@@ -232,6 +280,13 @@ Exit runCompile(const CompileOptions &opts) {
     if (emit == o.name)
       output = &o;
   int last = findStage(output ? output->from : emit);
+  if (opts.explainSchedule && opts.emit.empty())
+    last = findStage("gpu"); // the schedule is the GPU kernels'
+  else if (opts.explainSchedule && last != findStage("gpu")) {
+    fmt::print(stderr, "deltac: error: --explain-schedule goes with a GPU output (gpu, nvvm, ptx, cubin, "
+                       "bundle, gpu-header) or no --emit\n");
+    return Exit::UserError;
+  }
   if (last < 0) {
     fmt::print(stderr, "deltac: error: unknown stage '{}'; stages: {}\n", opts.emit, stageList());
     return Exit::UserError;
@@ -307,6 +362,11 @@ Exit runCompile(const CompileOptions &opts) {
                  st.description, printModule(*module));
   }
 
+  if (opts.explainSchedule) {
+    explainSchedule(*module);
+    if (opts.emit.empty())
+      return Exit::Ok;
+  }
   std::string text;
   if (!output) {
     text = printModule(*module);

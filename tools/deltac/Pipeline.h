@@ -40,6 +40,7 @@ struct CompileOptions {
   bool sequential = false;    ///< the token-by-token scan instead of chunks
   int64_t chunkSize = 0;      ///< 0: the compiler chooses
   std::string dtype = "spec"; ///< GPU storage type of q, k, v, inputs, o
+  bool explainSchedule = false; ///< print the GPU kernels' schedule and why
   int64_t valueTile = 64;     ///< value columns per block of the chunked GPU kernel
 };
 

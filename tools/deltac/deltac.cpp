@@ -45,6 +45,8 @@ int main(int argc, char **argv) {
                       "GPU storage type of q, k, v, the inputs and o (h0 and ht are f32)")
       ->check(CLI::IsMember({"spec", "f32", "bf16", "f16"}))
       ->default_str("spec");
+  compile->add_flag("--explain-schedule", opts.explainSchedule,
+                    "print the GPU kernels' schedule (kernel, chunk, tiles, warps, staging) and why");
   compile->add_option("--value-tile", opts.valueTile, "value columns per block of the chunked GPU kernel")
       ->check(CLI::IsMember({16, 32, 64}))
       ->default_str("64");
