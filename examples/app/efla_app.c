@@ -23,17 +23,7 @@ int main(void) {
     fprintf(stderr, "out of memory\n");
     return 1;
   }
-  unsigned seed = 12345;
-  for (int64_t i = 0; i < rows * K; ++i) {
-    q[i] = (float)(efla_uniform(&seed) - 0.5);
-    k[i] = (float)(efla_uniform(&seed) - 0.5); /* raw keys: EFLA needs no normalisation */
-  }
-  for (int64_t i = 0; i < rows * V; ++i)
-    v[i] = (float)(efla_uniform(&seed) - 0.5);
-  for (int64_t i = 0; i < rows; ++i)
-    beta[i] = (float)(0.1 + 0.9 * efla_uniform(&seed));
-  for (int64_t i = 0; i < states; ++i)
-    h0[i] = (float)(0.1 * (efla_uniform(&seed) - 0.5));
+  efla_fill_inputs(12345, 1.0, rows, K, V, states, q, k, v, beta, h0); /* raw keys: EFLA needs no normalisation */
 
   efla_forward(q, k, v, beta, h0, o, ht, B, T, H, NULL, B);
 

@@ -31,17 +31,7 @@ int main(void) {
       return 1;
     }
   float *q = host[0], *k = host[1], *v = host[2], *beta = host[3], *h0 = host[4], *o = host[5], *ht = host[6];
-  unsigned seed = 2024;
-  for (int64_t i = 0; i < rows * K; ++i) {
-    q[i] = (float)(efla_uniform(&seed) - 0.5);
-    k[i] = (float)(2.0 * (efla_uniform(&seed) - 0.5)); /* raw keys, |k| about 6.5 */
-  }
-  for (int64_t i = 0; i < rows * V; ++i)
-    v[i] = (float)(efla_uniform(&seed) - 0.5);
-  for (int64_t i = 0; i < rows; ++i)
-    beta[i] = (float)(0.1 + 0.9 * efla_uniform(&seed));
-  for (int64_t i = 0; i < states; ++i)
-    h0[i] = (float)(0.1 * (efla_uniform(&seed) - 0.5));
+  efla_fill_inputs(2024, 2.0, rows, K, V, states, q, k, v, beta, h0); /* raw keys, |k| about 6.5 */
   for (int64_t i = 0; i < rows * V; ++i)
     o[i] = NAN; /* poisoned: whatever the kernel leaves unwritten stays NaN */
   for (int64_t i = 0; i < states; ++i)

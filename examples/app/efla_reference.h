@@ -67,4 +67,20 @@ static double efla_uniform(unsigned *state) {
   return (*state >> 8) / 16777216.0;
 }
 
+/* Fills the apps' inputs: q, v uniform in [-0.5, 0.5), raw keys uniform in
+ * [-key_scale/2, key_scale/2), beta in [0.1, 1), h0 in [-0.05, 0.05). */
+static void efla_fill_inputs(unsigned seed, double key_scale, int64_t rows, int K, int V, int64_t states,
+                             float *q, float *k, float *v, float *beta, float *h0) {
+  for (int64_t i = 0; i < rows * K; ++i) {
+    q[i] = (float)(efla_uniform(&seed) - 0.5);
+    k[i] = (float)(key_scale * (efla_uniform(&seed) - 0.5));
+  }
+  for (int64_t i = 0; i < rows * V; ++i)
+    v[i] = (float)(efla_uniform(&seed) - 0.5);
+  for (int64_t i = 0; i < rows; ++i)
+    beta[i] = (float)(0.1 + 0.9 * efla_uniform(&seed));
+  for (int64_t i = 0; i < states; ++i)
+    h0[i] = (float)(0.1 * (efla_uniform(&seed) - 0.5));
+}
+
 #endif

@@ -191,6 +191,8 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
   ck.tid = gpu::ThreadIdOp::create(b, l, gpu::Dimension::x);
   ck.warp = arith::DivUIOp::create(b, l, ck.tid, kb.idx(32));
   Value v0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(VT));
+  Value vi = arith::DivUIOp::create(b, l, kb.imul(ck.tid, kb.idx(C * VT / kThreads)), kb.idx(VT));
+  Value vj0 = arith::RemUIOp::create(b, l, kb.imul(ck.tid, kb.idx(C * VT / kThreads)), kb.idx(VT));
   bool gated = !kb.ungated();
 
   // Shared memory.
@@ -205,6 +207,10 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
   // piece of a row lies inside V (V a multiple of 16), else loaded to f32.
   const bool asyncV = V % 16 == 0;
   kb.function()->setAttr("delta.value_staging", b.getStringAttr(asyncV ? "cp.async" : "loads"));
+  // With asyncV each thread moves one run of `per` consecutive values of a
+  // chunk row (row vi, columns vj0..), in pieces of `unit` elements (<= 16 bytes).
+  const int64_t ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8, per = C * VT / kThreads;
+  const int64_t unit = std::min<int64_t>(per, 16 / ioBytes);
   Mat Vc = ck.view(smem, off, C, VT, asyncV ? kb.ioType() : ck.f32);
   Mat KK = ck.view(smem, off, C, C, ck.f32), QKf = ck.view(smem, off, C, C, ck.f32);
   Mat QKh = ck.view(smem, off, C, C, ck.f16), KS = ck.view(smem, off, C, VT, ck.f32);
@@ -276,10 +282,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
         // cp.async (nvgpu.device_async_copy), 4-16 bytes per copy, rows
         // past the end and columns past V zero-filled; waited for after the
         // first tensor-core products, which it overlaps.
-        const int64_t per = C * VT / kThreads, bytes = kb.ioType().getIntOrFloatBitWidth() / 8;
-        const int64_t unit = std::min<int64_t>(per, 16 / bytes);
-        Value e0 = kb.imul(ck.tid, kb.idx(per));
-        Value i = arith::DivUIOp::create(b, l, e0, kb.idx(VT)), j0 = arith::RemUIOp::create(b, l, e0, kb.idx(VT));
+        Value i = vi, j0 = vj0;
         Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
         Value on = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j0), Vn));
         Value count = ck.select(on, kb.idx(unit), zero);
@@ -289,7 +292,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
           tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
               b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), Vc.mem,
               ValueRange{i, kb.iadd(j0, kb.idx(m))}, kb.v(), ValueRange{kb.iadd(kb.imul(row, Vn), col)},
-              b.getIndexAttr(unit), count, unit * bytes == 16 ? b.getUnitAttr() : UnitAttr()));
+              b.getIndexAttr(unit), count, unit * ioBytes == 16 ? b.getUnitAttr() : UnitAttr()));
         }
         vGroup = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
                                                          tokens);
@@ -467,10 +470,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
     // vectors of the storage type when V is a multiple of 16), and the f16
     // state for the next chunk.
     if (asyncV) {
-      const int64_t per = C * VT / kThreads, bytes = kb.ioType().getIntOrFloatBitWidth() / 8;
-      const int64_t unit = std::min<int64_t>(per, 16 / bytes);
-      Value e0 = kb.imul(ck.tid, kb.idx(per));
-      Value i = arith::DivUIOp::create(b, l, e0, kb.idx(VT)), j0 = arith::RemUIOp::create(b, l, e0, kb.idx(VT));
+      Value i = vi, j0 = vj0;
       Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j0), Vn));
       auto st = scf::IfOp::create(b, l, live, false);
       OpBuilder::InsertionGuard g(b);
@@ -484,7 +484,7 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
         if (!kb.ioType().isF32())
           vec = arith::TruncFOp::create(b, l, VectorType::get({unit}, kb.ioType()), vec);
         vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(row, Vn), kb.iadd(v0, kb.iadd(j0, kb.idx(m))))},
-                                false, llvm::MaybeAlign(unit * bytes));
+                                false, llvm::MaybeAlign(unit * ioBytes));
       }
     } else {
       ck.strided(C * VT, [&](Value e) {

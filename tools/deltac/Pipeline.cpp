@@ -178,23 +178,38 @@ static bool emitOutput(const std::string &emit, ModuleOp module, const std::stri
   return writeBundle(module, images, specText, text, error);
 }
 
+/// A spec compiled to its first MLIR module, with the context and the
+/// diagnostics MLIR reports afterwards (compiler bugs, not user errors).
+struct SpecModule {
+  frontend::SourceFile file;
+  frontend::DiagnosticEngine diags;
+  MLIRContext ctx;
+  std::string mlirDiags;
+  ScopedDiagnosticHandler handler;
+  OwningOpRef<ModuleOp> module;
+  static DialectRegistry registry() {
+    DialectRegistry r;
+    registerGpuTargetDialects(r);
+    return r;
+  }
+  SpecModule(const std::string &name, const std::string &text)
+      : file(name, text), diags(file), ctx(registry()), handler(&ctx, [this](Diagnostic &d) {
+          llvm::raw_string_ostream os(mlirDiags);
+          os << d.getLocation() << ": " << d << "\n";
+          return success();
+        }) {
+    ctx.loadDialect<delta::DeltaDialect>();
+    module = frontend::compileSpecToModule(file, diags, ctx);
+    diags.print(std::cerr);
+  }
+};
+
 bool compileBundle(const std::string &name, const std::string &specText, const CompileOptions &opts,
                    std::string &bundle, std::string &error, bool &userError) {
   userError = false;
-  frontend::SourceFile file(name, specText);
-  frontend::DiagnosticEngine diags(file);
-  DialectRegistry registry;
-  registerGpuTargetDialects(registry);
-  MLIRContext ctx(registry);
-  ctx.loadDialect<delta::DeltaDialect>();
-  std::string mlirDiags;
-  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
-    llvm::raw_string_ostream os(mlirDiags);
-    os << d.getLocation() << ": " << d << "\n";
-    return success();
-  });
-  OwningOpRef<ModuleOp> module = frontend::compileSpecToModule(file, diags, ctx);
-  diags.print(std::cerr);
+  SpecModule sm(name, specText);
+  OwningOpRef<ModuleOp> &module = sm.module;
+  std::string &mlirDiags = sm.mlirDiags;
   if (!module) {
     userError = true;
     error = "the spec has errors";
@@ -307,22 +322,10 @@ Exit runCompile(const CompileOptions &opts) {
   for (int i = last; i >= 0; i = stages()[i].after ? findStage(stages()[i].after) : -1)
     chain.insert(chain.begin(), i);
 
-  frontend::SourceFile file(opts.specPath == "-" ? "<stdin>" : opts.specPath,
-                            (*buf)->getBuffer().str());
-  frontend::DiagnosticEngine diags(file);
-  DialectRegistry registry;
-  registerGpuTargetDialects(registry);
-  MLIRContext ctx(registry);
-  ctx.loadDialect<delta::DeltaDialect>();
-  // Anything MLIR reports from here on is a compiler bug, not a user error.
-  std::string mlirDiags;
-  ScopedDiagnosticHandler handler(&ctx, [&](Diagnostic &d) {
-    llvm::raw_string_ostream os(mlirDiags);
-    os << d.getLocation() << ": " << d << "\n";
-    return success();
-  });
-  OwningOpRef<ModuleOp> module = frontend::compileSpecToModule(file, diags, ctx);
-  diags.print(std::cerr);
+  SpecModule sm(opts.specPath == "-" ? "<stdin>" : opts.specPath, (*buf)->getBuffer().str());
+  frontend::SourceFile &file = sm.file;
+  OwningOpRef<ModuleOp> &module = sm.module;
+  std::string &mlirDiags = sm.mlirDiags;
   if (!module)
     return Exit::UserError;
   auto internal = [&](const std::string &what) {
