@@ -49,6 +49,8 @@ struct deltart_bundle {
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr;
   int loadedSm = 0, sms = 0;
+  // DELTART_SCHEDULE at load: "wide" or "narrow" forces a kernel, else by shape.
+  std::string forcedSchedule;
   // A device cu_seqlens for fixed-length problems, kept for reuse.
   CUdeviceptr cu = 0;
   int64_t cuB = -1, cuT = -1;
@@ -313,6 +315,8 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
           return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
                                               std::to_string(bytes) + " bytes of shared memory");
     d->cuDeviceGetAttribute(&b->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+    if (const char *force = std::getenv("DELTART_SCHEDULE"))
+      b->forcedSchedule = force;
     b->loadedSm = sm;
   }
   CUdeviceptr cu = a->cu_seqlens;
@@ -353,14 +357,13 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   for (uint64_t &v : vals)
     params.push_back(&v);
   // The schedule: the narrow variant when the wide one would leave more
-  // than half of the SMs idle (DELTART_SCHEDULE=wide|narrow forces one).
+  // than half of the SMs idle (DELTART_SCHEDULE=wide|narrow, read when the
+  // kernels are loaded, forces one).
   bool narrow = b->narrowFunction && N * a->H * ((b->V + b->tile - 1) / b->tile) <= b->sms / 2;
-  if (const char *force = std::getenv("DELTART_SCHEDULE")) {
-    if (!std::strcmp(force, "wide"))
-      narrow = false;
-    else if (!std::strcmp(force, "narrow"))
-      narrow = b->narrowFunction != nullptr;
-  }
+  if (b->forcedSchedule == "wide")
+    narrow = false;
+  else if (b->forcedSchedule == "narrow")
+    narrow = b->narrowFunction != nullptr;
   int64_t tile = narrow ? b->narrowTile : b->tile;
   unsigned gridX = unsigned(N * a->H), gridY = unsigned((b->V + tile - 1) / tile);
   if (CUresult rc = d->cuLaunchKernel(narrow ? b->narrowFunction : b->function, gridX, gridY, 1,

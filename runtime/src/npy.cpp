@@ -282,4 +282,17 @@ float roundTo(const std::string &dtype, float x) {
   return x;
 }
 
+std::vector<uint16_t> toStorage16(const std::string &dtype, const float *x, size_t n) {
+  std::vector<uint16_t> h(n);
+  for (size_t i = 0; i < n; ++i)
+    h[i] = dtype == "bf16" ? floatToBF16(x[i]) : floatToHalf(x[i]);
+  return h;
+}
+
+float fromStorage16(const std::string &dtype, uint16_t h) {
+  return dtype == "bf16" ? bf16ToFloat(h) : halfToFloat(h);
+}
+
+uint16_t nan16(const std::string &dtype) { return dtype == "bf16" ? 0x7fc0 : 0x7e00; }
+
 } // namespace deltac::npy

@@ -140,9 +140,7 @@ int main(int argc, char **argv) {
   auto uploadIO = [&](const std::vector<float> &x, DeviceBuffer &buf) {
     if (dtype == "f32")
       return upload(x.data(), x.size() * 4, buf);
-    std::vector<uint16_t> h(x.size());
-    for (size_t i = 0; i < x.size(); ++i)
-      h[i] = dtype == "bf16" ? npy::floatToBF16(x[i]) : npy::floatToHalf(x[i]);
+    std::vector<uint16_t> h = npy::toStorage16(dtype, x.data(), x.size());
     return upload(h.data(), h.size() * 2, buf);
   };
   struct InputSet {
@@ -182,7 +180,7 @@ int main(int argc, char **argv) {
   if (ioBytes == 4)
     d->cuMemsetD32(dout.ptr, 0x7fc00000u, rows * V);
   else
-    d->cuMemsetD16(dout.ptr, dtype == "bf16" ? 0x7fc0 : 0x7e00, rows * V);
+    d->cuMemsetD16(dout.ptr, npy::nan16(dtype), rows * V);
   d->cuMemsetD32(dht.ptr, 0x7fc00000u, N * H * K * V);
   CUevent start, stop;
   d->cuEventCreate(&start, 0);
@@ -209,7 +207,7 @@ int main(int argc, char **argv) {
     std::vector<uint16_t> h(o.size());
     d->cuMemcpyDtoH(h.data(), dout.ptr, h.size() * 2);
     for (size_t i = 0; i < h.size(); ++i)
-      o[i] = dtype == "bf16" ? npy::bf16ToFloat(h[i]) : npy::halfToFloat(h[i]);
+      o[i] = npy::fromStorage16(dtype, h[i]);
   }
   d->cuMemcpyDtoH(ht.data(), dht.ptr, ht.size() * 4);
   size_t nan = 0;

@@ -98,6 +98,14 @@ int findStage(llvm::StringRef name) {
   return -1;
 }
 
+/// The stages from the frontend up to `last`, in order.
+static std::vector<int> chainTo(int last) {
+  std::vector<int> chain;
+  for (int i = last; i >= 0; i = stages()[i].after ? findStage(stages()[i].after) : -1)
+    chain.insert(chain.begin(), i);
+  return chain;
+}
+
 std::string stageList() {
   std::string s;
   for (const Stage &st : stages())
@@ -215,10 +223,7 @@ bool compileBundle(const std::string &name, const std::string &specText, const C
     error = "the spec has errors";
     return false;
   }
-  std::vector<int> chain;
-  for (int i = findStage("gpu"); i >= 0; i = stages()[i].after ? findStage(stages()[i].after) : -1)
-    chain.insert(chain.begin(), i);
-  for (int i : chain)
+  for (int i : chainTo(findStage("gpu")))
     if (stages()[i].run && (failed(stages()[i].run(*module, opts)) || failed(verify(*module)))) {
       error = fmt::format("stage '{}' failed\n{}", stages()[i].name, mlirDiags);
       return false;
@@ -241,9 +246,7 @@ static void explainSchedule(ModuleOp module) {
     };
     int64_t K = num("delta.key_dim"), V = num("delta.value_dim"), tile = num("delta.value_tile");
     int64_t block = num("delta.block_size");
-    std::string io = "f32";
-    if (auto t = fn->getAttrOfType<TypeAttr>("delta.io_type"))
-      io = t.getValue().isBF16() ? "bf16" : t.getValue().isF16() ? "f16" : "f32";
+    std::string io = ioTypeName(fn);
     fmt::print("kernel {} ({}): K = {}, V = {}, q/k/v/o in {}, h0/ht in f32\n", fn.getName().str(),
                str("delta.kernel"), K, V, io);
     if (str("delta.kernel") != "gpu-chunked") {
@@ -318,9 +321,7 @@ Exit runCompile(const CompileOptions &opts) {
     return Exit::UserError;
   }
   // The chain of stages from the frontend to the one asked for.
-  std::vector<int> chain;
-  for (int i = last; i >= 0; i = stages()[i].after ? findStage(stages()[i].after) : -1)
-    chain.insert(chain.begin(), i);
+  std::vector<int> chain = chainTo(last);
 
   SpecModule sm(opts.specPath == "-" ? "<stdin>" : opts.specPath, (*buf)->getBuffer().str());
   frontend::SourceFile &file = sm.file;

@@ -51,9 +51,7 @@ bool runOnCuda(const std::string &bundleBytes, const HostTensors &t, unsigned re
     std::vector<uint16_t> narrow;
     const void *src = x;
     if (!wide) {
-      narrow.resize(n);
-      for (int64_t i = 0; i < n; ++i)
-        narrow[i] = info.dtype == "bf16" ? npy::floatToBF16(x[i]) : npy::floatToHalf(x[i]);
+      narrow = npy::toStorage16(info.dtype, x, n);
       src = narrow.data();
     }
     size_t bytes = size_t(n) * (wide ? 4 : 2);
@@ -84,7 +82,7 @@ bool runOnCuda(const std::string &bundleBytes, const HostTensors &t, unsigned re
   a.cu_seqlens = cu, a.N = N;
   // Poison: NaN in the storage type.
   std::vector<float> nanF(std::max(rows * t.V, states), NAN);
-  std::vector<uint16_t> nanH(wide ? 0 : rows * t.V, info.dtype == "bf16" ? 0x7fc0 : 0x7e00);
+  std::vector<uint16_t> nanH(wide ? 0 : rows * t.V, npy::nan16(info.dtype));
   info.seconds = INFINITY;
   for (unsigned r = 0; r < std::max(1u, repeat); ++r) {
     if ((s = deltart_copy_to_device(dout, wide ? (const void *)nanF.data() : nanH.data(),
@@ -106,7 +104,7 @@ bool runOnCuda(const std::string &bundleBytes, const HostTensors &t, unsigned re
     std::vector<uint16_t> h(o.size());
     s = deltart_copy_to_host(h.data(), dout, h.size() * 2);
     for (size_t i = 0; i < h.size(); ++i)
-      o[i] = info.dtype == "bf16" ? npy::bf16ToFloat(h[i]) : npy::halfToFloat(h[i]);
+      o[i] = npy::fromStorage16(info.dtype, h[i]);
   }
   if (!s)
     s = deltart_copy_to_host(ht.data(), dht, ht.size() * 4);

@@ -4,7 +4,18 @@
 
 #include "deltac/Target/GpuTarget.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+
 namespace deltac {
+
+/// The GPU kernels of a module lowered by delta-to-gpu(-chunked): the main
+/// (wide) one, and the variant for few pairs when there is one.
+struct GpuKernels {
+  mlir::gpu::GPUFuncOp wide, narrow;
+};
+GpuKernels findGpuKernels(mlir::ModuleOp module);
+/// The storage type of a kernel's q, k, v, inputs and o: "f32", "bf16" or "f16".
+std::string ioTypeName(mlir::gpu::GPUFuncOp kernel);
 
 /// Writes a bundle (runtime/include/deltart/bundle_format.h) for the GPU
 /// kernel of `module` (the output of delta-to-gpu): its manifest, the spec's

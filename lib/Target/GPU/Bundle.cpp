@@ -23,15 +23,28 @@ void put64(std::string &s, uint64_t v) {
 
 } // namespace
 
-bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std::string &specText,
-                 std::string &out, std::string &error) {
-  gpu::GPUFuncOp kernel, narrow;
+GpuKernels findGpuKernels(ModuleOp module) {
+  GpuKernels k;
   module.walk([&](gpu::GPUFuncOp fn) {
     if (!fn->hasAttr("delta.kernel"))
       return;
     auto variant = fn->getAttrOfType<StringAttr>("delta.variant");
-    (variant && variant.getValue() == "narrow" ? narrow : kernel) = fn;
+    (variant && variant.getValue() == "narrow" ? k.narrow : k.wide) = fn;
   });
+  return k;
+}
+
+std::string ioTypeName(gpu::GPUFuncOp kernel) {
+  auto io = kernel->getAttrOfType<TypeAttr>("delta.io_type");
+  if (!io)
+    return "f32";
+  return io.getValue().isBF16() ? "bf16" : io.getValue().isF16() ? "f16" : "f32";
+}
+
+bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std::string &specText,
+                 std::string &out, std::string &error) {
+  GpuKernels found = findGpuKernels(module);
+  gpu::GPUFuncOp kernel = found.wide, narrow = found.narrow;
   if (!kernel) {
     error = "the module holds no GPU kernel";
     return false;
@@ -51,9 +64,7 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
   m += fmt::format("key_dim {}\nvalue_dim {}\n", i64("delta.key_dim"), i64("delta.value_dim"));
   m += fmt::format("inputs {}\n", inputs.empty() ? "-" : inputs);
   m += fmt::format("scale {}\n", llvm::cast<FloatAttr>(kernel->getAttr("delta.scale")).getValueAsDouble());
-  std::string dtype = "f32";
-  if (auto io = kernel->getAttrOfType<TypeAttr>("delta.io_type"))
-    dtype = io.getValue().isBF16() ? "bf16" : io.getValue().isF16() ? "f16" : "f32";
+  std::string dtype = ioTypeName(kernel);
   m += fmt::format("dtype {}\n", dtype);
   m += fmt::format("block {} 1 1\n", i64("delta.block_size"));
   m += fmt::format("value_tile {}\n", i64("delta.value_tile"));

@@ -17,21 +17,14 @@ static std::string list(const std::vector<std::string> &names) {
 }
 
 bool emitGpuHeader(ModuleOp module, const std::string &bundle, std::string &out, std::string &error) {
-  gpu::GPUFuncOp kernel;
-  module.walk([&](gpu::GPUFuncOp fn) {
-    auto variant = fn->getAttrOfType<StringAttr>("delta.variant");
-    if (fn->hasAttr("delta.kernel") && (!variant || variant.getValue() == "wide"))
-      kernel = fn;
-  });
+  gpu::GPUFuncOp kernel = findGpuKernels(module).wide;
   if (!kernel) {
     error = "the module holds no GPU kernel";
     return false;
   }
   std::string name = kernel.getName().str();
   auto i64 = [&](StringRef attr) { return llvm::cast<IntegerAttr>(kernel->getAttr(attr)).getInt(); };
-  std::string dtype = "float32";
-  if (auto io = kernel->getAttrOfType<TypeAttr>("delta.io_type"))
-    dtype = io.getValue().isBF16() ? "bfloat16" : io.getValue().isF16() ? "float16" : "float32";
+  std::string dtype = ioTypeName(kernel);
   std::vector<std::string> inputs;
   for (Attribute a : llvm::cast<ArrayAttr>(kernel->getAttr("delta.input_names")))
     inputs.push_back(llvm::cast<StringAttr>(a).getValue().str());

@@ -37,6 +37,11 @@ float halfToFloat(uint16_t h);
 float bf16ToFloat(uint16_t h);
 /// Rounds x to the nearest value of `dtype` ("f32", "bf16" or "f16").
 float roundTo(const std::string &dtype, float x);
+/// x[0..n) in the 16-bit storage type `dtype` ("bf16" or "f16"), and back;
+/// a quiet NaN of that type.
+std::vector<uint16_t> toStorage16(const std::string &dtype, const float *x, size_t n);
+float fromStorage16(const std::string &dtype, uint16_t h);
+uint16_t nan16(const std::string &dtype);
 
 } // namespace deltac::npy
 
