@@ -60,6 +60,7 @@ KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind) : Ke
 KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name,
                                  Type io) {
   KernelBuilder kb(rec);
+  kb.contract = true;
   if (io)
     kb.io = io;
   MLIRContext *ctx = rec.getContext();
@@ -106,9 +107,12 @@ Value KernelBuilder::idx(int64_t v) { return arith::ConstantIndexOp::create(b, l
 Value KernelBuilder::f32(double v) {
   return arith::ConstantOp::create(b, l, b.getF32FloatAttr(static_cast<float>(v)));
 }
-Value KernelBuilder::add(Value x, Value y) { return arith::AddFOp::create(b, l, x, y); }
-Value KernelBuilder::sub(Value x, Value y) { return arith::SubFOp::create(b, l, x, y); }
-Value KernelBuilder::mul(Value x, Value y) { return arith::MulFOp::create(b, l, x, y); }
+arith::FastMathFlags KernelBuilder::fm() const {
+  return contract ? arith::FastMathFlags::contract : arith::FastMathFlags::none;
+}
+Value KernelBuilder::add(Value x, Value y) { return arith::AddFOp::create(b, l, x, y, fm()); }
+Value KernelBuilder::sub(Value x, Value y) { return arith::SubFOp::create(b, l, x, y, fm()); }
+Value KernelBuilder::mul(Value x, Value y) { return arith::MulFOp::create(b, l, x, y, fm()); }
 Value KernelBuilder::iadd(Value x, Value y) { return arith::AddIOp::create(b, l, x, y); }
 Value KernelBuilder::imul(Value x, Value y) { return arith::MulIOp::create(b, l, x, y); }
 Value KernelBuilder::exp(Value x) { return math::ExpOp::create(b, l, x); }

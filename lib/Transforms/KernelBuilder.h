@@ -15,6 +15,7 @@
 #define DELTAC_LIB_TRANSFORMS_KERNELBUILDER_H
 
 #include "Delta/DeltaDialect.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -81,6 +82,7 @@ public:
   mlir::Value add(mlir::Value x, mlir::Value y);
   mlir::Value sub(mlir::Value x, mlir::Value y);
   mlir::Value mul(mlir::Value x, mlir::Value y);
+  mlir::arith::FastMathFlags fm() const;
   mlir::Value iadd(mlir::Value x, mlir::Value y);
   mlir::Value imul(mlir::Value x, mlir::Value y);
   mlir::Value exp(mlir::Value x);
@@ -129,6 +131,8 @@ private:
   int64_t kDim, vDim;
   unsigned numInputs;
   bool noGate;
+  /// GPU kernels let a multiply feeding an add contract to one fma.
+  bool contract = false;
   mlir::Type io;
 };
 

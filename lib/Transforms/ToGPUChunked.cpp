@@ -39,6 +39,9 @@ namespace deltac {
 namespace {
 
 constexpr int64_t kChunk = 64, kThreads = 512, kWarps = 16;
+/// Dynamic shared memory one block may have on sm_90 (227 KiB).
+constexpr int64_t kMaxSharedBytes = 232448;
+constexpr int64_t kMaxKeyDim = kChunkedGpuMaxKeyDim;
 
 struct Chunked {
   KernelBuilder &kb;
@@ -171,9 +174,10 @@ struct Chunked {
   Value le(Value x, Value y) { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule, x, y); }
 };
 
-/// Builds `@name`, one kernel of the recurrence with value tile VT.
-int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant,
-                              Type io, bool last) {
+/// Builds `@name`, one kernel of the recurrence with value tile VT (the
+/// recurrence is kept); returns the kernel and its shared-memory bytes.
+std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name,
+                                                      StringRef variant, Type io) {
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
@@ -513,8 +517,29 @@ int64_t buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
     kb.store(kb.load(S.mem, {d, j}), kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  kb.finish(last);
-  return sharedBytes;
+  kb.finish(false);
+  return {kb.function(), sharedBytes};
+}
+
+/// The widest value tile from `VT` down (halving, at least 16) whose kernel
+/// fits in a block's shared memory; the kernel built with it, or null.
+Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io) {
+  for (int64_t t = VT; t >= 16; t /= 2) {
+    auto [fn, bytes] = buildChunkedGpuKernel(rec, t, name, variant, io);
+    if (bytes <= kMaxSharedBytes) {
+      if (t != VT)
+        fn->setAttr("delta.value_tile_note",
+                    StringAttr::get(rec.getContext(), "value tile " + std::to_string(VT) + " needs more than " +
+                                                          std::to_string(kMaxSharedBytes) +
+                                                          " bytes of shared memory at K = " +
+                                                          std::to_string(rec.getKeyDim()) + "; halved to " +
+                                                          std::to_string(t)));
+      return fn;
+    }
+    fn->erase();
+  }
+  rec.emitOpError("no value tile of the chunked GPU kernel fits in shared memory at K = ") << rec.getKeyDim();
+  return nullptr;
 }
 
 struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
@@ -531,8 +556,9 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
         rec.emitOpError("the value tile must be 16, 32 or 64");
         return signalPassFailure();
       }
-      if (rec.getKeyDim() % 16 || rec.getKeyDim() > 128) {
-        rec.emitOpError("the chunked GPU kernel needs K a multiple of 16 and at most 128, got ")
+      if (rec.getKeyDim() % 16 || rec.getKeyDim() > kMaxKeyDim) {
+        rec.emitOpError("the chunked GPU kernel needs K a multiple of 16 and at most ")
+            << kMaxKeyDim << ", got "
             << rec.getKeyDim();
         return signalPassFailure();
       }
@@ -541,9 +567,13 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       Type io = ioStorageType(rec, storage);
       if (!io)
         return signalPassFailure();
-      buildChunkedGpuKernel(rec, valueTile, name, "wide", io, !narrow);
-      if (narrow)
-        buildChunkedGpuKernel(rec, narrowValueTile, name + "_narrow", "narrow", io, true);
+      Operation *wide = buildFitting(rec, valueTile, name, "wide", io);
+      if (!wide)
+        return signalPassFailure();
+      narrow = narrow && narrowValueTile < wide->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
+      if (narrow && !buildFitting(rec, narrowValueTile, name + "_narrow", "narrow", io))
+        return signalPassFailure();
+      rec.erase();
     }
   }
 };

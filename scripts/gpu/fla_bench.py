@@ -24,7 +24,7 @@ def bench(fn, warm=5, rep=30):
     return ts[len(ts) // 2]
 
 
-for (B, T, H, D) in [(8, 4096, 16, 128), (1, 32768, 16, 128), (4, 8192, 32, 64)]:
+for (B, T, H, D) in [(8, 4096, 16, 128), (1, 32768, 16, 128), (4, 8192, 32, 64), (2, 16384, 16, 256)]:
     torch.manual_seed(0)
     q = torch.randn(B, T, H, D, device=dev, dtype=torch.bfloat16)
     k = (torch.randn(B, T, H, D, device=dev) / D ** 0.5).to(torch.bfloat16)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Here (with LLVM): compile every example spec into bundles (bf16 and f16
-# storage, K = V = 64 and 128) and make the GPU test cases (random inputs
+# storage, K = V = 64 and 128; bf16 at 256) and make the GPU test cases (random inputs
 # rounded to the storage type + the fp64 reference's outputs on exactly those
 # inputs) in gpu-cases/, which travels to the GPU machine where
 # scripts/gpu/check.sh runs them.
@@ -10,9 +10,10 @@ BUILD=${BUILD_DIR:-build}
 OUT=${1:-gpu-cases}
 rm -rf "$OUT" && mkdir -p "$OUT"
 for spec in efla deltanet rk4 longhorn gated_deltanet gated_efla; do
-  for D in 128 64; do
+  for D in 128 64 256; do
     sed "s/K = 128, V = 128/K = $D, V = $D/" examples/$spec.delta > "$OUT/$spec-d$D.delta"
-    for dt in bf16 f16; do
+    dtypes="bf16 f16"; [ $D = 256 ] && dtypes=bf16
+    for dt in $dtypes; do
       name=$spec-d$D-$dt
       echo "== $name" >&2
       "$BUILD/bin/deltac" compile "$OUT/$spec-d$D.delta" --dtype $dt --emit=bundle -o "$OUT/$name.bundle" 2> "$OUT/$name.ptxas.log"

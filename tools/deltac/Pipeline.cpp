@@ -52,13 +52,13 @@ const std::vector<Stage> &stages() {
        [](ModuleOp m, const CompileOptions &) { return lowerKernelsToLLVM(m); }},
       {"gpu",
        "the GPU kernel: the chunked scan on tensor cores (with --sequential, or K not a multiple "
-       "of 16 up to 128: the per-column sequential kernel)",
+       "of 16 up to 256: the per-column sequential kernel)",
        "discrete",
        [](ModuleOp m, const CompileOptions &o) {
          PassManager pm(m.getContext());
          bool chunked = !o.sequential;
          for (auto rec : m.getOps<delta::RecurrenceOp>())
-           chunked = chunked && rec.getKeyDim() % 16 == 0 && rec.getKeyDim() <= 128;
+           chunked = chunked && rec.getKeyDim() % 16 == 0 && rec.getKeyDim() <= kChunkedGpuMaxKeyDim;
          if (chunked) {
            DeltaToGPUChunkedOptions co;
            co.storage = o.dtype;
@@ -252,7 +252,7 @@ static void explainSchedule(ModuleOp module) {
     if (str("delta.kernel") != "gpu-chunked") {
       fmt::print("  sequential: one thread per state column, tokens in order, {} columns per block; "
                  "chosen because {}\n", tile,
-                 K % 16 || K > 128 ? "the chunked kernel needs K a multiple of 16 up to 128"
+                 K % 16 || K > kChunkedGpuMaxKeyDim ? "the chunked kernel needs K a multiple of 16 up to 256"
                                    : "--sequential was given");
       return;
     }
@@ -264,10 +264,12 @@ static void explainSchedule(ModuleOp module) {
     fmt::print("  block: {} threads = {} warps; 16 x 16 output tiles dealt round-robin to the warps, two "
                "mma.sync m16n8k16 per tile and 16-deep step\n", block, block / 32);
     fmt::print("  value tile: {} columns ({})\n", tile,
-               narrow ? "the variant for few pairs: 4x the blocks of the wide kernel; the runtime takes it "
+               narrow ? "the variant for few pairs: more blocks than the wide kernel; the runtime takes it "
                         "when N * H * ceil(V / wide tile) <= SMs / 2"
-                      : "the wide kernel: the V-independent work (K K^T, Q K^T, the inverse) shared by 64 "
-                        "columns; the default");
+                      : fmt::format("the wide kernel: the V-independent work (K K^T, Q K^T, the inverse) "
+                                    "shared by {} columns; the default", tile));
+    if (str("delta.value_tile_note") != "-")
+      fmt::print("  value tile chosen smaller: {}\n", str("delta.value_tile_note"));
     fmt::print("  staging: keys and queries by {}, values by {} ({}); one stage, overlapped with "
                "the first products\n", str("delta.key_loads") == "vector16" ? "16-byte vector loads" : "scalar loads",
                str("delta.value_staging"),

@@ -14,6 +14,10 @@
 
 namespace deltac {
 
+/// The chunked GPU kernel takes K a multiple of 16 up to this (the sequential
+/// kernel the rest).
+inline constexpr int64_t kChunkedGpuMaxKeyDim = 256;
+
 /// delta-discretize, then canonicalize and CSE (the `discrete` stage).
 void addDiscretizePipeline(mlir::OpPassManager &pm);
 /// delta-chunk (or delta-sequential), then canonicalize and CSE (the
