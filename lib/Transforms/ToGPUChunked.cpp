@@ -25,6 +25,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -77,14 +78,24 @@ struct Chunked {
   void strided(int64_t n, const std::function<void(Value)> &body) {
     kb.loop(tid, kb.idx(n), kThreads, body);
   }
-  /// out[oRow.., :] (f32, M x N) = A[aRow.., 0..Kd) (f16) * B[0..Kd, :] (f16)
-  /// (+ out if accumulate) on tensor cores: each warp takes 16 x 16 output
-  /// tiles in turn, two nvgpu.mma.sync m16n8k16 per 16-deep step, the operand
-  /// fragments loaded by nvgpu.ldmatrix (x4; transposed for a row-major B or
-  /// a column-major A), the accumulators read and written per lane in the
-  /// m16n8 layout (lane = 4 g + t holds rows g and g + 8, columns 2t, 2t + 1).
-  void matmul(Mat A, int64_t aRow, Mat B, Mat out, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
-              bool accumulate) {
+  /// What becomes of one accumulator element (row, column, value) of a
+  /// product: by default it is stored to the product's `out`.
+  using Epilogue = std::function<void(Value, Value, Value)>;
+  struct Product {
+    Mat A;
+    Mat out;
+    bool accumulate = false; // start from out's values instead of 0
+    Epilogue epilogue = nullptr;
+  };
+  /// For each product p: p.out[oRow.., :] (f32, M x N) = p.A[aRow.., 0..Kd)
+  /// (f16) * B[0..Kd, :] (f16) (+ p.out if accumulating), or p.epilogue of
+  /// it, on tensor cores. Each warp takes 16 x 16 output tiles in turn; per
+  /// 16-deep step the B fragment is loaded once and shared by the products,
+  /// two nvgpu.mma.sync m16n8k16 per product; the operand fragments loaded by
+  /// nvgpu.ldmatrix (x4; transposed for a row-major B or a column-major A),
+  /// the accumulators in the m16n8 layout (lane = 4 g + t holds rows g and
+  /// g + 8, columns 2t, 2t + 1).
+  void matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd) {
     auto a4 = VectorType::get({4, 2}, f16);
     auto c2 = VectorType::get({2, 2}, f32);
     Value lane = arith::RemUIOp::create(b, l, tid, kb.idx(32));
@@ -101,44 +112,131 @@ struct Chunked {
       auto at = [&](Value r0, int64_t dr, Value c0, int64_t dc) -> SmallVector<Value, 2> {
         return {kb.iadd(r0, kb.idx(dr)), kb.iadd(c0, kb.idx(dc))};
       };
-      Value acc[2];
-      for (int h = 0; h < 2; ++h) {
-        Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
-        if (accumulate) {
-          SmallVector<Value> e;
-          for (int r = 0; r < 2; ++r)
-            for (int c = 0; c < 2; ++c)
-              e.push_back(kb.load(out.mem, at(kb.iadd(oi, g), 8 * r, col, c)));
-          acc[h] = vector::FromElementsOp::create(b, l, c2, e);
-        } else {
-          acc[h] = arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
+      SmallVector<std::array<Value, 2>> acc(ps.size());
+      for (size_t p = 0; p < ps.size(); ++p)
+        for (int h = 0; h < 2; ++h) {
+          Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
+          if (ps[p].accumulate) {
+            SmallVector<Value> e;
+            for (int r = 0; r < 2; ++r)
+              for (int c = 0; c < 2; ++c)
+                e.push_back(kb.load(ps[p].out.mem, at(kb.iadd(oi, g), 8 * r, col, c)));
+            acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
+          } else {
+            acc[p][h] = arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
+          }
         }
-      }
       for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
         Value kk = kb.idx(k0);
-        // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15).
-        // Column-major A is read from X = A^T (rows k): lanes 0-7 | 8-15 |
-        // 16-23 | 24-31 address the four matrices' rows.
-        Value a = A.colMajor
-                      ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(kk, kb.iadd(l8, hi8)), 0, kb.iadd(ai, q8), 0), true, 4)
-                      : nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(ai, l16), 0, kb.iadd(kk, hi8), 0), false, 4);
         // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
         Value bq = B.colMajor
                        ? nvgpu::LdMatrixOp::create(b, l, a4, B.mem, at(kb.iadd(tj, kb.iadd(l8, hi8)), 0, kb.iadd(kk, q8), 0), false, 4)
                        : nvgpu::LdMatrixOp::create(b, l, a4, B.mem, at(kb.iadd(kk, kb.iadd(l8, q8)), 0, kb.iadd(tj, hi8), 0), true, 4);
-        for (int h = 0; h < 2; ++h) {
-          Value bh = vector::ShuffleOp::create(b, l, bq, bq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
-          acc[h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[h], ArrayRef<int64_t>{16, 8, 16});
+        for (size_t p = 0; p < ps.size(); ++p) {
+          // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15).
+          // Column-major A is read from X = A^T (rows k): lanes 0-7 | 8-15 |
+          // 16-23 | 24-31 address the four matrices' rows.
+          Mat A = ps[p].A;
+          Value a = A.colMajor
+                        ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(kk, kb.iadd(l8, hi8)), 0, kb.iadd(ai, q8), 0), true, 4)
+                        : nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(ai, l16), 0, kb.iadd(kk, hi8), 0), false, 4);
+          for (int h = 0; h < 2; ++h) {
+            Value bh = vector::ShuffleOp::create(b, l, bq, bq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
+            acc[p][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[p][h], ArrayRef<int64_t>{16, 8, 16});
+          }
         }
       }
-      for (int h = 0; h < 2; ++h) {
-        Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
-        for (int r = 0; r < 2; ++r)
-          for (int c = 0; c < 2; ++c)
-            kb.store(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, c}), out.mem,
-                     at(kb.iadd(oi, g), 8 * r, col, c));
-      }
+      for (size_t p = 0; p < ps.size(); ++p)
+        for (int h = 0; h < 2; ++h) {
+          Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
+          for (int r = 0; r < 2; ++r)
+            for (int c = 0; c < 2; ++c) {
+              Value x = vector::ExtractOp::create(b, l, acc[p][h], ArrayRef<int64_t>{r, c});
+              auto ij = at(kb.iadd(oi, g), 8 * r, col, c);
+              if (ps[p].epilogue)
+                ps[p].epilogue(ij[0], ij[1], x);
+              else
+                kb.store(x, ps[p].out.mem, ij);
+            }
+        }
     });
+  }
+  void matmul(Mat A, int64_t aRow, Mat B, Mat out, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
+              bool accumulate) {
+    matmuls({Product{A, out, accumulate}}, aRow, B, oRow, M, N, Kd);
+  }
+  void syncWarp() {
+    NVVM::SyncWarpOp::create(b, l, arith::ConstantIntOp::create(b, l, -1, 32));
+  }
+  /// x = hi + lo with hi x's top 19 bits (a tf32 value) and lo the rest, so
+  /// that three tf32 products give a near-f32 result.
+  std::pair<Value, Value> splitTf32(Value x) {
+    auto i32 = b.getI32Type();
+    Value bits = arith::BitcastOp::create(b, l, i32, x);
+    Value hi = arith::BitcastOp::create(
+        b, l, f32, arith::AndIOp::create(b, l, bits, arith::ConstantIntOp::create(b, l, int32_t(0xffffe000), 32)));
+    return {hi, arith::SubFOp::create(b, l, x, hi)};
+  }
+  /// The blocked solve's off-diagonal and diagonal steps for every 8-column
+  /// strip of RHS (f32, C x VT; overwritten), Delta to Dh (f16). Warp w < VT/8
+  /// takes the strip at columns 8w.
+  void solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT) {
+    auto a4 = VectorType::get({4, 2}, f16), b2 = VectorType::get({2, 2}, f16);
+    auto c2 = VectorType::get({2, 2}, f32), ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32);
+    auto on = scf::IfOp::create(b, l, lt(warp, kb.idx(VT / 8)), false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(on.thenBlock());
+    Value lane = arith::RemUIOp::create(b, l, tid, kb.idx(32));
+    Value g = arith::DivUIOp::create(b, l, lane, kb.idx(4)), t = arith::RemUIOp::create(b, l, lane, kb.idx(4));
+    Value t2 = kb.imul(t, kb.idx(2)), l16 = arith::RemUIOp::create(b, l, lane, kb.idx(16));
+    Value hi8 = kb.imul(arith::DivUIOp::create(b, l, lane, kb.idx(16)), kb.idx(8));
+    Value j0 = kb.imul(warp, kb.idx(8));
+    auto rc = [&](int64_t r, Value dr, Value c) -> SmallVector<Value, 2> { return {kb.iadd(kb.idx(r), dr), c}; };
+    for (int64_t r = 0; r < kChunk / 16; ++r) {
+      const int64_t r0 = 16 * r;
+      // acc (rows r0 + g, r0 + g + 8; columns j0 + 2t, + 1) = RHS_r.
+      SmallVector<Value> e;
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t c = 0; c < 2; ++c)
+          e.push_back(kb.load(RHS.mem, rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c))))));
+      Value acc = vector::FromElementsOp::create(b, l, c2, e);
+      for (int64_t k = 0; k < r; ++k) {
+        Value a = nvgpu::LdMatrixOp::create(b, l, a4, Lh.mem, rc(r0, l16, kb.iadd(kb.idx(16 * k), hi8)), false, 4);
+        Value bb = nvgpu::LdMatrixOp::create(b, l, b2, Dh.mem, rc(16 * k, l16, j0), true, 2);
+        acc = nvgpu::MmaSyncOp::create(b, l, a, bb, acc, ArrayRef<int64_t>{16, 8, 16});
+      }
+      // Through shared memory into the B layout (row t / t + 4, column g).
+      if (r > 0) {
+        for (int64_t h = 0; h < 2; ++h)
+          for (int64_t c = 0; c < 2; ++c)
+            kb.store(vector::ExtractOp::create(b, l, acc, ArrayRef<int64_t>{h, c}), RHS.mem,
+                     rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c)))));
+        syncWarp();
+      }
+      Value d = arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
+      for (int64_t k = 0; k < 2; ++k) {
+        Value col = kb.iadd(kb.idx(8 * k), t);
+        SmallVector<Value> ah, al, bh, bl;
+        for (auto [dr, dc] : {std::pair{0, 0}, {8, 0}, {0, 4}, {8, 4}}) {
+          auto [h, lo] = splitTf32(kb.load(Tinv.mem, rc(r0 + dr, g, kb.iadd(col, kb.idx(dc)))));
+          ah.push_back(h), al.push_back(lo);
+        }
+        for (int64_t dk : {0, 4}) {
+          auto [h, lo] = splitTf32(kb.load(RHS.mem, rc(r0 + 8 * k + dk, t, kb.iadd(j0, g))));
+          bh.push_back(h), bl.push_back(lo);
+        }
+        Value Ah = vector::FromElementsOp::create(b, l, ta, ah), Al = vector::FromElementsOp::create(b, l, ta, al);
+        Value Bh = vector::FromElementsOp::create(b, l, tb, bh), Bl = vector::FromElementsOp::create(b, l, tb, bl);
+        d = nvgpu::MmaSyncOp::create(b, l, Al, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
+        d = nvgpu::MmaSyncOp::create(b, l, Ah, Bl, d, ArrayRef<int64_t>{16, 8, 8}, true);
+        d = nvgpu::MmaSyncOp::create(b, l, Ah, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
+      }
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t c = 0; c < 2; ++c)
+          kb.store(toF16(vector::ExtractOp::create(b, l, d, ArrayRef<int64_t>{h, c})), Dh.mem,
+                   rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c)))));
+      syncWarp();
+    }
   }
   void matmul(Mat A, Mat B, Mat out, int64_t M, int64_t N, int64_t Kd, bool accumulate) {
     matmul(A, 0, B, out, 0, M, N, Kd, accumulate);
@@ -216,7 +314,7 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
   const int64_t ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8, per = C * VT / kThreads;
   const int64_t unit = std::min<int64_t>(per, 16 / ioBytes);
   Mat Vc = ck.view(smem, off, C, VT, asyncV ? kb.ioType() : ck.f32);
-  Mat KK = ck.view(smem, off, C, C, ck.f32), QKf = ck.view(smem, off, C, C, ck.f32);
+  Mat KK = ck.view(smem, off, C, C, ck.f32);
   Mat QKh = ck.view(smem, off, C, C, ck.f16), KS = ck.view(smem, off, C, VT, ck.f32);
   Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
   Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
@@ -365,34 +463,40 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
       kb.store(sum, LG, i1);
     }
     ck.barrier();
-    // Tensor cores: KK = K K^T, QK = Q K^T, KS = K S0, QS = Q S0.
-    ck.matmul(Kh, Chunked::T(Kh), KK, C, C, K, false);
-    ck.matmul(Qh, Chunked::T(Kh), QKf, C, C, K, false);
-    ck.matmul(Kh, Sh, KS, C, VT, K, false);
-    ck.matmul(Qh, Sh, QS, C, VT, K, false);
-    if (vGroup)
+    // Tensor cores, the masks and decay weights applied as the products
+    // leave the accumulators: L = diag(a) (Gamma o StrictTril(K K^T)) (f32
+    // for the inverses, -L in f16), QK = Gamma o Tril(Q K^T) (f16); then
+    // RHS = diag(b) V - diag(a G) K S0 and QS = diag(G) Q S0 (f32).
+    auto ratio = [&](Value i, Value j) {
+      return gated ? kb.exp(kb.sub(kb.load(LG, i), kb.load(LG, j))) : kb.f32(1);
+    };
+    ck.matmuls({{Kh, KK, false,
+                 [&](Value i, Value j, Value x) {
+                   Value lower = ck.select(ck.lt(j, i), kb.mul(kb.load(A, i), kb.mul(ratio(i, j), x)), fzero);
+                   kb.store(lower, KK.mem, {i, j});
+                   kb.store(ck.toF16(arith::NegFOp::create(b, l, lower)), Lh.mem, {i, j});
+                 }},
+                {Qh, QKh, false,
+                 [&](Value i, Value j, Value x) {
+                   kb.store(ck.toF16(ck.select(ck.le(j, i), kb.mul(ratio(i, j), x), fzero)), QKh.mem, {i, j});
+                 }}},
+               0, Chunked::T(Kh), 0, C, C, K);
+    if (vGroup) { // every thread's copies done, then visible to all
       nvgpu::DeviceAsyncWaitOp::create(b, l, vGroup, b.getI32IntegerAttr(0));
-    ck.barrier();
-    // Masks and decay weights.
-    ck.strided(C * C, [&](Value e) {
-      Value i = arith::DivUIOp::create(b, l, e, kb.idx(C)), j = arith::RemUIOp::create(b, l, e, kb.idx(C));
-      Value ratio = gated ? kb.exp(kb.sub(kb.load(LG, i), kb.load(LG, j))) : kb.f32(1);
-      Value lij = kb.mul(kb.load(A, i), kb.mul(ratio, kb.load(KK.mem, {i, j})));
-      Value lower = ck.select(ck.lt(j, i), lij, fzero);
-      kb.store(lower, KK.mem, {i, j});
-      kb.store(ck.toF16(arith::NegFOp::create(b, l, lower)), Lh.mem, {i, j});
-      Value qk = kb.mul(ratio, kb.load(QKf.mem, {i, j}));
-      kb.store(ck.toF16(ck.select(ck.le(j, i), qk, fzero)), QKh.mem, {i, j});
-    });
-    ck.strided(C * VT, [&](Value e) {
-      Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-      Value gi = gated ? kb.exp(kb.load(LG, i)) : kb.f32(1);
-      Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.loadIO(Vc.mem, {i, j})),
-                         kb.mul(kb.mul(kb.load(A, i), gi), kb.load(KS.mem, {i, j})));
-      kb.store(rhs, KS.mem, {i, j});
-      if (gated)
-        kb.store(kb.mul(gi, kb.load(QS.mem, {i, j})), QS.mem, {i, j});
-    });
+      ck.barrier();
+    }
+    auto gain = [&](Value i) { return gated ? kb.exp(kb.load(LG, i)) : kb.f32(1); };
+    Chunked::Epilogue scaleQS = nullptr;
+    if (gated)
+      scaleQS = [&](Value i, Value j, Value x) { kb.store(kb.mul(gain(i), x), QS.mem, {i, j}); };
+    ck.matmuls({{Kh, KS, false,
+                 [&](Value i, Value j, Value x) {
+                   Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.loadIO(Vc.mem, {i, j})),
+                                      kb.mul(kb.mul(kb.load(A, i), gain(i)), x));
+                   kb.store(rhs, KS.mem, {i, j});
+                 }},
+                {Qh, QS, false, scaleQS}},
+               0, Sh, 0, C, VT, K);
     ck.barrier();
     // Delta = (I + L)^{-1} RHS, blocked by 16 rows. First the inverses of the
     // four unit lower-triangular 16 x 16 diagonal blocks, in f32, one warp per
@@ -428,29 +532,13 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
         kb.store(x[m], Tinv.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), j});
     }
     ck.barrier();
-    // Then block row by block row: RHS_r -= L_r,<r Delta_<r on tensor cores
-    // (Lh holds -L), Delta_r = Tinv_r RHS_r in f32.
-    for (int64_t r = 0; r < C / 16; ++r) {
-      if (r > 0) {
-        ck.matmul(Lh, 16 * r, Dh, KS, 16 * r, 16, VT, 16 * r, true);
-        ck.barrier();
-      }
-      ck.unrolled(
-          16 * VT,
-          [&](Value e) -> SmallVector<Value> {
-            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-            Value row = kb.iadd(i, kb.idx(16 * r));
-            Value d = fzero;
-            for (int64_t k = 0; k < 16; ++k)
-              d = kb.add(d, kb.mul(kb.load(Tinv.mem, {row, kb.idx(k)}), kb.load(KS.mem, {kb.idx(16 * r + k), j})));
-            return {d};
-          },
-          [&](Value e, ArrayRef<Value> d) {
-            Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-            kb.store(ck.toF16(d[0]), Dh.mem, {kb.iadd(i, kb.idx(16 * r)), j});
-          });
-      ck.barrier();
-    }
+    // Then per 8-column strip of the value tile, one warp walks the block
+    // rows: RHS_r -= L_r,<r Delta_<r (f16 tensor cores, Lh holds -L) and
+    // Delta_r = Tinv_r RHS_r (tf32 tensor cores, three products of split
+    // operands: f32 accuracy). A strip's rows depend only on the same strip's
+    // earlier rows, so the warp needs no block barrier between block rows.
+    ck.solveStrips(Lh, Tinv, KS, Dh, VT);
+    ck.barrier();
     // The state's decay and the keys' weights G_C / G_i for the update.
     Value gc = gated ? kb.exp(kb.load(LG, kb.idx(C - 1))) : Value();
     if (gated) {

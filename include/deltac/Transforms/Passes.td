@@ -89,8 +89,10 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     of 64 tokens; the per-chunk products (K K^T, Q K^T, K S0, Q S0,
     QK Delta, K^T Delta) as 16x16x16 f16 tensor-core fragments with f32
     accumulation (nvgpu.ldmatrix + nvgpu.mma.sync), the solve blocked by 16
-    rows (diagonal inverses in f32, the off-diagonal updates on tensor
-    cores), the state tile in dynamic shared memory.
+    rows (diagonal inverses in f32; per 8-column strip one warp applies the
+    off-diagonal updates on f16 tensor cores and the inverses on tf32 ones,
+    split operands for f32 accuracy), the state tile in dynamic shared
+    memory. The value tile halves until the block fits in shared memory.
 
     Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
     and, when `narrow-value-tile` is non-zero and smaller than V,
@@ -108,7 +110,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",
                            "::mlir::gpu::GPUDialect",
-                           "::mlir::nvgpu::NVGPUDialect", "::mlir::vector::VectorDialect"];
+                           "::mlir::nvgpu::NVGPUDialect", "::mlir::vector::VectorDialect",
+                           "::mlir::NVVM::NVVMDialect"];
 }
 
 #endif
