@@ -86,6 +86,7 @@ struct Chunked {
     Mat out;
     bool accumulate = false; // start from out's values instead of 0
     Epilogue epilogue = nullptr;
+    Value accScale = nullptr; // those values times this
   };
   /// For each product p: p.out[oRow.., :] (f32, M x N) = p.A[aRow.., 0..Kd)
   /// (f16) * B[0..Kd, :] (f16) (+ p.out if accumulating), or p.epilogue of
@@ -120,7 +121,10 @@ struct Chunked {
             SmallVector<Value> e;
             for (int r = 0; r < 2; ++r)
               for (int c = 0; c < 2; ++c)
-                e.push_back(kb.load(ps[p].out.mem, at(kb.iadd(oi, g), 8 * r, col, c)));
+                if (Value x = kb.load(ps[p].out.mem, at(kb.iadd(oi, g), 8 * r, col, c)); ps[p].accScale)
+                  e.push_back(kb.mul(ps[p].accScale, x));
+                else
+                  e.push_back(x);
             acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
           } else {
             acc[p][h] = arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
@@ -160,10 +164,6 @@ struct Chunked {
             }
         }
     });
-  }
-  void matmul(Mat A, int64_t aRow, Mat B, Mat out, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
-              bool accumulate) {
-    matmuls({Product{A, out, accumulate}}, aRow, B, oRow, M, N, Kd);
   }
   void syncWarp() {
     NVVM::SyncWarpOp::create(b, l, arith::ConstantIntOp::create(b, l, -1, 32));
@@ -238,9 +238,6 @@ struct Chunked {
       syncWarp();
     }
   }
-  void matmul(Mat A, Mat B, Mat out, int64_t M, int64_t N, int64_t Kd, bool accumulate) {
-    matmul(A, 0, B, out, 0, M, N, Kd, accumulate);
-  }
   /// body(e) for e = tid + m * threads, m = 0 .. n / threads - 1, unrolled, in
   /// two phases: every load of every element first, then every store (so the
   /// loads are in flight together); a last partial round under a guard.
@@ -275,7 +272,7 @@ struct Chunked {
 /// Builds `@name`, one kernel of the recurrence with value tile VT (the
 /// recurrence is kept); returns the kernel and its shared-memory bytes.
 std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name,
-                                                      StringRef variant, Type io) {
+                                                      StringRef variant, Type io, bool prefetch) {
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
@@ -320,7 +317,41 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
   Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
   Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
   Mat Tinv = ck.view(smem, off, C, 16, ck.f32), Lh = ck.view(smem, off, C, C, ck.f16);
+  // The next chunk's keys and queries (storage type, row i: k then q), staged
+  // by cp.async while this chunk computes; only with 16-byte vector pieces.
+  const int64_t width = 128 / kb.ioType().getIntOrFloatBitWidth();
+  const bool vectorKeys = (K / 8) % width == 0;
+  prefetch = prefetch && vectorKeys;
+  kb.function()->setAttr("delta.key_loads", b.getStringAttr(vectorKeys ? "vector16" : "scalar"));
+  kb.function()->setAttr("delta.key_staging", b.getStringAttr(prefetch ? "cp.async-next-chunk" : "direct"));
+  Mat Stg = prefetch ? ck.view(smem, off, C, 2 * K, kb.ioType()) : Mat{};
   const int64_t sharedBytes = off;
+  // Thread (token i, part p) of the prologue owns columns p K/8 .. of row i.
+  Value pTok = arith::DivUIOp::create(b, l, ck.tid, kb.idx(8));
+  Value pD0 = kb.imul(arith::RemUIOp::create(b, l, ck.tid, kb.idx(8)), kb.idx(K / 8));
+  // Stages the keys and queries of the chunk at c (rows past the end
+  // zero-filled) into Stg: each thread exactly the pieces it reads later.
+  auto stageKeys = [&](Value c) {
+    Value tok = kb.iadd(c, pTok);
+    Value in = ck.lt(tok, kb.len());
+    Value row = kb.tokenRow(arith::MinUIOp::create(b, l, tok, arith::SubIOp::create(b, l, kb.len(), one)));
+    Value count = ck.select(in, kb.idx(width), zero);
+    SmallVector<Value> tokens;
+    for (auto [mem, col0] : {std::pair{kb.k(), int64_t(0)}, std::pair{kb.q(), K}})
+      for (int64_t d = 0; d < K / 8; d += width)
+        tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+            b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), Stg.mem,
+            ValueRange{pTok, kb.iadd(pD0, kb.idx(col0 + d))}, mem,
+            ValueRange{kb.iadd(kb.imul(row, kb.idx(K)), kb.iadd(pD0, kb.idx(d)))}, b.getIndexAttr(width), count,
+            b.getUnitAttr()));
+    nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+  };
+  // Waits for every cp.async group this thread committed.
+  auto waitAll = [&]() {
+    Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
+                                                         ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(0));
+  };
 
   // The state tile from h0 (or 0), and its f16 copy.
   Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, kb.useH0(), zero);
@@ -341,6 +372,12 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
   });
   ck.barrier();
 
+  if (prefetch) {
+    auto any = scf::IfOp::create(b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(any.thenBlock());
+    stageKeys(zero);
+  }
   kb.loop(zero, kb.len(), C, [&](Value c0) {
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
     // Prologue: eight threads per token, each loading 1/8 of its key and
@@ -351,23 +388,26 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
     static_assert(kThreads == 8 * kChunk, "the prologue maps eight threads to a token");
     Value vGroup;
     {
-      Value i = arith::DivUIOp::create(b, l, ck.tid, kb.idx(8));
+      Value i = pTok, d0 = pD0;
       Value part = arith::RemUIOp::create(b, l, ck.tid, kb.idx(8));
-      Value d0 = kb.imul(part, kb.idx(K / 8));
       Value live = ck.lt(i, n);
       Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
       Value base = kb.iadd(kb.imul(row, kb.idx(K)), d0);
       SmallVector<Value> ks, qs;
       // 16-byte vector loads when a thread's slice is whole 16-byte pieces
-      // (the runtime requires 16-byte aligned q and k), else scalar ones.
-      const int64_t width = 128 / kb.ioType().getIntOrFloatBitWidth();
-      kb.function()->setAttr("delta.key_loads", b.getStringAttr((K / 8) % width == 0 ? "vector16" : "scalar"));
-      if ((K / 8) % width == 0) {
+      // (the runtime requires 16-byte aligned q and k), else scalar ones;
+      // from the staging buffer (this thread's own cp.async copies) when the
+      // chunk was prefetched.
+      if (prefetch)
+        waitAll();
+      if (vectorKeys) {
         auto vt = VectorType::get({width}, kb.ioType()), vf = VectorType::get({width}, ck.f32);
         for (int64_t d = 0; d < K / 8; d += width) {
-          for (auto [mem, out] : {std::pair{kb.k(), &ks}, std::pair{kb.q(), &qs}}) {
-            Value x = vector::LoadOp::create(b, l, vt, mem, ValueRange{kb.iadd(base, kb.idx(d))}, false,
-                                             llvm::MaybeAlign(16));
+          for (auto [mem, out, col0] : {std::tuple{kb.k(), &ks, int64_t(0)}, std::tuple{kb.q(), &qs, K}}) {
+            Value x = prefetch ? vector::LoadOp::create(b, l, vt, Stg.mem, ValueRange{i, kb.iadd(d0, kb.idx(col0 + d))},
+                                                        false, llvm::MaybeAlign(16))
+                               : vector::LoadOp::create(b, l, vt, mem, ValueRange{kb.iadd(base, kb.idx(d))}, false,
+                                                        llvm::MaybeAlign(16));
             if (!kb.ioType().isF32())
               x = arith::ExtFOp::create(b, l, vf, x);
             for (int64_t m = 0; m < width; ++m)
@@ -443,6 +483,8 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
         kb.store(fzero, m, i);
     }
     ck.barrier();
+    if (prefetch) // the next chunk's keys and queries, overlapping this one
+      stageKeys(kb.iadd(c0, kb.idx(C)));
     if (gated) { // cumulative log G: an inclusive scan over the chunk in warp 0
       auto w0 = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(32)), false);
       OpBuilder::InsertionGuard g(b);
@@ -482,7 +524,8 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
                  }}},
                0, Chunked::T(Kh), 0, C, C, K);
     if (vGroup) { // every thread's copies done, then visible to all
-      nvgpu::DeviceAsyncWaitOp::create(b, l, vGroup, b.getI32IntegerAttr(0));
+      // (not the next chunk's keys, the group committed after the values)
+      nvgpu::DeviceAsyncWaitOp::create(b, l, vGroup, b.getI32IntegerAttr(prefetch ? 1 : 0));
       ck.barrier();
     }
     auto gain = [&](Value i) { return gated ? kb.exp(kb.load(LG, i)) : kb.f32(1); };
@@ -539,28 +582,30 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
     // earlier rows, so the warp needs no block barrier between block rows.
     ck.solveStrips(Lh, Tinv, KS, Dh, VT);
     ck.barrier();
-    // The state's decay and the keys' weights G_C / G_i for the update.
+    // The keys' weights G_C / G_i for the update.
     Value gc = gated ? kb.exp(kb.load(LG, kb.idx(C - 1))) : Value();
     if (gated) {
-      ck.strided(K * VT, [&](Value e) {
-        Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-        kb.store(kb.mul(gc, kb.load(S.mem, {d, j})), S.mem, {d, j});
-      });
       ck.strided(C * K, [&](Value e) {
         Value i = arith::DivUIOp::create(b, l, e, kb.idx(K)), d = arith::RemUIOp::create(b, l, e, kb.idx(K));
         Value w = kb.exp(kb.sub(kb.load(LG, kb.idx(C - 1)), kb.load(LG, i)));
         Value kv = arith::ExtFOp::create(b, l, ck.f32, kb.load(Kh.mem, {i, d}));
         kb.store(ck.toF16(kb.mul(w, kv)), Kh.mem, {i, d});
       });
+      ck.barrier();
     }
-    ck.barrier();
-    // Tensor cores: O = QS + QK Delta; S = G_C S + (K^T diag(w)) Delta.
-    ck.matmul(QKh, Dh, QS, C, VT, C, true);
-    ck.matmul(Chunked::T(Kh), Dh, S, K, VT, C, true);
+    // Tensor cores: O = QS + QK Delta; S = G_C S + (K^T diag(w)) Delta, stored
+    // in f32 and as the f16 operand of the next chunk's products.
+    ck.matmuls({{QKh, QS, true}}, 0, Dh, 0, C, VT, C);
+    ck.matmuls({{Chunked::T(Kh), S, true,
+                 [&](Value d, Value j, Value x) {
+                   kb.store(x, S.mem, {d, j});
+                   kb.store(ck.toF16(x), Sh.mem, {d, j});
+                 },
+                 gc}},
+               0, Dh, 0, K, VT, C);
     ck.barrier();
     // Outputs (each thread a run of consecutive columns, stored as whole
-    // vectors of the storage type when V is a multiple of 16), and the f16
-    // state for the next chunk.
+    // vectors of the storage type when V is a multiple of 16).
     if (asyncV) {
       Value i = vi, j0 = vj0;
       Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j0), Vn));
@@ -589,12 +634,10 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
         kb.storeIO(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
       });
     }
-    ck.strided(K * VT, [&](Value e) {
-      Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-      kb.store(ck.toF16(kb.load(S.mem, {d, j})), Sh.mem, {d, j});
-    });
     ck.barrier();
   });
+  if (prefetch) // the last chunk's (zero-filled) prefetch lands before exit
+    waitAll();
   // ht = the state tile.
   ck.strided(K * VT, [&](Value e) {
     Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
@@ -613,8 +656,12 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
 /// fits in a block's shared memory; the kernel built with it, or null.
 Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io) {
   for (int64_t t = VT; t >= 16; t /= 2) {
-    auto [fn, bytes] = buildChunkedGpuKernel(rec, t, name, variant, io);
-    if (bytes <= kMaxSharedBytes) {
+    for (bool prefetch : {true, false}) { // a wider tile before the prefetch
+      auto [fn, bytes] = buildChunkedGpuKernel(rec, t, name, variant, io, prefetch);
+      if (bytes > kMaxSharedBytes) {
+        fn->erase();
+        continue;
+      }
       if (t != VT)
         fn->setAttr("delta.value_tile_note",
                     StringAttr::get(rec.getContext(), "value tile " + std::to_string(VT) + " needs more than " +
@@ -624,7 +671,6 @@ Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, Str
                                                           std::to_string(t)));
       return fn;
     }
-    fn->erase();
   }
   rec.emitOpError("no value tile of the chunked GPU kernel fits in shared memory at K = ") << rec.getKeyDim();
   return nullptr;

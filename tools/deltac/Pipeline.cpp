@@ -270,8 +270,14 @@ static void explainSchedule(ModuleOp module) {
                                     "shared by {} columns; the default", tile));
     if (str("delta.value_tile_note") != "-")
       fmt::print("  value tile chosen smaller: {}\n", str("delta.value_tile_note"));
-    fmt::print("  staging: keys and queries by {}, values by {} ({}); one stage, overlapped with "
-               "the first products\n", str("delta.key_loads") == "vector16" ? "16-byte vector loads" : "scalar loads",
+    std::string keys = str("delta.key_staging") == "cp.async-next-chunk"
+                           ? "the next chunk's keys and queries staged by cp.async while this one computes, "
+                             "read back in 16-byte vectors"
+                       : str("delta.key_loads") == "vector16"
+                           ? "keys and queries by 16-byte vector loads at the chunk's start (no room in shared "
+                             "memory to stage the next chunk)"
+                           : "keys and queries by scalar loads (K / 8 is not a whole number of 16-byte pieces)";
+    fmt::print("  staging: {}; values by {} ({}), overlapped with the first products\n", keys,
                str("delta.value_staging"),
                str("delta.value_staging") == "cp.async" ? "V is a multiple of 16" : "V is not a multiple of 16");
     fmt::print("  shared memory: {} bytes (state tile f32 + f16 copy, chunk operands, padded rows); "
