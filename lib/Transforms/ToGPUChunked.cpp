@@ -1,21 +1,27 @@
 //===- ToGPUChunked.cpp - delta.recurrence -> chunked GPU kernel ----------===//
 //
 // The chunkwise-parallel scan of MATH.md section 4 as one GPU kernel: a block
-// of 16 warps per (sequence, head) pair and 64-column value tile walks the
-// pair's chunks of C = 64 tokens with the state tile (K x 64, f32) in shared
-// memory. Per chunk:
+// of 16 warps per (sequence, head) pair and value tile (64 columns, halved
+// until the block fits in shared memory: 32 at K = 256) walks the pair's
+// chunks of C = 64 tokens with the state tile (K x tile, f32 and an f16
+// copy) in shared memory. Per chunk:
 //
-//   prologue   one thread per token: lam, L2 scale, (g, a, b), log g; then the
-//              cumulative log G (one thread)
-//   load       K, Q (f16) and V (f32) into shared memory
-//   tensor     KK = K K^T, QK = Q K^T, KS = K S0, QS = Q S0 on tensor cores
-//   cores      (16x16x16 f16 fragments, f32 accumulation)
-//   masks      L = diag(a) (Gamma o StrictTril(KK)); QK <- Gamma o Tril(QK);
+//   prologue   eight threads per token: the key and query slices (staged by
+//              cp.async during the previous chunk when the buffer fits),
+//              ||k||^2 by shuffles, L2 scale, (g, a, b), log g; the cumulative
+//              log G by a warp scan; the values staged by cp.async
+//   tensor     KK = K K^T, QK = Q K^T, then KS = K S0, QS = Q S0 (ldmatrix +
+//   cores      mma.sync m16n8k16, f16 operands, f32 accumulators), the masks
+//              and decay weights applied as the accumulators leave:
+//              L = diag(a) (Gamma o StrictTril(KK)); QK <- Gamma o Tril(QK);
 //              RHS = diag(b) V - diag(a G) KS; QS <- diag(G) QS
-//   solve      Delta = (I + L)^{-1} RHS, one thread per value column
+//   solve      Delta = (I + L)^{-1} RHS: the four 16 x 16 diagonal inverses
+//              in f32 (four warps, shuffles), then per 8-column strip one
+//              warp walks the block rows (f16 tensor-core off-diagonal
+//              updates, the inverses applied by split tf32 products)
 //   tensor     O = QS + QK Delta;  S = G_C S + (K^T diag(G_C / G)) Delta
-//   cores
-//   store      o = scale O; the state's f16 copy for the next chunk
+//   cores      (the state's f16 copy written by the same epilogue)
+//   store      o = scale O in 16-byte vectors
 //
 // All of it lives in dynamic shared memory (the manifest records the size).
 //
