@@ -13,6 +13,7 @@
 #include "llvm/Support/TargetSelect.h"
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 using namespace mlir;
@@ -78,7 +79,9 @@ std::unique_ptr<CpuKernel> CpuKernel::compile(ModuleOp module, std::string &erro
   if (!tm)
     return nullptr;
   ExecutionEngineOptions opts;
-  opts.transformer = makeOptimizingTransformer(3, 0, tm.get());
+  // opts.transformer is a function_ref: the function it calls must outlive create().
+  std::function<llvm::Error(llvm::Module *)> optimize = makeOptimizingTransformer(3, 0, tm.get());
+  opts.transformer = optimize;
   opts.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
   auto engine = ExecutionEngine::create(module, opts, std::move(tm));
   if (!engine) {
