@@ -48,7 +48,6 @@ namespace {
 constexpr int64_t kChunk = 64, kThreads = 512, kWarps = 16;
 /// Dynamic shared memory one block may have on sm_90 (227 KiB).
 constexpr int64_t kMaxSharedBytes = 232448;
-constexpr int64_t kMaxKeyDim = kChunkedGpuMaxKeyDim;
 
 struct Chunked {
   KernelBuilder &kb;
@@ -696,9 +695,9 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
         rec.emitOpError("the value tile must be 16, 32 or 64");
         return signalPassFailure();
       }
-      if (rec.getKeyDim() % 16 || rec.getKeyDim() > kMaxKeyDim) {
+      if (rec.getKeyDim() % 16 || rec.getKeyDim() > kChunkedGpuMaxKeyDim) {
         rec.emitOpError("the chunked GPU kernel needs K a multiple of 16 and at most ")
-            << kMaxKeyDim << ", got "
+            << kChunkedGpuMaxKeyDim << ", got "
             << rec.getKeyDim();
         return signalPassFailure();
       }

@@ -252,8 +252,9 @@ static void explainSchedule(ModuleOp module) {
     if (str("delta.kernel") != "gpu-chunked") {
       fmt::print("  sequential: one thread per state column, tokens in order, {} columns per block; "
                  "chosen because {}\n", tile,
-                 K % 16 || K > kChunkedGpuMaxKeyDim ? "the chunked kernel needs K a multiple of 16 up to 256"
-                                   : "--sequential was given");
+                 K % 16 || K > kChunkedGpuMaxKeyDim
+                     ? fmt::format("the chunked kernel needs K a multiple of 16 up to {}", kChunkedGpuMaxKeyDim)
+                     : std::string("--sequential was given"));
       return;
     }
     bool narrow = str("delta.variant") == "narrow";
