@@ -26,7 +26,7 @@
 // All of it lives in dynamic shared memory (the manifest records the size).
 //
 //===----------------------------------------------------------------------===//
-#include "KernelBuilder.h"
+#include "ChunkedGpu.h"
 #include "deltac/Transforms/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -43,244 +43,15 @@ namespace deltac {
 #define GEN_PASS_DEF_DELTATOGPUCHUNKED
 #include "deltac/Transforms/Passes.h.inc"
 
-namespace {
-
-constexpr int64_t kChunk = 64, kThreads = 512, kWarps = 16;
-/// Dynamic shared memory one block may have on sm_90 (227 KiB).
-constexpr int64_t kMaxSharedBytes = 232448;
-
-struct Chunked {
-  KernelBuilder &kb;
-  OpBuilder &b;
-  Location l;
-  int64_t K, V;
-  Value tid, warp;
-  Type f16, f32;
-
-  /// A matrix in shared memory; rows are padded (8 f16 or 4 f32 elements) so
-  /// that the 16 rows a tensor-core fragment touches fall in different banks.
-  struct Mat {
-    Value mem;
-    int64_t ld;
-    bool colMajor = false; // use as its transpose
-  };
-  static Mat T(Mat m) {
-    m.colMajor = !m.colMajor;
-    return m;
-  }
-  Mat view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
-    int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
-    int64_t ld = cols == 1 ? 1 : cols + 16 / bytes;
-    auto ty = MemRefType::get(cols == 1 ? ArrayRef<int64_t>{rows} : ArrayRef<int64_t>{rows, ld}, elem,
-                              MemRefLayoutAttrInterface(),
-                              gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
-    Value v = memref::ViewOp::create(b, l, ty, base, kb.idx(offset), ValueRange{});
-    offset += (rows * ld * bytes + 127) / 128 * 128;
-    return {v, ld};
-  }
-  void barrier() { gpu::BarrierOp::create(b, l); }
-  /// for (e = tid; e < n; e += threads) body(e)
-  void strided(int64_t n, const std::function<void(Value)> &body) {
-    kb.loop(tid, kb.idx(n), kThreads, body);
-  }
-  /// What becomes of one accumulator element (row, column, value) of a
-  /// product: by default it is stored to the product's `out`.
-  using Epilogue = std::function<void(Value, Value, Value)>;
-  struct Product {
-    Mat A;
-    Mat out;
-    bool accumulate = false; // start from out's values instead of 0
-    Epilogue epilogue = nullptr;
-    Value accScale = nullptr; // those values times this
-  };
-  /// For each product p: p.out[oRow.., :] (f32, M x N) = p.A[aRow.., 0..Kd)
-  /// (f16) * B[0..Kd, :] (f16) (+ p.out if accumulating), or p.epilogue of
-  /// it, on tensor cores. Each warp takes 16 x 16 output tiles in turn; per
-  /// 16-deep step the B fragment is loaded once and shared by the products,
-  /// two nvgpu.mma.sync m16n8k16 per product; the operand fragments loaded by
-  /// nvgpu.ldmatrix (x4; transposed for a row-major B or a column-major A),
-  /// the accumulators in the m16n8 layout (lane = 4 g + t holds rows g and
-  /// g + 8, columns 2t, 2t + 1).
-  void matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd) {
-    auto a4 = VectorType::get({4, 2}, f16);
-    auto c2 = VectorType::get({2, 2}, f32);
-    Value lane = arith::RemUIOp::create(b, l, tid, kb.idx(32));
-    Value g = arith::DivUIOp::create(b, l, lane, kb.idx(4)), t2 = kb.imul(arith::RemUIOp::create(b, l, lane, kb.idx(4)), kb.idx(2));
-    Value l8 = arith::RemUIOp::create(b, l, lane, kb.idx(8));
-    Value hi8 = kb.imul(arith::DivUIOp::create(b, l, lane, kb.idx(16)), kb.idx(8));
-    Value q8 = kb.imul(arith::RemUIOp::create(b, l, arith::DivUIOp::create(b, l, lane, kb.idx(8)), kb.idx(2)), kb.idx(8));
-    Value l16 = arith::RemUIOp::create(b, l, lane, kb.idx(16));
-    int64_t tilesN = N / 16, tiles = (M / 16) * tilesN;
-    kb.loop(warp, kb.idx(tiles), kWarps, [&](Value t) {
-      Value ti = kb.imul(arith::DivUIOp::create(b, l, t, kb.idx(tilesN)), kb.idx(16));
-      Value tj = kb.imul(arith::RemUIOp::create(b, l, t, kb.idx(tilesN)), kb.idx(16));
-      Value oi = kb.iadd(ti, kb.idx(oRow)), ai = kb.iadd(ti, kb.idx(aRow));
-      auto at = [&](Value r0, int64_t dr, Value c0, int64_t dc) -> SmallVector<Value, 2> {
-        return {kb.iadd(r0, kb.idx(dr)), kb.iadd(c0, kb.idx(dc))};
-      };
-      SmallVector<std::array<Value, 2>> acc(ps.size());
-      for (size_t p = 0; p < ps.size(); ++p)
-        for (int h = 0; h < 2; ++h) {
-          Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
-          if (ps[p].accumulate) {
-            SmallVector<Value> e;
-            for (int r = 0; r < 2; ++r)
-              for (int c = 0; c < 2; ++c)
-                if (Value x = kb.load(ps[p].out.mem, at(kb.iadd(oi, g), 8 * r, col, c)); ps[p].accScale)
-                  e.push_back(kb.mul(ps[p].accScale, x));
-                else
-                  e.push_back(x);
-            acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
-          } else {
-            acc[p][h] = arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
-          }
-        }
-      for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
-        Value kk = kb.idx(k0);
-        // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
-        Value bq = B.colMajor
-                       ? nvgpu::LdMatrixOp::create(b, l, a4, B.mem, at(kb.iadd(tj, kb.iadd(l8, hi8)), 0, kb.iadd(kk, q8), 0), false, 4)
-                       : nvgpu::LdMatrixOp::create(b, l, a4, B.mem, at(kb.iadd(kk, kb.iadd(l8, q8)), 0, kb.iadd(tj, hi8), 0), true, 4);
-        for (size_t p = 0; p < ps.size(); ++p) {
-          // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15).
-          // Column-major A is read from X = A^T (rows k): lanes 0-7 | 8-15 |
-          // 16-23 | 24-31 address the four matrices' rows.
-          Mat A = ps[p].A;
-          Value a = A.colMajor
-                        ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(kk, kb.iadd(l8, hi8)), 0, kb.iadd(ai, q8), 0), true, 4)
-                        : nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(ai, l16), 0, kb.iadd(kk, hi8), 0), false, 4);
-          for (int h = 0; h < 2; ++h) {
-            Value bh = vector::ShuffleOp::create(b, l, bq, bq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
-            acc[p][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[p][h], ArrayRef<int64_t>{16, 8, 16});
-          }
-        }
-      }
-      for (size_t p = 0; p < ps.size(); ++p)
-        for (int h = 0; h < 2; ++h) {
-          Value col = kb.iadd(tj, kb.iadd(t2, kb.idx(8 * h)));
-          for (int r = 0; r < 2; ++r)
-            for (int c = 0; c < 2; ++c) {
-              Value x = vector::ExtractOp::create(b, l, acc[p][h], ArrayRef<int64_t>{r, c});
-              auto ij = at(kb.iadd(oi, g), 8 * r, col, c);
-              if (ps[p].epilogue)
-                ps[p].epilogue(ij[0], ij[1], x);
-              else
-                kb.store(x, ps[p].out.mem, ij);
-            }
-        }
-    });
-  }
-  void syncWarp() {
-    NVVM::SyncWarpOp::create(b, l, arith::ConstantIntOp::create(b, l, -1, 32));
-  }
-  /// x = hi + lo with hi x's top 19 bits (a tf32 value) and lo the rest, so
-  /// that three tf32 products give a near-f32 result.
-  std::pair<Value, Value> splitTf32(Value x) {
-    auto i32 = b.getI32Type();
-    Value bits = arith::BitcastOp::create(b, l, i32, x);
-    Value hi = arith::BitcastOp::create(
-        b, l, f32, arith::AndIOp::create(b, l, bits, arith::ConstantIntOp::create(b, l, int32_t(0xffffe000), 32)));
-    return {hi, arith::SubFOp::create(b, l, x, hi)};
-  }
-  /// The blocked solve's off-diagonal and diagonal steps for every 8-column
-  /// strip of RHS (f32, C x VT; overwritten), Delta to Dh (f16). Warp w < VT/8
-  /// takes the strip at columns 8w.
-  void solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT) {
-    auto a4 = VectorType::get({4, 2}, f16), b2 = VectorType::get({2, 2}, f16);
-    auto c2 = VectorType::get({2, 2}, f32), ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32);
-    auto on = scf::IfOp::create(b, l, lt(warp, kb.idx(VT / 8)), false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(on.thenBlock());
-    Value lane = arith::RemUIOp::create(b, l, tid, kb.idx(32));
-    Value g = arith::DivUIOp::create(b, l, lane, kb.idx(4)), t = arith::RemUIOp::create(b, l, lane, kb.idx(4));
-    Value t2 = kb.imul(t, kb.idx(2)), l16 = arith::RemUIOp::create(b, l, lane, kb.idx(16));
-    Value hi8 = kb.imul(arith::DivUIOp::create(b, l, lane, kb.idx(16)), kb.idx(8));
-    Value j0 = kb.imul(warp, kb.idx(8));
-    auto rc = [&](int64_t r, Value dr, Value c) -> SmallVector<Value, 2> { return {kb.iadd(kb.idx(r), dr), c}; };
-    for (int64_t r = 0; r < kChunk / 16; ++r) {
-      const int64_t r0 = 16 * r;
-      // acc (rows r0 + g, r0 + g + 8; columns j0 + 2t, + 1) = RHS_r.
-      SmallVector<Value> e;
-      for (int64_t h = 0; h < 2; ++h)
-        for (int64_t c = 0; c < 2; ++c)
-          e.push_back(kb.load(RHS.mem, rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c))))));
-      Value acc = vector::FromElementsOp::create(b, l, c2, e);
-      for (int64_t k = 0; k < r; ++k) {
-        Value a = nvgpu::LdMatrixOp::create(b, l, a4, Lh.mem, rc(r0, l16, kb.iadd(kb.idx(16 * k), hi8)), false, 4);
-        Value bb = nvgpu::LdMatrixOp::create(b, l, b2, Dh.mem, rc(16 * k, l16, j0), true, 2);
-        acc = nvgpu::MmaSyncOp::create(b, l, a, bb, acc, ArrayRef<int64_t>{16, 8, 16});
-      }
-      // Through shared memory into the B layout (row t / t + 4, column g).
-      if (r > 0) {
-        for (int64_t h = 0; h < 2; ++h)
-          for (int64_t c = 0; c < 2; ++c)
-            kb.store(vector::ExtractOp::create(b, l, acc, ArrayRef<int64_t>{h, c}), RHS.mem,
-                     rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c)))));
-        syncWarp();
-      }
-      Value d = arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
-      for (int64_t k = 0; k < 2; ++k) {
-        Value col = kb.iadd(kb.idx(8 * k), t);
-        SmallVector<Value> ah, al, bh, bl;
-        for (auto [dr, dc] : {std::pair{0, 0}, {8, 0}, {0, 4}, {8, 4}}) {
-          auto [h, lo] = splitTf32(kb.load(Tinv.mem, rc(r0 + dr, g, kb.iadd(col, kb.idx(dc)))));
-          ah.push_back(h), al.push_back(lo);
-        }
-        for (int64_t dk : {0, 4}) {
-          auto [h, lo] = splitTf32(kb.load(RHS.mem, rc(r0 + 8 * k + dk, t, kb.iadd(j0, g))));
-          bh.push_back(h), bl.push_back(lo);
-        }
-        Value Ah = vector::FromElementsOp::create(b, l, ta, ah), Al = vector::FromElementsOp::create(b, l, ta, al);
-        Value Bh = vector::FromElementsOp::create(b, l, tb, bh), Bl = vector::FromElementsOp::create(b, l, tb, bl);
-        d = nvgpu::MmaSyncOp::create(b, l, Al, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
-        d = nvgpu::MmaSyncOp::create(b, l, Ah, Bl, d, ArrayRef<int64_t>{16, 8, 8}, true);
-        d = nvgpu::MmaSyncOp::create(b, l, Ah, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
-      }
-      for (int64_t h = 0; h < 2; ++h)
-        for (int64_t c = 0; c < 2; ++c)
-          kb.store(toF16(vector::ExtractOp::create(b, l, d, ArrayRef<int64_t>{h, c})), Dh.mem,
-                   rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c)))));
-      syncWarp();
-    }
-  }
-  /// body(e) for e = tid + m * threads, m = 0 .. n / threads - 1, unrolled, in
-  /// two phases: every load of every element first, then every store (so the
-  /// loads are in flight together); a last partial round under a guard.
-  void unrolled(int64_t n, const std::function<SmallVector<Value>(Value)> &loads,
-                const std::function<void(Value, ArrayRef<Value>)> &stores) {
-    if (int64_t rest = n % kThreads) {
-      Value e = kb.iadd(tid, kb.idx(n - rest));
-      auto tail = scf::IfOp::create(b, l, lt(tid, kb.idx(rest)), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(tail.thenBlock());
-      SmallVector<Value> v = loads(e);
-      stores(e, v);
-    }
-    SmallVector<Value> es;
-    SmallVector<SmallVector<Value>> vals;
-    for (int64_t m = 0; m < n / kThreads; ++m) {
-      es.push_back(kb.iadd(tid, kb.idx(m * kThreads)));
-      vals.push_back(loads(es.back()));
-    }
-    for (size_t m = 0; m < es.size(); ++m)
-      stores(es[m], vals[m]);
-  }
-  Value shuffleXor(Value x, int32_t offset) {
-    return gpu::ShuffleOp::create(b, l, x, offset, 32, gpu::ShuffleMode::XOR).getShuffleResult();
-  }
-  Value toF16(Value x) { return arith::TruncFOp::create(b, l, f16, x); }
-  Value select(Value c, Value x, Value y) { return arith::SelectOp::create(b, l, c, x, y); }
-  Value lt(Value x, Value y) { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, x, y); }
-  Value le(Value x, Value y) { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule, x, y); }
-};
-
-/// Builds `@name`, one kernel of the recurrence with value tile VT (the
-/// recurrence is kept); returns the kernel and its shared-memory bytes.
-std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name,
-                                                      StringRef variant, Type io, bool prefetch) {
+/// Builds `@name`, one kernel of the recurrence with value tile VT in the
+/// phased schedule (the recurrence is kept); returns the kernel and its
+/// shared-memory bytes.
+BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io,
+                              bool prefetch) {
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
+  using Mat = Chunked::Mat;
   const int64_t K = kb.K(), V = kb.V(), C = kChunk;
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   kb.function()->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
@@ -289,6 +60,7 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
   kb.function()->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
   kb.function()->setAttr("delta.variant", b.getStringAttr(variant));
   kb.function()->setAttr("delta.chunk_size", b.getI64IntegerAttr(C));
+  kb.function()->setAttr("delta.schedule", b.getStringAttr("phased"));
   Value zero = kb.idx(0), one = kb.idx(1), Vn = kb.idx(V);
   Value fzero = kb.f32(0);
   Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
@@ -304,7 +76,6 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
                                gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   Value smem = gpu::DynamicSharedMemoryOp::create(b, l, dynTy);
   int64_t off = 0;
-  using Mat = Chunked::Mat;
   Mat S = ck.view(smem, off, K, VT, ck.f32), Sh = ck.view(smem, off, K, VT, ck.f16);
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
   // The values: staged by cp.async in the storage type when every 16-byte
@@ -316,7 +87,7 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
   const int64_t ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8, per = C * VT / kThreads;
   const int64_t unit = std::min<int64_t>(per, 16 / ioBytes);
   Mat Vc = ck.view(smem, off, C, VT, asyncV ? kb.ioType() : ck.f32);
-  Mat KK = ck.view(smem, off, C, C, ck.f32);
+  Mat KKd = ck.view(smem, off, C, 16, ck.f32);
   Mat QKh = ck.view(smem, off, C, C, ck.f16), KS = ck.view(smem, off, C, VT, ck.f32);
   Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
   Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
@@ -458,127 +229,32 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
               kb.store(ck.select(on, vv[0], fzero), Vc.mem, {i, j});
             });
       }
-      Value lam = fzero;
-      for (Value kd : ks)
-        lam = kb.add(lam, kb.mul(kd, kd));
-      for (int32_t o : {4, 2, 1})
-        lam = kb.add(lam, ck.shuffleXor(lam, o));
-      Value rs = kb.f32(1);
-      if (rec.getKeyNorm() == delta::KeyNorm::l2) {
-        rs = arith::DivFOp::create(b, l, kb.f32(1), math::SqrtOp::create(b, l, kb.add(lam, kb.f32(1e-6))));
-        lam = kb.mul(lam, kb.mul(rs, rs));
-      }
-      Value keep = ck.select(live, rs, fzero), qkeep = ck.select(live, kb.f32(1), fzero);
-      for (int64_t d = 0; d < K / 8; ++d) {
-        Value col = kb.iadd(d0, kb.idx(d));
-        kb.store(ck.toF16(kb.mul(ks[d], keep)), Kh.mem, {i, col});
-        kb.store(ck.toF16(kb.mul(qs[d], qkeep)), Qh.mem, {i, col});
-      }
-      auto first = scf::IfOp::create(b, l, arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, part, zero), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(first.thenBlock());
-      auto on = scf::IfOp::create(b, l, live, true);
-      b.setInsertionPointToStart(on.thenBlock());
-      TokenCoefficients co = kb.coefficients(row, lam);
-      kb.store(co.a, A, i);
-      kb.store(co.b, Bc, i);
-      kb.store(gated ? Value(math::LogOp::create(b, l, co.g)) : fzero, LG, i);
-      b.setInsertionPointToStart(on.elseBlock());
-      for (Value m : {A, Bc, LG})
-        kb.store(fzero, m, i);
+      ck.finishPrologue(rec, ks, qs, i, d0, part, live, row, Kh, Qh, A, Bc, LG);
     }
     ck.barrier();
     if (prefetch) // the next chunk's keys and queries, overlapping this one
       stageKeys(kb.iadd(c0, kb.idx(C)));
-    if (gated) { // cumulative log G: an inclusive scan over the chunk in warp 0
-      auto w0 = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(32)), false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(w0.thenBlock());
-      static_assert(kChunk == 64, "two tokens per lane");
-      Value i0 = kb.imul(ck.tid, kb.idx(2)), i1 = kb.iadd(i0, one);
-      Value x0 = kb.load(LG, i0), x1 = kb.add(x0, kb.load(LG, i1));
-      Value lane = arith::IndexCastOp::create(b, l, b.getI32Type(), ck.tid);
-      Value sum = x1;
-      for (int32_t o : {1, 2, 4, 8, 16}) {
-        Value up = gpu::ShuffleOp::create(b, l, sum, o, 32, gpu::ShuffleMode::UP).getShuffleResult();
-        Value has = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, lane,
-                                          arith::ConstantIntOp::create(b, l, o, 32));
-        sum = kb.add(sum, ck.select(has, up, fzero));
-      }
-      Value before = kb.sub(sum, x1);
-      kb.store(kb.add(before, x0), LG, i0);
-      kb.store(sum, LG, i1);
-    }
+    if (gated) // cumulative log G: an inclusive scan over the chunk in warp 0
+      ck.when(ck.lt(ck.tid, kb.idx(32)), [&] { ck.scanLogG(LG); });
     ck.barrier();
     // Tensor cores, the masks and decay weights applied as the products
     // leave the accumulators: L = diag(a) (Gamma o StrictTril(K K^T)) (f32
     // for the inverses, -L in f16), QK = Gamma o Tril(Q K^T) (f16); then
     // RHS = diag(b) V - diag(a G) K S0 and QS = diag(G) Q S0 (f32).
-    auto ratio = [&](Value i, Value j) {
-      return gated ? kb.exp(kb.sub(kb.load(LG, i), kb.load(LG, j))) : kb.f32(1);
-    };
-    ck.matmuls({{Kh, KK, false,
-                 [&](Value i, Value j, Value x) {
-                   Value lower = ck.select(ck.lt(j, i), kb.mul(kb.load(A, i), kb.mul(ratio(i, j), x)), fzero);
-                   kb.store(lower, KK.mem, {i, j});
-                   kb.store(ck.toF16(arith::NegFOp::create(b, l, lower)), Lh.mem, {i, j});
-                 }},
-                {Qh, QKh, false,
-                 [&](Value i, Value j, Value x) {
-                   kb.store(ck.toF16(ck.select(ck.le(j, i), kb.mul(ratio(i, j), x), fzero)), QKh.mem, {i, j});
-                 }}},
-               0, Chunked::T(Kh), 0, C, C, K);
+    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, Lh, QKh, A, LG, gated), 0, Chunked::T(Kh), 0, C, C, K);
     if (vGroup) { // every thread's copies done, then visible to all
       // (not the next chunk's keys, the group committed after the values)
       nvgpu::DeviceAsyncWaitOp::create(b, l, vGroup, b.getI32IntegerAttr(prefetch ? 1 : 0));
       ck.barrier();
     }
-    auto gain = [&](Value i) { return gated ? kb.exp(kb.load(LG, i)) : kb.f32(1); };
-    Chunked::Epilogue scaleQS = nullptr;
-    if (gated)
-      scaleQS = [&](Value i, Value j, Value x) { kb.store(kb.mul(gain(i), x), QS.mem, {i, j}); };
-    ck.matmuls({{Kh, KS, false,
-                 [&](Value i, Value j, Value x) {
-                   Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.loadIO(Vc.mem, {i, j})),
-                                      kb.mul(kb.mul(kb.load(A, i), gain(i)), x));
-                   kb.store(rhs, KS.mem, {i, j});
-                 }},
-                {Qh, QS, false, scaleQS}},
-               0, Sh, 0, C, VT, K);
+    ck.matmuls(ck.ksProducts(Kh, Qh, KS, QS, A, Bc, LG, Vc, gated), 0, Sh, 0, C, VT, K);
     ck.barrier();
     // Delta = (I + L)^{-1} RHS, blocked by 16 rows. First the inverses of the
     // four unit lower-triangular 16 x 16 diagonal blocks, in f32, one warp per
     // block: lane (h, j) holds rows 8h .. 8h+7 of column j and substitutes
     // forward, row k's final value broadcast by a shuffle at step k (L is
     // strictly lower, so rows at or above k are left unchanged).
-    auto inv = scf::IfOp::create(b, l, ck.lt(ck.tid, kb.idx(32 * (C / 16))), false);
-    {
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(inv.thenBlock());
-      Value r0 = kb.imul(ck.warp, kb.idx(16));
-      Value lane = arith::RemUIOp::create(b, l, ck.tid, kb.idx(32));
-      Value j = arith::RemUIOp::create(b, l, lane, kb.idx(16));
-      Value h8 = kb.imul(arith::DivUIOp::create(b, l, lane, kb.idx(16)), kb.idx(8));
-      Value j32 = arith::IndexCastOp::create(b, l, b.getI32Type(), j);
-      SmallVector<Value> x;
-      for (int64_t m = 0; m < 8; ++m) {
-        Value diag = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, kb.iadd(h8, kb.idx(m)), j);
-        x.push_back(ck.select(diag, kb.f32(1), fzero));
-      }
-      for (int64_t k = 0; k < 15; ++k) {
-        // Row k lives in lane (k / 8) * 16 + j, slot k % 8.
-        Value src = arith::AddIOp::create(b, l, j32, arith::ConstantIntOp::create(b, l, (k / 8) * 16, 32));
-        Value xk = gpu::ShuffleOp::create(b, l, x[k % 8], src, arith::ConstantIntOp::create(b, l, 32, 32),
-                                          gpu::ShuffleMode::IDX)
-                       .getShuffleResult();
-        for (int64_t m = 0; m < 8; ++m) {
-          Value lik = kb.load(KK.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), kb.iadd(r0, kb.idx(k))});
-          x[m] = kb.sub(x[m], kb.mul(lik, xk));
-        }
-      }
-      for (int64_t m = 0; m < 8; ++m)
-        kb.store(x[m], Tinv.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), j});
-    }
+    ck.when(ck.lt(ck.tid, kb.idx(32 * (C / 16))), [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, Tinv); });
     ck.barrier();
     // Then per 8-column strip of the value tile, one warp walks the block
     // rows: RHS_r -= L_r,<r Delta_<r (f16 tensor cores, Lh holds -L) and
@@ -657,24 +333,46 @@ std::pair<Operation *, int64_t> buildChunkedGpuKernel(delta::RecurrenceOp rec, i
   return {kb.function(), sharedBytes};
 }
 
-/// The widest value tile from `VT` down (halving, at least 16) whose kernel
-/// fits in a block's shared memory; the kernel built with it, or null.
-Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io) {
+namespace {
+
+/// The widest value tile from `VT` down (halving, at least 16) for which a
+/// schedule fits in a block's shared memory: the pipelined one first (unless
+/// `schedule` is "phased"), then the phased one with and without the next
+/// chunk's keys staged (unless it is "pipelined"). Returns the kernel, or null.
+Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io,
+                        StringRef schedule) {
+  MLIRContext *ctx = rec.getContext();
+  std::string whyNotPipelined;
   for (int64_t t = VT; t >= 16; t /= 2) {
-    for (bool prefetch : {true, false}) { // a wider tile before the prefetch
-      auto [fn, bytes] = buildChunkedGpuKernel(rec, t, name, variant, io, prefetch);
-      if (bytes > kMaxSharedBytes) {
-        fn->erase();
+    for (int kind = 0; kind < 3; ++kind) { // pipelined, phased + staging, phased
+      if ((kind == 0 && schedule == "phased") || (kind > 0 && schedule == "pipelined"))
+        continue;
+      BuiltKernel k = kind == 0 ? buildPipelinedKernel(rec, t, name, variant, io)
+                                : buildPhasedKernel(rec, t, name, variant, io, kind == 1);
+      if (!k.fn) {
+        whyNotPipelined = "the pipelined schedule needs V a multiple of 16 and keys in whole 16-byte pieces per "
+                          "thread";
+        continue;
+      }
+      if (k.sharedBytes > kMaxSharedBytes) {
+        if (kind == 0)
+          whyNotPipelined = "the pipelined schedule (double-buffered chunk operands) needs " +
+                            std::to_string(k.sharedBytes) + " bytes of shared memory at value tile " +
+                            std::to_string(t) + " and K = " + std::to_string(rec.getKeyDim());
+        k.fn->erase();
         continue;
       }
       if (t != VT)
-        fn->setAttr("delta.value_tile_note",
-                    StringAttr::get(rec.getContext(), "value tile " + std::to_string(VT) + " needs more than " +
-                                                          std::to_string(kMaxSharedBytes) +
-                                                          " bytes of shared memory at K = " +
-                                                          std::to_string(rec.getKeyDim()) + "; halved to " +
-                                                          std::to_string(t)));
-      return fn;
+        k.fn->setAttr("delta.value_tile_note",
+                      StringAttr::get(ctx, "value tile " + std::to_string(VT) + " needs more than " +
+                                               std::to_string(kMaxSharedBytes) + " bytes of shared memory at K = " +
+                                               std::to_string(rec.getKeyDim()) + "; halved to " +
+                                               std::to_string(t)));
+      if (kind > 0)
+        k.fn->setAttr("delta.schedule_note",
+                      StringAttr::get(ctx, schedule == "phased" ? std::string("--schedule=phased was given")
+                                                                : whyNotPipelined));
+      return k.fn;
     }
   }
   rec.emitOpError("no value tile of the chunked GPU kernel fits in shared memory at K = ") << rec.getKeyDim();
@@ -706,11 +404,15 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       Type io = ioStorageType(rec, storage);
       if (!io)
         return signalPassFailure();
-      Operation *wide = buildFitting(rec, valueTile, name, "wide", io);
+      if (schedule != "auto" && schedule != "pipelined" && schedule != "phased") {
+        rec.emitOpError("the chunked GPU schedule must be auto, pipelined or phased, got '") << schedule << "'";
+        return signalPassFailure();
+      }
+      Operation *wide = buildFitting(rec, valueTile, name, "wide", io, schedule);
       if (!wide)
         return signalPassFailure();
       narrow = narrow && narrowValueTile < wide->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
-      if (narrow && !buildFitting(rec, narrowValueTile, name + "_narrow", "narrow", io))
+      if (narrow && !buildFitting(rec, narrowValueTile, name + "_narrow", "narrow", io, schedule))
         return signalPassFailure();
       rec.erase();
     }

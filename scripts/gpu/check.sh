@@ -6,6 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 CASES=${1:-gpu-cases}
+[ -d "$CASES" ] || [ ! -f "$CASES.tgz" ] || tar xzf "$CASES.tgz" || exit 1
 RT=/tmp/deltart-build
 cmake -S runtime -B $RT -DCMAKE_BUILD_TYPE=Release > /dev/null && cmake --build $RT -j 8 > /dev/null || exit 1
 RUN=$RT/deltart-run
@@ -38,6 +39,9 @@ for shape in 8,4096,16 1,32768,16 4,8192,32 2,16384,16; do
   for sched in wide narrow; do
     DELTART_SCHEDULE=$sched $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed "s/^{/{\"schedule\": \"$sched\", /"
   done
-  [ $D != 256 ] && $RUN "$CASES/efla-d$D-bf16-seq.bundle" --bench $shape --repeat 5
+  if [ $D != 256 ]; then
+    $RUN "$CASES/efla-d$D-bf16-phased.bundle" --bench $shape --repeat 30 | sed 's/^{/{"schedule": "phased", /'
+    $RUN "$CASES/efla-d$D-bf16-seq.bundle" --bench $shape --repeat 5
+  fi
 done
 exit $status

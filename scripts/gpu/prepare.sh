@@ -2,8 +2,8 @@
 # Here (with LLVM): compile every example spec into bundles (bf16 and f16
 # storage, K = V = 64 and 128) and make the GPU test cases (random inputs
 # rounded to the storage type + the fp64 reference's outputs on exactly those
-# inputs) in gpu-cases/, which travels to the GPU machine where
-# scripts/gpu/check.sh runs them.
+# inputs) in gpu-cases/ and gpu-cases.tgz, which travels to the GPU machine
+# where scripts/gpu/check.sh unpacks and runs them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD_DIR:-build}
@@ -36,10 +36,15 @@ for spec in efla deltanet rk4 gated_deltanet; do
   "$BUILD/bin/deltac" run "$OUT/$spec-d256.delta" --dtype bf16 --random 2,131,1 --h0 \
     --save-inputs "$OUT/$name-fixed/in" --reference-outputs "$OUT/$name-fixed/ref" > /dev/null
 done
-# The sequential kernel, for the benchmark only.
+# The sequential kernel and the phased schedule of the chunked one, for the
+# benchmark only.
 for D in 128 64; do
   "$BUILD/bin/deltac" compile "$OUT/efla-d$D.delta" --dtype bf16 --sequential --emit=bundle -o "$OUT/efla-d$D-bf16-seq.bundle" 2> /dev/null
+  "$BUILD/bin/deltac" compile "$OUT/efla-d$D.delta" --dtype bf16 --schedule=phased --emit=bundle -o "$OUT/efla-d$D-bf16-phased.bundle" 2> /dev/null
 done
 # The example app's header: the EFLA kernel embedded (f32 storage).
 "$BUILD/bin/deltac" compile examples/efla.delta --dtype f32 --emit=gpu-header -o "$OUT/efla_gpu.h" 2> /dev/null
-du -sh "$OUT"
+# What travels to the GPU machine is limited (64 MiB): a gzip archive of the
+# folder (about two thirds of its size), unpacked there by check.sh.
+tar cf - "$OUT" | gzip -1 > "$OUT.tgz"
+du -sh "$OUT" "$OUT.tgz"

@@ -63,6 +63,7 @@ const std::vector<Stage> &stages() {
            DeltaToGPUChunkedOptions co;
            co.storage = o.dtype;
            co.valueTile = o.valueTile;
+           co.schedule = o.schedule;
            pm.addPass(createDeltaToGPUChunked(co));
          } else {
            DeltaToGPUOptions so;
@@ -271,18 +272,33 @@ static void explainSchedule(ModuleOp module) {
                                     "shared by {} columns; the default", tile));
     if (str("delta.value_tile_note") != "-")
       fmt::print("  value tile chosen smaller: {}\n", str("delta.value_tile_note"));
-    std::string keys = str("delta.key_staging") == "cp.async-next-chunk"
+    bool pipelined = str("delta.schedule") == "pipelined";
+    if (pipelined)
+      fmt::print("  schedule: pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S; the "
+                 "next chunk's prologue] [warps 0-{}: this chunk's solve | warps 8-15: the next chunk's "
+                 "K K^T, Q K^T and diagonal inverses] [all warps: O to o, the state update]; chunk operands "
+                 "double buffered, the state tile in registers\n",
+                 tile / 8 - 1);
+    else
+      fmt::print("  schedule: phased, one phase after another behind block barriers, the state tile in shared "
+                 "memory; chosen because {}\n",
+                 str("delta.schedule_note"));
+    std::string keys = str("delta.key_staging") == "registers-next-chunk"
+                           ? "the next chunk's keys and queries loaded into registers (16-byte vectors) before "
+                             "this chunk's products, stored after them"
+                       : str("delta.key_staging") == "cp.async-next-chunk"
                            ? "the next chunk's keys and queries staged by cp.async while this one computes, "
                              "read back in 16-byte vectors"
                        : str("delta.key_loads") == "vector16"
                            ? "keys and queries by 16-byte vector loads at the chunk's start (no room in shared "
                              "memory to stage the next chunk)"
                            : "keys and queries by scalar loads (K / 8 is not a whole number of 16-byte pieces)";
-    fmt::print("  staging: {}; values by {} ({}), overlapped with the first products\n", keys,
-               str("delta.value_staging"),
-               str("delta.value_staging") == "cp.async" ? "V is a multiple of 16" : "V is not a multiple of 16");
-    fmt::print("  shared memory: {} bytes (state tile f32 + f16 copy, chunk operands, padded rows); "
-               "one block per SM\n", num("delta.shared_bytes"));
+    fmt::print("  staging: {}; values by {} ({}){}\n", keys, str("delta.value_staging"),
+               str("delta.value_staging") == "cp.async" ? "V is a multiple of 16" : "V is not a multiple of 16",
+               pipelined ? ", the next chunk's during this one" : ", overlapped with the first products");
+    fmt::print("  shared memory: {} bytes ({}, padded rows); one block per SM\n", num("delta.shared_bytes"),
+               pipelined ? "the state's f16 copy, double-buffered chunk operands"
+                         : "state tile f32 + f16 copy, chunk operands");
   });
 }
 

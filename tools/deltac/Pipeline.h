@@ -42,6 +42,7 @@ struct CompileOptions {
   std::string dtype = "spec"; ///< GPU storage type of q, k, v, inputs, o
   bool explainSchedule = false; ///< print the GPU kernels' schedule and why
   int64_t valueTile = 64;     ///< value columns per block of the chunked GPU kernel
+  std::string schedule = "auto"; ///< chunked GPU kernel: auto, pipelined or phased
 };
 
 /// Outputs that are not IR: each is produced from the IR of a stage.

@@ -50,6 +50,12 @@ int main(int argc, char **argv) {
   compile->add_option("--value-tile", opts.valueTile, "value columns per block of the chunked GPU kernel")
       ->check(CLI::IsMember({16, 32, 64}))
       ->default_str("64");
+  compile->add_option("--schedule", opts.schedule,
+                      "chunked GPU kernel: pipelined (the next chunk's independent work beside this one's "
+                      "solve, state in registers), phased (one phase after another), or auto (pipelined "
+                      "where it fits in shared memory)")
+      ->check(CLI::IsMember({"auto", "pipelined", "phased"}))
+      ->default_str("auto");
 
   CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
   check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();

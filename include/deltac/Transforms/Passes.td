@@ -106,6 +106,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
            "Value tile of the few-pairs variant (0: none)">,
     Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
            "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
+    Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
+           "auto (pipelined where it fits, else phased), pipelined or phased">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",

@@ -1,0 +1,386 @@
+//===- ChunkedGpu.cpp - pieces of the chunked GPU kernels -----------------===//
+#include "ChunkedGpu.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace deltac {
+
+using Mat = Chunked::Mat;
+
+Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
+  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
+  int64_t ld = cols == 1 ? 1 : cols + 16 / bytes;
+  auto ty = MemRefType::get(cols == 1 ? ArrayRef<int64_t>{rows} : ArrayRef<int64_t>{rows, ld}, elem,
+                            MemRefLayoutAttrInterface(),
+                            gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  Value v = memref::ViewOp::create(b, l, ty, base, kb.idx(offset), ValueRange{});
+  offset += (rows * ld * bytes + 127) / 128 * 128;
+  return {v, ld};
+}
+
+Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
+  int64_t eb = elem.getIntOrFloatBitWidth() / 8;
+  int64_t ld = cols == 1 ? 1 : cols + 16 / eb;
+  int64_t bytes = (rows * ld * eb + 127) / 128 * 128;
+  Twin t{base, offset, bytes, rows, cols, elem};
+  offset += 2 * bytes;
+  return t;
+}
+
+Mat Chunked::at(const Twin &t, Value parity) {
+  int64_t eb = t.elem.getIntOrFloatBitWidth() / 8;
+  int64_t ld = t.cols == 1 ? 1 : t.cols + 16 / eb;
+  auto ty = MemRefType::get(t.cols == 1 ? ArrayRef<int64_t>{t.rows} : ArrayRef<int64_t>{t.rows, ld}, t.elem,
+                            MemRefLayoutAttrInterface(),
+                            gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  Value shift = kb.iadd(kb.idx(t.offset), kb.imul(parity, kb.idx(t.bytes)));
+  return {memref::ViewOp::create(b, l, ty, t.base, shift, ValueRange{}), ld};
+}
+
+void Chunked::barrier() { gpu::BarrierOp::create(b, l); }
+
+void Chunked::namedBarrier(int32_t id, int64_t threads) {
+  NVVM::BarrierOp::create(b, l, Type(), arith::ConstantIntOp::create(b, l, id, 32),
+                          arith::ConstantIntOp::create(b, l, threads, 32), NVVM::BarrierReductionAttr(), Value());
+}
+
+void Chunked::syncWarp() { NVVM::SyncWarpOp::create(b, l, arith::ConstantIntOp::create(b, l, -1, 32)); }
+
+void Chunked::strided(int64_t n, const std::function<void(Value)> &body) { kb.loop(tid, kb.idx(n), kThreads, body); }
+
+void Chunked::when(Value cond, const std::function<void()> &body) {
+  auto op = scf::IfOp::create(b, l, cond, false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(op.thenBlock());
+  body();
+}
+
+Chunked::Lane Chunked::lane() {
+  Lane r;
+  r.lane = rem(tid, 32);
+  r.g = div(r.lane, 4);
+  r.t = rem(r.lane, 4);
+  r.t2 = kb.imul(r.t, kb.idx(2));
+  r.l8 = rem(r.lane, 8);
+  r.hi8 = kb.imul(div(r.lane, 16), kb.idx(8));
+  r.q8 = kb.imul(rem(div(r.lane, 8), 2), kb.idx(8));
+  r.l16 = rem(r.lane, 16);
+  return r;
+}
+
+Value Chunked::zeroAcc() {
+  auto c2 = VectorType::get({2, 2}, f32);
+  return arith::ConstantOp::create(b, l, DenseElementsAttr::get(c2, b.getF32FloatAttr(0)));
+}
+
+void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Value tj, int64_t Kd,
+                           MutableArrayRef<Acc> acc) {
+  auto a4 = VectorType::get({4, 2}, f16);
+  auto at = [&](Value r0, Value c0) -> SmallVector<Value, 2> { return {r0, c0}; };
+  for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
+    Value kk = kb.idx(k0);
+    // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
+    Value bq = B.colMajor ? nvgpu::LdMatrixOp::create(b, l, a4, B.mem,
+                                                      at(kb.iadd(tj, kb.iadd(ln.l8, ln.hi8)), kb.iadd(kk, ln.q8)),
+                                                      false, 4)
+                          : nvgpu::LdMatrixOp::create(b, l, a4, B.mem,
+                                                      at(kb.iadd(kk, kb.iadd(ln.l8, ln.q8)), kb.iadd(tj, ln.hi8)),
+                                                      true, 4);
+    for (size_t p = 0; p < As.size(); ++p) {
+      // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k
+      // 0-7 | 8-15). Column-major A is read from X = A^T (rows k): lanes 0-7
+      // | 8-15 | 16-23 | 24-31 address the four matrices' rows.
+      const Mat &A = As[p];
+      Value a = A.colMajor ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem,
+                                                       at(kb.iadd(kk, kb.iadd(ln.l8, ln.hi8)), kb.iadd(ai, ln.q8)),
+                                                       true, 4)
+                           : nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(ai, ln.l16), kb.iadd(kk, ln.hi8)),
+                                                       false, 4);
+      for (int h = 0; h < 2; ++h) {
+        Value bh = vector::ShuffleOp::create(b, l, bq, bq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
+        acc[p][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[p][h], ArrayRef<int64_t>{16, 8, 16});
+      }
+    }
+  }
+}
+
+void Chunked::forEachElement(const Lane &ln, const Acc &acc, Value oi, Value tj,
+                             const std::function<void(Value, Value, Value)> &fn) {
+  for (int h = 0; h < 2; ++h) {
+    Value col = kb.iadd(tj, kb.iadd(ln.t2, kb.idx(8 * h)));
+    for (int r = 0; r < 2; ++r)
+      for (int c = 0; c < 2; ++c)
+        fn(kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(col, kb.idx(c)),
+           vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, c}));
+  }
+}
+
+void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
+                      int64_t w0, int64_t nw) {
+  auto c2 = VectorType::get({2, 2}, f32);
+  Lane ln = lane();
+  int64_t tilesN = N / 16, tiles = (M / 16) * tilesN;
+  Value first = w0 ? arith::SubIOp::create(b, l, warp, kb.idx(w0)).getResult() : warp;
+  kb.loop(first, kb.idx(tiles), nw, [&](Value t) {
+    Value ti = kb.imul(div(t, tilesN), kb.idx(16));
+    Value tj = kb.imul(rem(t, tilesN), kb.idx(16));
+    Value oi = kb.iadd(ti, kb.idx(oRow)), ai = kb.iadd(ti, kb.idx(aRow));
+    SmallVector<Acc> acc(ps.size());
+    SmallVector<Mat> As;
+    for (size_t p = 0; p < ps.size(); ++p) {
+      As.push_back(ps[p].A);
+      for (int h = 0; h < 2; ++h) {
+        if (!ps[p].accumulate) {
+          acc[p][h] = zeroAcc();
+          continue;
+        }
+        Value col = kb.iadd(tj, kb.iadd(ln.t2, kb.idx(8 * h)));
+        SmallVector<Value> e;
+        for (int r = 0; r < 2; ++r)
+          for (int c = 0; c < 2; ++c) {
+            Value x = kb.load(ps[p].out.mem, {kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(col, kb.idx(c))});
+            e.push_back(ps[p].accScale ? kb.mul(ps[p].accScale, x) : x);
+          }
+        acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
+      }
+    }
+    tileProducts(ln, As, B, ai, tj, Kd, acc);
+    for (size_t p = 0; p < ps.size(); ++p) {
+      if (const PairEpilogue &pe = ps[p].pairEpilogue) {
+        for (int h = 0; h < 2; ++h)
+          for (int r = 0; r < 2; ++r) {
+            auto x = [&](int c) { return vector::ExtractOp::create(b, l, acc[p][h], ArrayRef<int64_t>{r, c}); };
+            pe(kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(tj, kb.iadd(ln.t2, kb.idx(8 * h))), x(0), x(1));
+          }
+        continue;
+      }
+      forEachElement(ln, acc[p], oi, tj, [&](Value i, Value j, Value x) {
+        if (ps[p].epilogue)
+          ps[p].epilogue(i, j, x);
+        else
+          kb.store(x, ps[p].out.mem, {i, j});
+      });
+    }
+  });
+}
+
+std::pair<Value, Value> Chunked::splitTf32(Value x) {
+  auto i32 = b.getI32Type();
+  Value bits = arith::BitcastOp::create(b, l, i32, x);
+  Value hi = arith::BitcastOp::create(
+      b, l, f32, arith::AndIOp::create(b, l, bits, arith::ConstantIntOp::create(b, l, int32_t(0xffffe000), 32)));
+  return {hi, arith::SubFOp::create(b, l, x, hi)};
+}
+
+void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh, Value LG) {
+  auto a4 = VectorType::get({4, 2}, f16), b2 = VectorType::get({2, 2}, f16);
+  auto c2 = VectorType::get({2, 2}, f32), ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32);
+  auto on = scf::IfOp::create(b, l, lt(warp, kb.idx(VT / 8)), false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(on.thenBlock());
+  Lane ln = lane();
+  Value g = ln.g, t = ln.t, t2 = ln.t2, l16 = ln.l16, hi8 = ln.hi8;
+  Value j0 = kb.imul(warp, kb.idx(8));
+  Value lastLG = DWh ? kb.load(LG, kb.idx(kChunk - 1)) : Value();
+  auto rc = [&](int64_t r, Value dr, Value c) -> SmallVector<Value, 2> { return {kb.iadd(kb.idx(r), dr), c}; };
+  for (int64_t r = 0; r < kChunk / 16; ++r) {
+    const int64_t r0 = 16 * r;
+    // acc (rows r0 + g, r0 + g + 8; columns j0 + 2t, + 1) = RHS_r.
+    SmallVector<Value> e;
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t c = 0; c < 2; ++c)
+        e.push_back(kb.load(RHS.mem, rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c))))));
+    Value acc = vector::FromElementsOp::create(b, l, c2, e);
+    for (int64_t k = 0; k < r; ++k) {
+      Value a = nvgpu::LdMatrixOp::create(b, l, a4, Lh.mem, rc(r0, l16, kb.iadd(kb.idx(16 * k), hi8)), false, 4);
+      Value bb = nvgpu::LdMatrixOp::create(b, l, b2, Dh.mem, rc(16 * k, l16, j0), true, 2);
+      acc = nvgpu::MmaSyncOp::create(b, l, a, bb, acc, ArrayRef<int64_t>{16, 8, 16});
+    }
+    // Through shared memory into the B layout (row t / t + 4, column g).
+    if (r > 0) {
+      for (int64_t h = 0; h < 2; ++h)
+        for (int64_t c = 0; c < 2; ++c)
+          kb.store(vector::ExtractOp::create(b, l, acc, ArrayRef<int64_t>{h, c}), RHS.mem,
+                   rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c)))));
+      syncWarp();
+    }
+    Value d = zeroAcc();
+    for (int64_t k = 0; k < 2; ++k) {
+      Value col = kb.iadd(kb.idx(8 * k), t);
+      SmallVector<Value> ah, al, bh, bl;
+      for (auto [dr, dc] : {std::pair{0, 0}, {8, 0}, {0, 4}, {8, 4}}) {
+        auto [h, lo] = splitTf32(kb.load(Tinv.mem, rc(r0 + dr, g, kb.iadd(col, kb.idx(dc)))));
+        ah.push_back(h), al.push_back(lo);
+      }
+      for (int64_t dk : {0, 4}) {
+        auto [h, lo] = splitTf32(kb.load(RHS.mem, rc(r0 + 8 * k + dk, t, kb.iadd(j0, g))));
+        bh.push_back(h), bl.push_back(lo);
+      }
+      Value Ah = vector::FromElementsOp::create(b, l, ta, ah), Al = vector::FromElementsOp::create(b, l, ta, al);
+      Value Bh = vector::FromElementsOp::create(b, l, tb, bh), Bl = vector::FromElementsOp::create(b, l, tb, bl);
+      d = nvgpu::MmaSyncOp::create(b, l, Al, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
+      d = nvgpu::MmaSyncOp::create(b, l, Ah, Bl, d, ArrayRef<int64_t>{16, 8, 8}, true);
+      d = nvgpu::MmaSyncOp::create(b, l, Ah, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
+    }
+    for (int64_t h = 0; h < 2; ++h) {
+      SmallVector<Value, 2> row = rc(r0 + 8 * h, g, j0);
+      Value w = DWh ? kb.exp(kb.sub(lastLG, kb.load(LG, row[0]))) : Value();
+      for (int64_t c = 0; c < 2; ++c) {
+        Value x = vector::ExtractOp::create(b, l, d, ArrayRef<int64_t>{h, c});
+        SmallVector<Value, 2> ij = rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c))));
+        kb.store(toF16(x), Dh.mem, ij);
+        if (DWh)
+          kb.store(toF16(kb.mul(w, x)), DWh->mem, ij);
+      }
+    }
+    syncWarp();
+  }
+}
+
+void Chunked::unrolled(int64_t n, const std::function<SmallVector<Value>(Value)> &loads,
+                       const std::function<void(Value, ArrayRef<Value>)> &stores) {
+  if (int64_t rest = n % kThreads) {
+    Value e = kb.iadd(tid, kb.idx(n - rest));
+    when(lt(tid, kb.idx(rest)), [&] {
+      SmallVector<Value> v = loads(e);
+      stores(e, v);
+    });
+  }
+  SmallVector<Value> es;
+  SmallVector<SmallVector<Value>> vals;
+  for (int64_t m = 0; m < n / kThreads; ++m) {
+    es.push_back(kb.iadd(tid, kb.idx(m * kThreads)));
+    vals.push_back(loads(es.back()));
+  }
+  for (size_t m = 0; m < es.size(); ++m)
+    stores(es[m], vals[m]);
+}
+
+void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayRef<Value> qs, Value i, Value d0,
+                             Value part, Value live, Value row, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
+  Value fzero = kb.f32(0);
+  Value lam = fzero;
+  for (Value kd : ks)
+    lam = kb.add(lam, kb.mul(kd, kd));
+  for (int32_t o : {4, 2, 1})
+    lam = kb.add(lam, shuffleXor(lam, o));
+  Value rs = kb.f32(1);
+  if (rec.getKeyNorm() == delta::KeyNorm::l2) {
+    rs = arith::DivFOp::create(b, l, kb.f32(1), math::SqrtOp::create(b, l, kb.add(lam, kb.f32(1e-6))));
+    lam = kb.mul(lam, kb.mul(rs, rs));
+  }
+  Value keep = select(live, rs, fzero), qkeep = select(live, kb.f32(1), fzero);
+  for (size_t d = 0; d < ks.size(); ++d) {
+    Value col = kb.iadd(d0, kb.idx(d));
+    kb.store(toF16(kb.mul(ks[d], keep)), Kh.mem, {i, col});
+    kb.store(toF16(kb.mul(qs[d], qkeep)), Qh.mem, {i, col});
+  }
+  bool gated = !kb.ungated();
+  when(eq(part, kb.idx(0)), [&] {
+    auto on = scf::IfOp::create(b, l, live, true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(on.thenBlock());
+    TokenCoefficients co = kb.coefficients(row, lam);
+    kb.store(co.a, A, i);
+    kb.store(co.b, Bc, i);
+    kb.store(gated ? Value(math::LogOp::create(b, l, co.g)) : fzero, LG, i);
+    b.setInsertionPointToStart(on.elseBlock());
+    for (Value m : {A, Bc, LG})
+      kb.store(fzero, m, i);
+  });
+}
+
+void Chunked::scanLogG(Value LG) {
+  static_assert(kChunk == 64, "two tokens per lane");
+  Value fzero = kb.f32(0);
+  Value ln = rem(tid, 32);
+  Value i0 = kb.imul(ln, kb.idx(2)), i1 = kb.iadd(i0, kb.idx(1));
+  Value x0 = kb.load(LG, i0), x1 = kb.add(x0, kb.load(LG, i1));
+  Value lane32 = arith::IndexCastOp::create(b, l, b.getI32Type(), ln);
+  Value sum = x1;
+  for (int32_t o : {1, 2, 4, 8, 16}) {
+    Value up = gpu::ShuffleOp::create(b, l, sum, o, 32, gpu::ShuffleMode::UP).getShuffleResult();
+    Value has = arith::CmpIOp::create(b, l, arith::CmpIPredicate::sge, lane32, arith::ConstantIntOp::create(b, l, o, 32));
+    sum = kb.add(sum, select(has, up, fzero));
+  }
+  Value before = kb.sub(sum, x1);
+  kb.store(kb.add(before, x0), LG, i0);
+  kb.store(sum, LG, i1);
+}
+
+SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat Lh, Mat QKh, Value A, Value LG,
+                                                  bool gated) {
+  auto ratio = [=](Value i, Value j) {
+    return gated ? kb.exp(kb.sub(kb.load(LG, i), kb.load(LG, j))) : kb.f32(1);
+  };
+  Product kk{Kh, KKd, false, [=](Value i, Value j, Value x) {
+               Value lower = select(lt(j, i), kb.mul(kb.load(A, i), kb.mul(ratio(i, j), x)), kb.f32(0));
+               when(eq(div(i, 16), div(j, 16)), [&] { kb.store(lower, KKd.mem, {i, rem(j, 16)}); });
+               kb.store(toF16(arith::NegFOp::create(b, l, lower)), Lh.mem, {i, j});
+             }};
+  Product qk{Qh, QKh, false, [=](Value i, Value j, Value x) {
+               kb.store(toF16(select(le(j, i), kb.mul(ratio(i, j), x), kb.f32(0))), QKh.mem, {i, j});
+             }};
+  return {kk, qk};
+}
+
+void Chunked::inverse(Value r0, Mat KKd, Mat Tinv) {
+  // Lane (h, j) holds rows 8h .. 8h+7 of column j and substitutes forward,
+  // row k's final value broadcast by a shuffle at step k (L is strictly
+  // lower, so rows at or above k are left unchanged).
+  Value fzero = kb.f32(0);
+  Value ln = rem(tid, 32);
+  Value j = rem(ln, 16);
+  Value h8 = kb.imul(div(ln, 16), kb.idx(8));
+  Value j32 = arith::IndexCastOp::create(b, l, b.getI32Type(), j);
+  SmallVector<Value> x;
+  for (int64_t m = 0; m < 8; ++m)
+    x.push_back(select(eq(kb.iadd(h8, kb.idx(m)), j), kb.f32(1), fzero));
+  for (int64_t k = 0; k < 15; ++k) {
+    // Row k lives in lane (k / 8) * 16 + j, slot k % 8.
+    Value src = arith::AddIOp::create(b, l, j32, arith::ConstantIntOp::create(b, l, (k / 8) * 16, 32));
+    Value xk = gpu::ShuffleOp::create(b, l, x[k % 8], src, arith::ConstantIntOp::create(b, l, 32, 32),
+                                      gpu::ShuffleMode::IDX)
+                   .getShuffleResult();
+    for (int64_t m = 0; m < 8; ++m) {
+      Value lik = kb.load(KKd.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), kb.idx(k)});
+      x[m] = kb.sub(x[m], kb.mul(lik, xk));
+    }
+  }
+  for (int64_t m = 0; m < 8; ++m)
+    kb.store(x[m], Tinv.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), j});
+}
+
+SmallVector<Chunked::Product> Chunked::ksProducts(Mat Kh, Mat Qh, Mat RHS, Mat QS, Value A, Value Bc, Value LG,
+                                                  Mat Vc, bool gated) {
+  auto gain = [=](Value i) { return gated ? kb.exp(kb.load(LG, i)) : kb.f32(1); };
+  Product ks{Kh, RHS, false, [=](Value i, Value j, Value x) {
+               Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.loadIO(Vc.mem, {i, j})),
+                                  kb.mul(kb.mul(kb.load(A, i), gain(i)), x));
+               kb.store(rhs, RHS.mem, {i, j});
+             }};
+  Product qs{Qh, QS};
+  if (gated)
+    qs.epilogue = [=](Value i, Value j, Value x) { kb.store(kb.mul(gain(i), x), QS.mem, {i, j}); };
+  return {ks, qs};
+}
+
+Value Chunked::shuffleXor(Value x, int32_t offset) {
+  return gpu::ShuffleOp::create(b, l, x, offset, 32, gpu::ShuffleMode::XOR).getShuffleResult();
+}
+Value Chunked::toF16(Value x) { return arith::TruncFOp::create(b, l, f16, x); }
+Value Chunked::select(Value c, Value x, Value y) { return arith::SelectOp::create(b, l, c, x, y); }
+Value Chunked::lt(Value x, Value y) { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, x, y); }
+Value Chunked::le(Value x, Value y) { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule, x, y); }
+Value Chunked::eq(Value x, Value y) { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, x, y); }
+Value Chunked::div(Value x, int64_t y) { return arith::DivUIOp::create(b, l, x, kb.idx(y)); }
+Value Chunked::rem(Value x, int64_t y) { return arith::RemUIOp::create(b, l, x, kb.idx(y)); }
+
+} // namespace deltac

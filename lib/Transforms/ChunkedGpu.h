@@ -1,0 +1,165 @@
+//===- ChunkedGpu.h - pieces of the chunked GPU kernels ---------*- C++ -*-===//
+//
+// The chunked GPU kernels (MATH.md section 4) are built from the phases
+// below: the prologue of a chunk (keys, queries, coefficients), the products
+// on tensor cores with their epilogues, the diagonal inverses, the per-strip
+// solve. Two schedules put them together:
+//
+//   phased     (ToGPUChunked.cpp) one phase after another, each behind a block
+//              barrier, the state tile in shared memory;
+//   pipelined  (ToGPUPipelined.cpp) the next chunk's state-independent phases
+//              beside this chunk's state-dependent ones, operands double
+//              buffered, the state tile in registers.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DELTAC_LIB_TRANSFORMS_CHUNKEDGPU_H
+#define DELTAC_LIB_TRANSFORMS_CHUNKEDGPU_H
+
+#include "KernelBuilder.h"
+
+#include <array>
+#include <utility>
+
+namespace deltac {
+
+inline constexpr int64_t kChunk = 64, kThreads = 512, kWarps = 16;
+/// Dynamic shared memory one block may have on sm_90 (227 KiB).
+inline constexpr int64_t kMaxSharedBytes = 232448;
+
+struct Chunked {
+  KernelBuilder &kb;
+  mlir::OpBuilder &b;
+  mlir::Location l;
+  int64_t K, V;
+  mlir::Value tid, warp;
+  mlir::Type f16, f32;
+
+  /// A matrix in shared memory; rows are padded (8 f16 or 4 f32 elements) so
+  /// that the 16 rows a tensor-core fragment touches fall in different banks.
+  struct Mat {
+    mlir::Value mem;
+    int64_t ld = 0;
+    bool colMajor = false; // use as its transpose
+  };
+  static Mat T(Mat m) {
+    m.colMajor = !m.colMajor;
+    return m;
+  }
+  /// A padded rows x cols matrix (cols == 1: a vector) at `offset` bytes of
+  /// `base` (advanced past it, 128-byte aligned).
+  Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem);
+  /// Two such matrices one after the other; at(parity) views buffer 0 or 1.
+  struct Twin {
+    mlir::Value base;
+    int64_t offset, bytes, rows, cols;
+    mlir::Type elem;
+  };
+  Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem);
+  Mat at(const Twin &t, mlir::Value parity);
+
+  void barrier();
+  /// bar.sync id, threads: only the warps that take part wait.
+  void namedBarrier(int32_t id, int64_t threads);
+  void syncWarp();
+  /// for (e = tid; e < n; e += threads) body(e)
+  void strided(int64_t n, const std::function<void(mlir::Value)> &body);
+  /// if (cond) body()
+  void when(mlir::Value cond, const std::function<void()> &body);
+
+  /// The lane's coordinates in the mma.sync m16n8k16 fragments.
+  struct Lane {
+    mlir::Value lane, g, t, t2, l8, hi8, q8, l16;
+  };
+  Lane lane();
+
+  /// What becomes of one accumulator element (row, column, value) of a
+  /// product: by default it is stored to the product's `out`.
+  using Epilogue = std::function<void(mlir::Value, mlir::Value, mlir::Value)>;
+  /// Two neighbouring elements (row, column, value at column, at column + 1).
+  using PairEpilogue = std::function<void(mlir::Value, mlir::Value, mlir::Value, mlir::Value)>;
+  struct Product {
+    Mat A;
+    Mat out;
+    bool accumulate = false; // start from out's values instead of 0
+    Epilogue epilogue = nullptr;
+    mlir::Value accScale = nullptr; // those values times this
+    PairEpilogue pairEpilogue = nullptr;
+  };
+  /// Accumulators of one 16 x 16 output tile: columns 0-7 and 8-15, each a
+  /// vector<2x2xf32> (rows g, g + 8; columns 2t, 2t + 1).
+  using Acc = std::array<mlir::Value, 2>;
+  mlir::Value zeroAcc();
+  /// acc[p] += As[p][rows ai.., 0..Kd) * B[0..Kd, columns tj..] for one
+  /// 16 x 16 tile; the B fragment loaded once per 16-deep step for all p.
+  void tileProducts(const Lane &ln, llvm::ArrayRef<Mat> As, Mat B, mlir::Value ai, mlir::Value tj, int64_t Kd,
+                    llvm::MutableArrayRef<Acc> acc);
+  /// fn(row, column, value) for the accumulator elements of a tile at (oi, tj).
+  void forEachElement(const Lane &ln, const Acc &acc, mlir::Value oi, mlir::Value tj,
+                      const std::function<void(mlir::Value, mlir::Value, mlir::Value)> &fn);
+  /// For each product p: p.out[oRow.., :] (f32, M x N) = p.A[aRow.., 0..Kd)
+  /// (f16) * B[0..Kd, :] (f16) (+ p.out if accumulating), or p.epilogue of
+  /// it, on tensor cores. Warps w0 .. w0 + nw - 1 take the 16 x 16 output
+  /// tiles in turn (the caller keeps the other warps out).
+  void matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
+               int64_t w0 = 0, int64_t nw = kWarps);
+
+  /// x = hi + lo with hi x's top 19 bits (a tf32 value) and lo the rest.
+  std::pair<mlir::Value, mlir::Value> splitTf32(mlir::Value x);
+  /// The blocked solve's off-diagonal and diagonal steps for every 8-column
+  /// strip of RHS (f32, C x VT; overwritten), Delta to Dh (f16) and, when
+  /// DWh is given, diag(G_C / G) Delta to DWh (LG: the cumulative log G).
+  /// Warp w < VT/8 takes the strip at columns 8w.
+  void solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh = nullptr, mlir::Value LG = {});
+  /// body(e) for e = tid + m * threads, loads of every round first, then the
+  /// stores; a last partial round under a guard.
+  void unrolled(int64_t n, const std::function<llvm::SmallVector<mlir::Value>(mlir::Value)> &loads,
+                const std::function<void(mlir::Value, llvm::ArrayRef<mlir::Value>)> &stores);
+
+  /// The chunk prologue after the loads, for token i of the chunk (eight
+  /// threads per token, this one owning columns d0 .. d0 + K/8 of its row; ks
+  /// and qs those columns as f32): ||k||^2 by shuffles, the L2 scale, the
+  /// keys and queries stored as f16 to Kh / Qh (zeros unless `live`), and,
+  /// by the first of the eight (part == 0), the token's a, b and log g.
+  void finishPrologue(delta::RecurrenceOp rec, llvm::ArrayRef<mlir::Value> ks, llvm::ArrayRef<mlir::Value> qs,
+                      mlir::Value i, mlir::Value d0, mlir::Value part, mlir::Value live, mlir::Value row, Mat Kh,
+                      Mat Qh, mlir::Value A, mlir::Value Bc, mlir::Value LG);
+  /// LG <- its inclusive prefix sum (64 entries), by the calling warp.
+  void scanLogG(mlir::Value LG);
+  /// K K^T and Q K^T with their epilogues: KKd the f32 diagonal 16 x 16
+  /// blocks of L = diag(a) (Gamma o StrictTril(K K^T)) (row i, column
+  /// j mod 16), Lh = -L (f16), QKh = Gamma o Tril(Q K^T) (f16).
+  llvm::SmallVector<Product> kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat Lh, Mat QKh, mlir::Value A, mlir::Value LG,
+                                        bool gated);
+  /// The inverse of the unit lower-triangular diagonal block at rows r0 (of
+  /// I + L, from KKd) into Tinv, by the calling warp.
+  void inverse(mlir::Value r0, Mat KKd, Mat Tinv);
+  /// K S and Q S with their epilogues: RHS = diag(b) V - diag(a G) K S and
+  /// QS = diag(G) Q S (f32).
+  llvm::SmallVector<Product> ksProducts(Mat Kh, Mat Qh, Mat RHS, Mat QS, mlir::Value A, mlir::Value Bc,
+                                        mlir::Value LG, Mat Vc, bool gated);
+
+  mlir::Value shuffleXor(mlir::Value x, int32_t offset);
+  mlir::Value toF16(mlir::Value x);
+  mlir::Value select(mlir::Value c, mlir::Value x, mlir::Value y);
+  mlir::Value lt(mlir::Value x, mlir::Value y);
+  mlir::Value le(mlir::Value x, mlir::Value y);
+  mlir::Value eq(mlir::Value x, mlir::Value y);
+  mlir::Value div(mlir::Value x, int64_t y);
+  mlir::Value rem(mlir::Value x, int64_t y);
+};
+
+/// A chunked kernel of the recurrence with value tile VT, or null when the
+/// schedule does not apply; the shared-memory bytes it needs either way.
+struct BuiltKernel {
+  mlir::Operation *fn = nullptr;
+  int64_t sharedBytes = 0;
+};
+BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, llvm::StringRef variant,
+                              mlir::Type io, bool prefetch);
+/// Needs V a multiple of 16 and K / 8 a whole number of 16-byte pieces.
+BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, llvm::StringRef variant,
+                                 mlir::Type io);
+
+} // namespace deltac
+
+#endif

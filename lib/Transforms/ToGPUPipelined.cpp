@@ -1,0 +1,289 @@
+//===- ToGPUPipelined.cpp - the pipelined schedule of the chunked kernel --===//
+//
+// The chunked scan of MATH.md section 4 with chunk c's state-dependent work
+// and chunk c + 1's state-independent work side by side. A block of 16 warps
+// per (sequence, head) pair and value tile; per chunk c, three intervals
+// between block barriers:
+//
+//   I1  all warps: K S, Q S of chunk c (RHS and QS epilogues), the state
+//       read from its f16 copy; beside them the prologue of chunk c + 1 (its
+//       keys and queries loaded before the products, the values by cp.async)
+//   I2  warps 0 .. VT/8 - 1: the per-strip solve of chunk c (Delta, and
+//       diag(G_C / G) Delta when gated);
+//       warps 8 .. 15 (named barrier 1): chunk c + 1's cumulative log G,
+//       K K^T, Q K^T with their masks, and its four diagonal inverses
+//   I3  all warps: O = QS + QK Delta, stored to o from the accumulators;
+//       S = G_C S + K^T (diag(G_C / G) Delta) in registers (each warp owns
+//       fixed 16 x 16 tiles of the state), its f16 copy for the next chunk
+//
+// Chunk operands (keys, queries, values, coefficients, -L, QK, the inverses)
+// are double buffered by chunk parity; the state tile lives in registers
+// from h0 to ht.
+//
+//===----------------------------------------------------------------------===//
+#include "ChunkedGpu.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace deltac {
+
+BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io) {
+  const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
+  const int64_t ioBytes = io.getIntOrFloatBitWidth() / 8, width = 16 / ioBytes;
+  // Values by cp.async in whole 16-byte pieces of a row, keys by 16-byte
+  // vector loads, the solve's strips on warps 0-7.
+  if (V % 16 || (K / 8) % width || VT > 64)
+    return {};
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
+  OpBuilder &b = kb.builder();
+  Location l = kb.loc();
+  using Mat = Chunked::Mat;
+  Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
+  Operation *fn = kb.function();
+  fn->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
+  llvm::cast<gpu::GPUFuncOp>(fn).setKnownBlockSize(ArrayRef<int32_t>{int32_t(kThreads), 1, 1});
+  fn->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
+  fn->setAttr("delta.variant", b.getStringAttr(variant));
+  fn->setAttr("delta.chunk_size", b.getI64IntegerAttr(C));
+  fn->setAttr("delta.schedule", b.getStringAttr("pipelined"));
+  fn->setAttr("delta.value_staging", b.getStringAttr("cp.async"));
+  fn->setAttr("delta.key_loads", b.getStringAttr("vector16"));
+  fn->setAttr("delta.key_staging", b.getStringAttr("registers-next-chunk"));
+  const bool gated = !kb.ungated();
+
+  // Shared memory.
+  auto dynTy = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
+                               gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  Value smem = gpu::DynamicSharedMemoryOp::create(b, l, dynTy);
+  int64_t off = 0;
+  Mat Sh = ck.view(smem, off, K, VT, ck.f16);
+  Chunked::Twin Kh2 = ck.twin(smem, off, C, K, ck.f16), Qh2 = ck.twin(smem, off, C, K, ck.f16);
+  Chunked::Twin Vc2 = ck.twin(smem, off, C, VT, io);
+  Chunked::Twin Lh2 = ck.twin(smem, off, C, C, ck.f16), QKh2 = ck.twin(smem, off, C, C, ck.f16);
+  Chunked::Twin Tinv2 = ck.twin(smem, off, C, 16, ck.f32);
+  Chunked::Twin A2 = ck.twin(smem, off, C, 1, ck.f32), B2 = ck.twin(smem, off, C, 1, ck.f32),
+                LG2 = ck.twin(smem, off, C, 1, ck.f32);
+  Mat KKd = ck.view(smem, off, C, 16, ck.f32), RHS = ck.view(smem, off, C, VT, ck.f32);
+  Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
+  Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
+  const int64_t sharedBytes = off;
+  fn->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
+  if (sharedBytes > kMaxSharedBytes) // the caller erases it
+    return {fn, sharedBytes};
+
+  Value zero = kb.idx(0), one = kb.idx(1), Vn = kb.idx(V), fzero = kb.f32(0);
+  Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
+  ck.tid = gpu::ThreadIdOp::create(b, l, gpu::Dimension::x);
+  ck.warp = ck.div(ck.tid, 32);
+  Value v0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(VT));
+  Value len = kb.len(), last = arith::SubIOp::create(b, l, len, one);
+  auto clampTok = [&](Value t) { return kb.tokenRow(arith::MinUIOp::create(b, l, t, last)); };
+  // Prologue threads: token pTok of the chunk, columns pD0 .. pD0 + K/8.
+  static_assert(kThreads == 8 * kChunk, "the prologue maps eight threads to a token");
+  Value pTok = ck.div(ck.tid, 8), part = ck.rem(ck.tid, 8), pD0 = kb.imul(part, kb.idx(K / 8));
+  // Value copies: thread moves `per` values of row vi from column vj0, in
+  // pieces of `unit` (<= 16 bytes).
+  const int64_t per = C * VT / kThreads, unit = std::min<int64_t>(per, width);
+  Value vi = ck.div(kb.imul(ck.tid, kb.idx(per)), VT), vj0 = ck.rem(kb.imul(ck.tid, kb.idx(per)), VT);
+
+  // The keys and queries of the chunk at c this thread reads (16-byte
+  // vectors, k then q); tokens past the end read the last one.
+  auto loadKeys = [&](Value c) {
+    Value base = kb.iadd(kb.imul(clampTok(kb.iadd(c, pTok)), kb.idx(K)), pD0);
+    auto vt = VectorType::get({width}, io);
+    SmallVector<Value> raw;
+    for (Value mem : {kb.k(), kb.q()})
+      for (int64_t d = 0; d < K / 8; d += width)
+        raw.push_back(vector::LoadOp::create(b, l, vt, mem, ValueRange{kb.iadd(base, kb.idx(d))}, false,
+                                             llvm::MaybeAlign(16)));
+    return raw;
+  };
+  auto prologue = [&](ArrayRef<Value> raw, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
+    SmallVector<Value> ks, qs;
+    auto vf = VectorType::get({width}, ck.f32);
+    for (size_t r = 0; r < raw.size(); ++r) {
+      Value x = io.isF32() ? raw[r] : Value(arith::ExtFOp::create(b, l, vf, raw[r]));
+      for (int64_t m = 0; m < width; ++m)
+        (r < raw.size() / 2 ? ks : qs).push_back(vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{m}));
+    }
+    Value tok = kb.iadd(c, pTok);
+    ck.finishPrologue(rec, ks, qs, pTok, pD0, part, ck.lt(tok, len), clampTok(tok), Kh, Qh, A, Bc, LG);
+  };
+  // cp.async of the chunk's values at c into Vc (rows past the end and
+  // columns past V zero-filled), one group.
+  auto copyValues = [&](Value c, Mat Vc) {
+    Value tok = kb.iadd(c, vi);
+    Value row = clampTok(tok);
+    Value on = arith::AndIOp::create(b, l, ck.lt(tok, len), ck.lt(kb.iadd(v0, vj0), Vn));
+    Value count = ck.select(on, kb.idx(unit), zero);
+    SmallVector<Value> tokens;
+    for (int64_t m = 0; m < per; m += unit) {
+      Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, kb.iadd(vj0, kb.idx(m))), kb.idx(V - unit));
+      tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+          b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), Vc.mem, ValueRange{vi, kb.iadd(vj0, kb.idx(m))},
+          kb.v(), ValueRange{kb.iadd(kb.imul(row, Vn), col)}, b.getIndexAttr(unit), count,
+          unit * ioBytes == 16 ? b.getUnitAttr() : UnitAttr()));
+    }
+    nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+  };
+  auto waitAll = [&]() {
+    Value none =
+        nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(0));
+  };
+
+  // The state tiles this warp owns: t = warp + 16 m (warps past the last
+  // tile repeat one and keep their results to themselves).
+  Chunked::Lane ln = ck.lane();
+  const int64_t tilesN = VT / 16, tilesS = (K / 16) * tilesN, owned = (tilesS + kWarps - 1) / kWarps;
+  struct Own {
+    Value ti, tj, mine;
+  };
+  SmallVector<Own> own;
+  for (int64_t m = 0; m < owned; ++m) {
+    Value t = kb.iadd(ck.warp, kb.idx(kWarps * m));
+    Value tc = tilesS % kWarps ? ck.rem(t, tilesS) : t;
+    own.push_back({kb.imul(ck.div(tc, tilesN), kb.idx(16)), kb.imul(ck.rem(tc, tilesN), kb.idx(16)),
+                   ck.lt(t, kb.idx(tilesS))});
+  }
+  auto c2 = VectorType::get({2, 2}, ck.f32);
+  auto writeSh = [&](ArrayRef<Value> S) {
+    for (size_t m = 0; m < own.size(); ++m)
+      ck.when(own[m].mine, [&] {
+        ck.forEachElement(ln, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj,
+                          [&](Value d, Value j, Value x) { kb.store(ck.toF16(x), Sh.mem, {d, j}); });
+      });
+  };
+  // The state from h0 (or 0).
+  SmallVector<Value> S0;
+  Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, kb.useH0(), zero);
+  for (const Own &o : own)
+    for (int64_t h = 0; h < 2; ++h) {
+      SmallVector<Value> e;
+      for (int64_t r = 0; r < 2; ++r)
+        for (int64_t c = 0; c < 2; ++c) {
+          Value d = kb.iadd(o.ti, kb.iadd(ln.g, kb.idx(8 * r)));
+          Value col = kb.iadd(v0, kb.iadd(o.tj, kb.iadd(ln.t2, kb.idx(8 * h + c))));
+          auto ld = scf::IfOp::create(b, l, TypeRange{ck.f32}, arith::AndIOp::create(b, l, use, ck.lt(col, Vn)), true);
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(ld.thenBlock());
+          scf::YieldOp::create(b, l, kb.load(kb.h0(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col))));
+          b.setInsertionPointToStart(ld.elseBlock());
+          scf::YieldOp::create(b, l, fzero);
+          e.push_back(ld.getResult(0));
+        }
+      S0.push_back(vector::FromElementsOp::create(b, l, c2, e));
+    }
+  writeSh(S0);
+
+  // Chunk 0's prologue, K K^T, Q K^T and inverses.
+  ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, len, zero), [&] {
+    SmallVector<Value> raw = loadKeys(zero);
+    copyValues(zero, ck.at(Vc2, zero));
+    Value A = ck.at(A2, zero).mem, Bc = ck.at(B2, zero).mem, LG = ck.at(LG2, zero).mem;
+    Mat Kh = ck.at(Kh2, zero), Qh = ck.at(Qh2, zero);
+    prologue(raw, zero, Kh, Qh, A, Bc, LG);
+    ck.barrier();
+    if (gated) {
+      ck.when(ck.eq(ck.warp, zero), [&] { ck.scanLogG(LG); });
+      ck.barrier();
+    }
+    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, ck.at(Lh2, zero), ck.at(QKh2, zero), A, LG, gated), 0, Chunked::T(Kh), 0,
+               C, C, K);
+    ck.barrier();
+    ck.when(ck.lt(ck.warp, kb.idx(C / 16)),
+            [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, ck.at(Tinv2, zero)); });
+    waitAll();
+  });
+  ck.barrier();
+
+  auto loop = scf::ForOp::create(b, l, zero, len, kb.idx(C), S0);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    Block *body = loop.getBody();
+    if (!body->empty() && body->back().hasTrait<OpTrait::IsTerminator>())
+      body->back().erase();
+    b.setInsertionPointToEnd(body);
+    Value c0 = loop.getInductionVar();
+    SmallVector<Value> S(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().end());
+    Value p = ck.rem(ck.div(c0, C), 2), q = arith::SubIOp::create(b, l, one, p);
+    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, len, c0));
+    Value cn = kb.iadd(c0, kb.idx(C));
+    Mat Khp = ck.at(Kh2, p), Qhp = ck.at(Qh2, p), Khq = ck.at(Kh2, q), Qhq = ck.at(Qh2, q);
+    Value Ap = ck.at(A2, p).mem, Bp = ck.at(B2, p).mem, LGp = ck.at(LG2, p).mem;
+    Value Aq = ck.at(A2, q).mem, Bq = ck.at(B2, q).mem, LGq = ck.at(LG2, q).mem;
+
+    // I1: this chunk's K S and Q S; the next chunk's prologue.
+    SmallVector<Value> raw = loadKeys(cn);
+    copyValues(cn, ck.at(Vc2, q));
+    ck.matmuls(ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated), 0, Sh, 0, C, VT, K);
+    prologue(raw, cn, Khq, Qhq, Aq, Bq, LGq);
+    ck.barrier();
+
+    // I2: this chunk's solve; the next chunk's K K^T, Q K^T and inverses.
+    ck.solveStrips(ck.at(Lh2, p), ck.at(Tinv2, p), RHS, Dh, VT, gated ? &DWh : nullptr, LGp);
+    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, ck.warp, kb.idx(8)), [&] {
+      const int64_t group = 8 * 32;
+      if (gated) {
+        ck.when(ck.eq(ck.warp, kb.idx(8)), [&] { ck.scanLogG(LGq); });
+        ck.namedBarrier(1, group);
+      }
+      ck.matmuls(ck.kqProducts(Khq, Qhq, KKd, ck.at(Lh2, q), ck.at(QKh2, q), Aq, LGq, gated), 0, Chunked::T(Khq), 0,
+                 C, C, K, 8, 8);
+      ck.namedBarrier(1, group);
+      ck.when(ck.lt(ck.warp, kb.idx(8 + C / 16)), [&] {
+        ck.inverse(kb.imul(arith::SubIOp::create(b, l, ck.warp, kb.idx(8)), kb.idx(16)), KKd, ck.at(Tinv2, q));
+      });
+    });
+    ck.barrier();
+
+    // I3: O = QS + QK Delta to o; S = G_C S + K^T (diag(G_C / G) Delta).
+    auto vt2 = VectorType::get({2}, ck.f32);
+    Chunked::PairEpilogue storeO = [&](Value i, Value j, Value x0, Value x1) {
+      Value col = kb.iadd(v0, j);
+      ck.when(arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(col, Vn)), [&] {
+        Value vec = vector::FromElementsOp::create(b, l, vt2, ValueRange{kb.mul(scale, x0), kb.mul(scale, x1)});
+        if (!io.isF32())
+          vec = arith::TruncFOp::create(b, l, VectorType::get({2}, io), vec);
+        vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, i)), Vn), col)},
+                                false, llvm::MaybeAlign(2 * ioBytes));
+      });
+    };
+    ck.matmuls({{ck.at(QKh2, p), QS, true, nullptr, nullptr, storeO}}, 0, Dh, 0, C, VT, C);
+    Value gc = gated ? kb.exp(kb.load(LGp, kb.idx(C - 1))) : Value();
+    SmallVector<Value> next;
+    for (size_t m = 0; m < own.size(); ++m) {
+      Chunked::Acc acc = {S[2 * m], S[2 * m + 1]};
+      if (gated)
+        for (Value &a : acc)
+          a = kb.mul(vector::BroadcastOp::create(b, l, c2, gc), a);
+      ck.tileProducts(ln, {Chunked::T(Khp)}, gated ? DWh : Dh, own[m].ti, own[m].tj, C, {&acc, 1});
+      next.append({acc[0], acc[1]});
+    }
+    writeSh(next);
+    waitAll(); // the next chunk's values
+    ck.barrier();
+    scf::YieldOp::create(b, l, next);
+  }
+
+  // ht = the state.
+  for (size_t m = 0; m < own.size(); ++m)
+    ck.when(own[m].mine, [&] {
+      ck.forEachElement(ln, {loop.getResult(2 * m), loop.getResult(2 * m + 1)}, own[m].ti, own[m].tj,
+                        [&](Value d, Value j, Value x) {
+                          Value col = kb.iadd(v0, j);
+                          ck.when(ck.lt(col, Vn), [&] {
+                            kb.store(x, kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
+                          });
+                        });
+    });
+  kb.finish(false);
+  return {fn, sharedBytes};
+}
+
+} // namespace deltac
