@@ -123,14 +123,22 @@ void Chunked::forEachElement(const Lane &ln, const Acc &acc, Value oi, Value tj,
 }
 
 void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
-                      int64_t w0, int64_t nw) {
+                      int64_t w0, int64_t nw, ArrayRef<std::pair<int64_t, int64_t>> order) {
   auto c2 = VectorType::get({2, 2}, f32);
   Lane ln = lane();
-  int64_t tilesN = N / 16, tiles = (M / 16) * tilesN;
+  int64_t tilesN = N / 16, tiles = order.empty() ? (M / 16) * tilesN : int64_t(order.size());
   Value first = w0 ? arith::SubIOp::create(b, l, warp, kb.idx(w0)).getResult() : warp;
   kb.loop(first, kb.idx(tiles), nw, [&](Value t) {
     Value ti = kb.imul(div(t, tilesN), kb.idx(16));
     Value tj = kb.imul(rem(t, tilesN), kb.idx(16));
+    if (!order.empty()) { // the listed tile: a chain of selects on t
+      ti = kb.idx(16 * order[0].first), tj = kb.idx(16 * order[0].second);
+      for (size_t k = 1; k < order.size(); ++k) {
+        Value is = eq(t, kb.idx(k));
+        ti = select(is, kb.idx(16 * order[k].first), ti);
+        tj = select(is, kb.idx(16 * order[k].second), tj);
+      }
+    }
     Value oi = kb.iadd(ti, kb.idx(oRow)), ai = kb.iadd(ti, kb.idx(aRow));
     SmallVector<Acc> acc(ps.size());
     SmallVector<Mat> As;
@@ -264,7 +272,8 @@ void Chunked::unrolled(int64_t n, const std::function<SmallVector<Value>(Value)>
 }
 
 void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayRef<Value> qs, Value i, Value d0,
-                             Value part, Value live, Value row, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
+                             Value part, Value live, Value row, Mat Kh, Mat Qh, Value A, Value Bc, Value LG,
+                             ArrayRef<Value> inputs) {
   Value fzero = kb.f32(0);
   Value lam = fzero;
   for (Value kd : ks)
@@ -287,7 +296,7 @@ void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayR
     auto on = scf::IfOp::create(b, l, live, true);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(on.thenBlock());
-    TokenCoefficients co = kb.coefficients(row, lam);
+    TokenCoefficients co = kb.coefficients(row, lam, inputs);
     kb.store(co.a, A, i);
     kb.store(co.b, Bc, i);
     kb.store(gated ? Value(math::LogOp::create(b, l, co.g)) : fzero, LG, i);

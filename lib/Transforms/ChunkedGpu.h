@@ -99,9 +99,11 @@ struct Chunked {
   /// For each product p: p.out[oRow.., :] (f32, M x N) = p.A[aRow.., 0..Kd)
   /// (f16) * B[0..Kd, :] (f16) (+ p.out if accumulating), or p.epilogue of
   /// it, on tensor cores. Warps w0 .. w0 + nw - 1 take the 16 x 16 output
-  /// tiles in turn (the caller keeps the other warps out).
+  /// tiles in turn (the caller keeps the other warps out); `order`, when
+  /// given, lists the tiles (row, column in tile units) to compute instead of
+  /// all of them, tile t going to warp w0 + t mod nw.
   void matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
-               int64_t w0 = 0, int64_t nw = kWarps);
+               int64_t w0 = 0, int64_t nw = kWarps, llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {});
 
   /// x = hi + lo with hi x's top 19 bits (a tf32 value) and lo the rest.
   std::pair<mlir::Value, mlir::Value> splitTf32(mlir::Value x);
@@ -119,10 +121,12 @@ struct Chunked {
   /// threads per token, this one owning columns d0 .. d0 + K/8 of its row; ks
   /// and qs those columns as f32): ||k||^2 by shuffles, the L2 scale, the
   /// keys and queries stored as f16 to Kh / Qh (zeros unless `live`), and,
-  /// by the first of the eight (part == 0), the token's a, b and log g.
+  /// by the first of the eight (part == 0), the token's a, b and log g
+  /// (its inputs loaded then, or given).
   void finishPrologue(delta::RecurrenceOp rec, llvm::ArrayRef<mlir::Value> ks, llvm::ArrayRef<mlir::Value> qs,
                       mlir::Value i, mlir::Value d0, mlir::Value part, mlir::Value live, mlir::Value row, Mat Kh,
-                      Mat Qh, mlir::Value A, mlir::Value Bc, mlir::Value LG);
+                      Mat Qh, mlir::Value A, mlir::Value Bc, mlir::Value LG,
+                      llvm::ArrayRef<mlir::Value> inputs = {});
   /// LG <- its inclusive prefix sum (64 entries), by the calling warp.
   void scanLogG(mlir::Value LG);
   /// K K^T and Q K^T with their epilogues: KKd the f32 diagonal 16 x 16

@@ -173,7 +173,14 @@ Value KernelBuilder::loadKeyQuery(Value row, Value dst, Value qdst, Value slot) 
   return mul(lam, mul(rs, rs));
 }
 
-TokenCoefficients KernelBuilder::coefficients(Value row, Value lam) {
+SmallVector<Value> KernelBuilder::loadInputs(Value row) {
+  SmallVector<Value> ins;
+  for (unsigned i = 0; i < numInputs; ++i)
+    ins.push_back(loadIO(input(i), row));
+  return ins;
+}
+
+TokenCoefficients KernelBuilder::coefficients(Value row, Value lam, ArrayRef<Value> inputs) {
   Block &body = rec.getBodyBlock();
   Type ct = rec.getComputeType();
   auto widen = [&](Value x) -> Value {
@@ -181,7 +188,7 @@ TokenCoefficients KernelBuilder::coefficients(Value row, Value lam) {
   };
   IRMapping map;
   for (unsigned i = 0; i < numInputs; ++i)
-    map.map(body.getArgument(i), widen(loadIO(input(i), row)));
+    map.map(body.getArgument(i), widen(inputs.empty() ? loadIO(input(i), row) : inputs[i]));
   map.map(body.getArguments().back(), widen(lam));
   for (Operation &op : body.without_terminator())
     b.clone(op, map);

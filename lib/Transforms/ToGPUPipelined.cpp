@@ -7,14 +7,17 @@
 //
 //   I1  all warps: K S, Q S of chunk c (RHS and QS epilogues), the state
 //       read from its f16 copy; beside them the prologue of chunk c + 1 (its
-//       keys and queries loaded before the products, the values by cp.async)
+//       keys, queries and inputs loaded in I3 of the chunk before and carried
+//       by the loop in registers; the values by cp.async)
 //   I2  warps 0 .. VT/8 - 1: the per-strip solve of chunk c (Delta, and
 //       diag(G_C / G) Delta when gated);
-//       warps 8 .. 15 (named barrier 1): chunk c + 1's cumulative log G,
-//       K K^T, Q K^T with their masks, and its four diagonal inverses
+//       warps 8 .. 15: chunk c + 1's cumulative log G (then named barrier
+//       1), the ten K K^T / Q K^T tiles on or below the diagonal with their
+//       masks; warps 10-13 compute one diagonal tile each and invert it
 //   I3  all warps: O = QS + QK Delta, stored to o from the accumulators;
 //       S = G_C S + K^T (diag(G_C / G) Delta) in registers (each warp owns
-//       fixed 16 x 16 tiles of the state), its f16 copy for the next chunk
+//       fixed 16 x 16 tiles of the state), its f16 copy for the next chunk;
+//       the global loads of chunk c + 2's prologue issued
 //
 // Chunk operands (keys, queries, values, coefficients, -L, QK, the inverses)
 // are double buffered by chunk parity; the state tile lives in registers
@@ -103,7 +106,17 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
                                              llvm::MaybeAlign(16)));
     return raw;
   };
-  auto prologue = [&](ArrayRef<Value> raw, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
+  // What the prologue of the chunk at c loads from global memory: the raw
+  // keys and queries, then the token's inputs (loaded a chunk ahead and
+  // carried by the loop, so that their latency hides behind a whole interval).
+  const int64_t nRaw = 2 * (K / 8 / width);
+  auto loadAhead = [&](Value c) {
+    SmallVector<Value> ahead = loadKeys(c);
+    ahead.append(kb.loadInputs(clampTok(kb.iadd(c, pTok))));
+    return ahead;
+  };
+  auto prologue = [&](ArrayRef<Value> ahead, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
+    ArrayRef<Value> raw = ahead.take_front(nRaw);
     SmallVector<Value> ks, qs;
     auto vf = VectorType::get({width}, ck.f32);
     for (size_t r = 0; r < raw.size(); ++r) {
@@ -112,7 +125,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
         (r < raw.size() / 2 ? ks : qs).push_back(vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{m}));
     }
     Value tok = kb.iadd(c, pTok);
-    ck.finishPrologue(rec, ks, qs, pTok, pD0, part, ck.lt(tok, len), clampTok(tok), Kh, Qh, A, Bc, LG);
+    ck.finishPrologue(rec, ks, qs, pTok, pD0, part, ck.lt(tok, len), clampTok(tok), Kh, Qh, A, Bc, LG,
+                      ahead.drop_front(nRaw));
   };
   // cp.async of the chunk's values at c into Vc (rows past the end and
   // columns past V zero-filled), one group.
@@ -181,28 +195,71 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     }
   writeSh(S0);
 
+  // Q K^T's tiles above the diagonal stay zero (never computed), in both
+  // buffers.
+  for (Value par : {zero, one}) {
+    Mat QKh = ck.at(QKh2, par);
+    ck.strided(C * C, [&](Value e) {
+      kb.store(arith::ConstantOp::create(b, l, b.getF16FloatAttr(0)), QKh.mem, {ck.div(e, C), ck.rem(e, C)});
+    });
+  }
+  // The state-independent work of a chunk on warps 8-15 (named barrier 1):
+  // its cumulative log G (gated), then the ten 16 x 16 tiles of K K^T and
+  // Q K^T on or below the diagonal (the diagonal ones to warps 10-13, which
+  // then invert their block: no barrier between product and inverse).
+  static_assert(kChunk == 64, "four 16-row blocks");
+  const std::pair<int64_t, int64_t> lowerTiles[] = {{1, 0}, {2, 0}, {0, 0}, {1, 1}, {2, 2},
+                                                    {3, 3}, {3, 0}, {2, 1}, {3, 1}, {3, 2}};
+  auto chunkMatrices = [&](Value par) {
+    Mat Kh = ck.at(Kh2, par), Qh = ck.at(Qh2, par);
+    Value A = ck.at(A2, par).mem, LG = ck.at(LG2, par).mem;
+    if (gated) {
+      ck.when(ck.eq(ck.warp, kb.idx(8)), [&] { ck.scanLogG(LG); });
+      ck.namedBarrier(1, 8 * 32);
+    }
+    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, ck.at(Lh2, par), ck.at(QKh2, par), A, LG, gated), 0, Chunked::T(Kh), 0, C,
+               C, K, 8, 8, lowerTiles);
+    Value w = arith::SubIOp::create(b, l, ck.warp, kb.idx(10));
+    ck.when(ck.lt(w, kb.idx(C / 16)), [&] {
+      ck.syncWarp();
+      ck.inverse(kb.imul(w, kb.idx(16)), KKd, ck.at(Tinv2, par));
+    });
+  };
+  auto upperWarps = [&] { return arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, ck.warp, kb.idx(8)); };
+
   // Chunk 0's prologue, K K^T, Q K^T and inverses.
   ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, len, zero), [&] {
-    SmallVector<Value> raw = loadKeys(zero);
+    SmallVector<Value> raw = loadAhead(zero);
     copyValues(zero, ck.at(Vc2, zero));
     Value A = ck.at(A2, zero).mem, Bc = ck.at(B2, zero).mem, LG = ck.at(LG2, zero).mem;
-    Mat Kh = ck.at(Kh2, zero), Qh = ck.at(Qh2, zero);
-    prologue(raw, zero, Kh, Qh, A, Bc, LG);
+    prologue(raw, zero, ck.at(Kh2, zero), ck.at(Qh2, zero), A, Bc, LG);
     ck.barrier();
-    if (gated) {
-      ck.when(ck.eq(ck.warp, zero), [&] { ck.scanLogG(LG); });
-      ck.barrier();
-    }
-    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, ck.at(Lh2, zero), ck.at(QKh2, zero), A, LG, gated), 0, Chunked::T(Kh), 0,
-               C, C, K);
-    ck.barrier();
-    ck.when(ck.lt(ck.warp, kb.idx(C / 16)),
-            [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, ck.at(Tinv2, zero)); });
+    ck.when(upperWarps(), [&] { chunkMatrices(zero); });
     waitAll();
   });
   ck.barrier();
+  // Chunk 1's loads (zeros for an empty sequence: nothing to read).
+  SmallVector<Value> init = S0;
+  {
+    SmallVector<Type> types(nRaw, VectorType::get({width}, io));
+    types.append(kb.numberOfInputs(), ck.f32);
+    auto ahead = scf::IfOp::create(b, l, types, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, len, zero), true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ahead.thenBlock());
+    scf::YieldOp::create(b, l, loadAhead(kb.idx(C)));
+    b.setInsertionPointToStart(ahead.elseBlock());
+    SmallVector<Value> zeros;
+    for (Type t : types) {
+      auto shaped = llvm::dyn_cast<VectorType>(t);
+      TypedAttr z = shaped ? TypedAttr(DenseElementsAttr::get(shaped, b.getZeroAttr(shaped.getElementType())))
+                           : TypedAttr(b.getZeroAttr(t));
+      zeros.push_back(arith::ConstantOp::create(b, l, z));
+    }
+    scf::YieldOp::create(b, l, zeros);
+    init.append(ahead.getResults().begin(), ahead.getResults().end());
+  }
 
-  auto loop = scf::ForOp::create(b, l, zero, len, kb.idx(C), S0);
+  auto loop = scf::ForOp::create(b, l, zero, len, kb.idx(C), init);
   {
     OpBuilder::InsertionGuard guard(b);
     Block *body = loop.getBody();
@@ -210,7 +267,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       body->back().erase();
     b.setInsertionPointToEnd(body);
     Value c0 = loop.getInductionVar();
-    SmallVector<Value> S(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().end());
+    SmallVector<Value> S(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().begin() + 2 * own.size());
+    SmallVector<Value> ahead(loop.getRegionIterArgs().begin() + 2 * own.size(), loop.getRegionIterArgs().end());
     Value p = ck.rem(ck.div(c0, C), 2), q = arith::SubIOp::create(b, l, one, p);
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, len, c0));
     Value cn = kb.iadd(c0, kb.idx(C));
@@ -219,30 +277,19 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Value Aq = ck.at(A2, q).mem, Bq = ck.at(B2, q).mem, LGq = ck.at(LG2, q).mem;
 
     // I1: this chunk's K S and Q S; the next chunk's prologue.
-    SmallVector<Value> raw = loadKeys(cn);
     copyValues(cn, ck.at(Vc2, q));
     ck.matmuls(ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated), 0, Sh, 0, C, VT, K);
-    prologue(raw, cn, Khq, Qhq, Aq, Bq, LGq);
+    prologue(ahead, cn, Khq, Qhq, Aq, Bq, LGq);
     ck.barrier();
 
     // I2: this chunk's solve; the next chunk's K K^T, Q K^T and inverses.
     ck.solveStrips(ck.at(Lh2, p), ck.at(Tinv2, p), RHS, Dh, VT, gated ? &DWh : nullptr, LGp);
-    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, ck.warp, kb.idx(8)), [&] {
-      const int64_t group = 8 * 32;
-      if (gated) {
-        ck.when(ck.eq(ck.warp, kb.idx(8)), [&] { ck.scanLogG(LGq); });
-        ck.namedBarrier(1, group);
-      }
-      ck.matmuls(ck.kqProducts(Khq, Qhq, KKd, ck.at(Lh2, q), ck.at(QKh2, q), Aq, LGq, gated), 0, Chunked::T(Khq), 0,
-                 C, C, K, 8, 8);
-      ck.namedBarrier(1, group);
-      ck.when(ck.lt(ck.warp, kb.idx(8 + C / 16)), [&] {
-        ck.inverse(kb.imul(arith::SubIOp::create(b, l, ck.warp, kb.idx(8)), kb.idx(16)), KKd, ck.at(Tinv2, q));
-      });
-    });
+    ck.when(upperWarps(), [&] { chunkMatrices(q); });
     ck.barrier();
 
-    // I3: O = QS + QK Delta to o; S = G_C S + K^T (diag(G_C / G) Delta).
+    // I3: O = QS + QK Delta to o; S = G_C S + K^T (diag(G_C / G) Delta);
+    // the loads of the chunk after the next.
+    SmallVector<Value> ahead2 = loadAhead(kb.iadd(c0, kb.idx(2 * C)));
     auto vt2 = VectorType::get({2}, ck.f32);
     Chunked::PairEpilogue storeO = [&](Value i, Value j, Value x0, Value x1) {
       Value col = kb.iadd(v0, j);
@@ -268,6 +315,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     writeSh(next);
     waitAll(); // the next chunk's values
     ck.barrier();
+    next.append(ahead2);
     scf::YieldOp::create(b, l, next);
   }
 

@@ -276,16 +276,17 @@ static void explainSchedule(ModuleOp module) {
     if (pipelined)
       fmt::print("  schedule: pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S; the "
                  "next chunk's prologue] [warps 0-{}: this chunk's solve | warps 8-15: the next chunk's "
-                 "K K^T, Q K^T and diagonal inverses] [all warps: O to o, the state update]; chunk operands "
-                 "double buffered, the state tile in registers\n",
+                 "K K^T, Q K^T tiles on or below the diagonal, warps 10-13 inverting the diagonal blocks] [all "
+                 "warps: O to o, the state update, the loads for the chunk after next]; chunk operands double "
+                 "buffered, the state tile in registers\n",
                  tile / 8 - 1);
     else
       fmt::print("  schedule: phased, one phase after another behind block barriers, the state tile in shared "
                  "memory; chosen because {}\n",
                  str("delta.schedule_note"));
     std::string keys = str("delta.key_staging") == "registers-next-chunk"
-                           ? "the next chunk's keys and queries loaded into registers (16-byte vectors) before "
-                             "this chunk's products, stored after them"
+                           ? "keys, queries and inputs loaded into registers (16-byte vectors) two chunks ahead, "
+                             "carried by the loop, stored as f16 one chunk ahead"
                        : str("delta.key_staging") == "cp.async-next-chunk"
                            ? "the next chunk's keys and queries staged by cp.async while this one computes, "
                              "read back in 16-byte vectors"
