@@ -3,6 +3,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -45,6 +46,18 @@ Mat Chunked::at(const Twin &t, Value parity) {
 }
 
 void Chunked::barrier() { gpu::BarrierOp::create(b, l); }
+
+void Chunked::prefetchL2(Value mem, Value index) {
+  auto ty = llvm::cast<MemRefType>(mem.getType());
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, mem);
+  Value byte = kb.iadd(base, kb.imul(index, kb.idx(ty.getElementTypeBitWidth() / 8)));
+  Value i64 = arith::IndexCastOp::create(b, l, b.getI64Type(), byte);
+  // Inline PTX: the NVPTX backend selects the prefetch intrinsic only for
+  // some targets; the instruction itself exists on every one we build for.
+  LLVM::InlineAsmOp::create(b, l, Type(), ValueRange{i64}, b.getStringAttr("prefetch.global.L2 [$0];"),
+                            b.getStringAttr("l"), b.getUnitAttr(), UnitAttr(), LLVM::TailCallKindAttr(),
+                            LLVM::AsmDialectAttr(), ArrayAttr());
+}
 
 void Chunked::namedBarrier(int32_t id, int64_t threads) {
   NVVM::BarrierOp::create(b, l, Type(), arith::ConstantIntOp::create(b, l, id, 32),

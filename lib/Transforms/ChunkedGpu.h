@@ -58,6 +58,9 @@ struct Chunked {
   Mat at(const Twin &t, mlir::Value parity);
 
   void barrier();
+  /// prefetch.L2 of element `index` of the global buffer `mem` (no register,
+  /// nothing to wait for).
+  void prefetchL2(mlir::Value mem, mlir::Value index);
   /// bar.sync id, threads: only the warps that take part wait.
   void namedBarrier(int32_t id, int64_t threads);
   void syncWarp();
