@@ -141,7 +141,17 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
   Lane ln = lane();
   int64_t tilesN = N / 16, tiles = order.empty() ? (M / 16) * tilesN : int64_t(order.size());
   Value first = w0 ? arith::SubIOp::create(b, l, warp, kb.idx(w0)).getResult() : warp;
-  kb.loop(first, kb.idx(tiles), nw, [&](Value t) {
+  // Straight-line code when every warp takes at most one tile (the compiler
+  // may then interleave it with what comes before and after), else a loop.
+  auto each = [&](const std::function<void(Value)> &body) {
+    if (tiles == nw)
+      body(first);
+    else if (tiles < nw)
+      when(lt(first, kb.idx(tiles)), [&] { body(first); });
+    else
+      kb.loop(first, kb.idx(tiles), nw, body);
+  };
+  each([&](Value t) {
     Value ti = kb.imul(div(t, tilesN), kb.idx(16));
     Value tj = kb.imul(rem(t, tilesN), kb.idx(16));
     if (!order.empty()) { // the listed tile: a chain of selects on t
@@ -304,18 +314,17 @@ void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayR
     kb.store(toF16(kb.mul(ks[d], keep)), Kh.mem, {i, col});
     kb.store(toF16(kb.mul(qs[d], qkeep)), Qh.mem, {i, col});
   }
+  // Computed by every lane without a branch (the row is valid even past the
+  // end), so that the compiler can interleave it with other work; stored by
+  // the first of the eight.
   bool gated = !kb.ungated();
+  TokenCoefficients co = kb.coefficients(row, lam, inputs);
+  Value a = select(live, co.a, fzero), bb = select(live, co.b, fzero);
+  Value lg = gated ? select(live, math::LogOp::create(b, l, co.g), fzero) : fzero;
   when(eq(part, kb.idx(0)), [&] {
-    auto on = scf::IfOp::create(b, l, live, true);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(on.thenBlock());
-    TokenCoefficients co = kb.coefficients(row, lam, inputs);
-    kb.store(co.a, A, i);
-    kb.store(co.b, Bc, i);
-    kb.store(gated ? Value(math::LogOp::create(b, l, co.g)) : fzero, LG, i);
-    b.setInsertionPointToStart(on.elseBlock());
-    for (Value m : {A, Bc, LG})
-      kb.store(fzero, m, i);
+    kb.store(a, A, i);
+    kb.store(bb, Bc, i);
+    kb.store(lg, LG, i);
   });
 }
 

@@ -107,8 +107,9 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     return raw;
   };
   // What the prologue of the chunk at c loads from global memory: the raw
-  // keys and queries, then the token's inputs (loaded before this chunk's
-  // products, brought into L2 by prefetches a chunk earlier).
+  // keys and queries, then the token's inputs (loaded a chunk ahead and
+  // carried by the loop, so that their latency hides behind a whole
+  // interval; brought into L2 by prefetches an interval before that).
   const int64_t nRaw = 2 * (K / 8 / width);
   auto loadAhead = [&](Value c) {
     SmallVector<Value> ahead = loadKeys(c);
@@ -116,13 +117,15 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     return ahead;
   };
   auto prefetch = [&](Value c) {
-    Value row = clampTok(kb.iadd(c, pTok));
-    Value base = kb.iadd(kb.imul(row, kb.idx(K)), pD0);
-    for (Value mem : {kb.k(), kb.q()})
-      for (int64_t d = 0; d < K / 8; d += width)
-        ck.prefetchL2(mem, kb.iadd(base, kb.idx(d)));
-    for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
-      ck.prefetchL2(kb.input(i), row);
+    ck.when(ck.lt(c, len), [&] {
+      Value row = clampTok(kb.iadd(c, pTok));
+      Value base = kb.iadd(kb.imul(row, kb.idx(K)), pD0);
+      for (Value mem : {kb.k(), kb.q()})
+        for (int64_t d = 0; d < K / 8; d += width)
+          ck.prefetchL2(mem, kb.iadd(base, kb.idx(d)));
+      for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
+        ck.prefetchL2(kb.input(i), row);
+    });
   };
   auto prologue = [&](ArrayRef<Value> ahead, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
     ArrayRef<Value> raw = ahead.take_front(nRaw);
@@ -241,14 +244,33 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     SmallVector<Value> raw = loadAhead(zero);
     copyValues(zero, ck.at(Vc2, zero));
     Value A = ck.at(A2, zero).mem, Bc = ck.at(B2, zero).mem, LG = ck.at(LG2, zero).mem;
-    ck.when(ck.lt(kb.idx(C), len), [&] { prefetch(kb.idx(C)); });
     prologue(raw, zero, ck.at(Kh2, zero), ck.at(Qh2, zero), A, Bc, LG);
     ck.barrier();
     ck.when(upperWarps(), [&] { chunkMatrices(zero); });
     waitAll();
   });
   ck.barrier();
+  // Chunk 1's loads (zeros for an empty sequence: nothing to read).
   SmallVector<Value> init = S0;
+  {
+    SmallVector<Type> types(nRaw, VectorType::get({width}, io));
+    types.append(kb.numberOfInputs(), ck.f32);
+    auto ahead = scf::IfOp::create(b, l, types, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, len, zero), true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ahead.thenBlock());
+    scf::YieldOp::create(b, l, loadAhead(kb.idx(C)));
+    b.setInsertionPointToStart(ahead.elseBlock());
+    SmallVector<Value> zeros;
+    for (Type t : types) {
+      auto shaped = llvm::dyn_cast<VectorType>(t);
+      TypedAttr z = shaped ? TypedAttr(DenseElementsAttr::get(shaped, b.getZeroAttr(shaped.getElementType())))
+                           : TypedAttr(b.getZeroAttr(t));
+      zeros.push_back(arith::ConstantOp::create(b, l, z));
+    }
+    scf::YieldOp::create(b, l, zeros);
+    init.append(ahead.getResults().begin(), ahead.getResults().end());
+  }
+
   auto loop = scf::ForOp::create(b, l, zero, len, kb.idx(C), init);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -258,7 +280,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     b.setInsertionPointToEnd(body);
     Value c0 = loop.getInductionVar();
     SmallVector<Value> S(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().begin() + 2 * own.size());
-
+    SmallVector<Value> ahead(loop.getRegionIterArgs().begin() + 2 * own.size(), loop.getRegionIterArgs().end());
     Value p = ck.rem(ck.div(c0, C), 2), q = arith::SubIOp::create(b, l, one, p);
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, len, c0));
     Value cn = kb.iadd(c0, kb.idx(C));
@@ -266,21 +288,22 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Value Ap = ck.at(A2, p).mem, Bp = ck.at(B2, p).mem, LGp = ck.at(LG2, p).mem;
     Value Aq = ck.at(A2, q).mem, Bq = ck.at(B2, q).mem, LGq = ck.at(LG2, q).mem;
 
-    // I1: this chunk's K S and Q S; the next chunk's prologue.
-    SmallVector<Value> ahead = loadAhead(cn);
+    // I1: this chunk's K S and Q S; the next chunk's prologue; the chunk
+    // after it brought into L2 (its loads are issued in I3).
+    prefetch(kb.iadd(c0, kb.idx(2 * C)));
     copyValues(cn, ck.at(Vc2, q));
     ck.matmuls(ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated), 0, Sh, 0, C, VT, K);
     prologue(ahead, cn, Khq, Qhq, Aq, Bq, LGq);
     ck.barrier();
 
-    // I2: this chunk's solve; the next chunk's K K^T, Q K^T and inverses;
-    // the chunk after it brought into L2.
-    ck.when(ck.lt(kb.iadd(cn, kb.idx(C)), len), [&] { prefetch(kb.iadd(cn, kb.idx(C))); });
+    // I2: this chunk's solve; the next chunk's K K^T, Q K^T and inverses.
     ck.solveStrips(ck.at(Lh2, p), ck.at(Tinv2, p), RHS, Dh, VT, gated ? &DWh : nullptr, LGp);
     ck.when(upperWarps(), [&] { chunkMatrices(q); });
     ck.barrier();
 
-    // I3: O = QS + QK Delta to o; S = G_C S + K^T (diag(G_C / G) Delta).
+    // I3: O = QS + QK Delta to o; S = G_C S + K^T (diag(G_C / G) Delta);
+    // the loads of the chunk after the next.
+    SmallVector<Value> ahead2 = loadAhead(kb.iadd(c0, kb.idx(2 * C)));
     auto vt2 = VectorType::get({2}, ck.f32);
     Chunked::PairEpilogue storeO = [&](Value i, Value j, Value x0, Value x1) {
       Value col = kb.iadd(v0, j);
@@ -306,6 +329,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     writeSh(next);
     waitAll(); // the next chunk's values
     ck.barrier();
+    next.append(ahead2);
     scf::YieldOp::create(b, l, next);
   }
 
