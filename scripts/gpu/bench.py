@@ -68,6 +68,7 @@ for (B, T, H, D) in [(8, 4096, 16, 128), (1, 32768, 16, 128), (4, 8192, 32, 64),
         r = json.loads(out.stdout.strip().splitlines()[-1])
         assert r["nan_outputs"] == 0, r
         rows.append((spec, B, T, H, D, r["ms_median"], fla_ms, floor_ms))
+        print(f"B{B} T{T} H{H} D{D} {spec}: deltac {r['ms_median']:.3f} ms, FLA {fla_ms:.3f} ms", flush=True)
 
 gpu = torch.cuda.get_device_name()
 lines = [f"\n## {datetime.date.today().isoformat()} — {args.title} (scripts/gpu/bench.py)\n",
