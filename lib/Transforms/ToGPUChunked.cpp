@@ -1,6 +1,7 @@
 //===- ToGPUChunked.cpp - delta.recurrence -> chunked GPU kernel ----------===//
 //
-// The chunkwise-parallel scan of MATH.md section 4 as one GPU kernel: a block
+// The phased schedule of the chunked scan (MATH.md section 4; the pipelined
+// one is in ToGPUPipelined.cpp), one GPU kernel: a block
 // of 16 warps per (sequence, head) pair and value tile (64 columns, halved
 // until the block fits in shared memory: 32 at K = 256) walks the pair's
 // chunks of C = 64 tokens with the state tile (K x tile, f32 and an f16

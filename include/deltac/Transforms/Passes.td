@@ -91,8 +91,13 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     accumulation (nvgpu.ldmatrix + nvgpu.mma.sync), the solve blocked by 16
     rows (diagonal inverses in f32; per 8-column strip one warp applies the
     off-diagonal updates on f16 tensor cores and the inverses on tf32 ones,
-    split operands for f32 accuracy), the state tile in dynamic shared
-    memory. The value tile halves until the block fits in shared memory.
+    split operands for f32 accuracy). Two schedules: pipelined (the next
+    chunk's prologue, K K^T, Q K^T and inverses beside this chunk's K S / Q S
+    and solve, three block barriers per chunk, chunk operands double
+    buffered, the state tile in registers) and phased (one phase after
+    another, the state tile in dynamic shared memory); `schedule=auto` takes
+    the pipelined one where it fits in shared memory. The value tile halves
+    until the block fits.
 
     Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
     and, when `narrow-value-tile` is non-zero and smaller than V,
