@@ -202,6 +202,20 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
   });
 }
 
+Value Chunked::copyValues(Mat Vc, Value i, Value j0, Value row, Value on, Value v0, int64_t per, int64_t unit) {
+  const int64_t ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8;
+  Value count = select(on, kb.idx(unit), kb.idx(0));
+  SmallVector<Value> tokens;
+  for (int64_t m = 0; m < per; m += unit) {
+    Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, kb.iadd(j0, kb.idx(m))), kb.idx(V - unit));
+    tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+        b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), Vc.mem, ValueRange{i, kb.iadd(j0, kb.idx(m))},
+        kb.v(), ValueRange{kb.iadd(kb.imul(row, kb.idx(V)), col)}, b.getIndexAttr(unit), count,
+        unit * ioBytes == 16 ? b.getUnitAttr() : UnitAttr()));
+  }
+  return nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+}
+
 std::pair<Value, Value> Chunked::splitTf32(Value x) {
   auto i32 = b.getI32Type();
   Value bits = arith::BitcastOp::create(b, l, i32, x);

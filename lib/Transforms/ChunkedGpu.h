@@ -108,6 +108,11 @@ struct Chunked {
   void matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
                int64_t w0 = 0, int64_t nw = kWarps, llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {});
 
+  /// cp.async of `per` values of token row `row` of v from column v0 + j0
+  /// into Vc[i, j0 ..], in pieces of `unit` elements (zero-filled unless
+  /// `on`); commits them as one group and returns its token.
+  mlir::Value copyValues(Mat Vc, mlir::Value i, mlir::Value j0, mlir::Value row, mlir::Value on, mlir::Value v0,
+                         int64_t per, int64_t unit);
   /// x = hi + lo with hi x's top 19 bits (a tf32 value) and lo the rest.
   std::pair<mlir::Value, mlir::Value> splitTf32(mlir::Value x);
   /// The blocked solve's off-diagonal and diagonal steps for every 8-column

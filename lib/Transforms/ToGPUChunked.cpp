@@ -204,17 +204,7 @@ BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
         Value i = vi, j0 = vj0;
         Value row = kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, arith::SubIOp::create(b, l, n, one))));
         Value on = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j0), Vn));
-        Value count = ck.select(on, kb.idx(unit), zero);
-        SmallVector<Value> tokens;
-        for (int64_t m = 0; m < per; m += unit) {
-          Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, kb.iadd(j0, kb.idx(m))), kb.idx(V - unit));
-          tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
-              b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), Vc.mem,
-              ValueRange{i, kb.iadd(j0, kb.idx(m))}, kb.v(), ValueRange{kb.iadd(kb.imul(row, Vn), col)},
-              b.getIndexAttr(unit), count, unit * ioBytes == 16 ? b.getUnitAttr() : UnitAttr()));
-        }
-        vGroup = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
-                                                         tokens);
+        vGroup = ck.copyValues(Vc, i, j0, row, on, v0, per, unit);
       } else {
         ck.unrolled(
             C * VT,

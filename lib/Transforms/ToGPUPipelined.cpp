@@ -146,16 +146,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Value tok = kb.iadd(c, vi);
     Value row = clampTok(tok);
     Value on = arith::AndIOp::create(b, l, ck.lt(tok, len), ck.lt(kb.iadd(v0, vj0), Vn));
-    Value count = ck.select(on, kb.idx(unit), zero);
-    SmallVector<Value> tokens;
-    for (int64_t m = 0; m < per; m += unit) {
-      Value col = arith::MinUIOp::create(b, l, kb.iadd(v0, kb.iadd(vj0, kb.idx(m))), kb.idx(V - unit));
-      tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
-          b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), Vc.mem, ValueRange{vi, kb.iadd(vj0, kb.idx(m))},
-          kb.v(), ValueRange{kb.iadd(kb.imul(row, Vn), col)}, b.getIndexAttr(unit), count,
-          unit * ioBytes == 16 ? b.getUnitAttr() : UnitAttr()));
-    }
-    nvgpu::DeviceAsyncCreateGroupOp::create(b, l, nvgpu::DeviceAsyncTokenType::get(b.getContext()), tokens);
+    ck.copyValues(Vc, vi, vj0, row, on, v0, per, unit);
   };
   auto waitAll = [&]() {
     Value none =
