@@ -15,34 +15,43 @@ namespace deltac {
 
 using Mat = Chunked::Mat;
 
-Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
-  int64_t bytes = elem.getIntOrFloatBitWidth() / 8;
-  int64_t ld = cols == 1 ? 1 : cols + 16 / bytes;
-  auto ty = MemRefType::get(cols == 1 ? ArrayRef<int64_t>{rows} : ArrayRef<int64_t>{rows, ld}, elem,
+namespace {
+/// The padded layout of a rows x cols matrix of `elem` (cols == 1: a
+/// vector): its leading dimension and its bytes, rounded up to 128.
+struct Padded {
+  int64_t ld, bytes;
+  Padded(int64_t rows, int64_t cols, Type elem) {
+    int64_t eb = elem.getIntOrFloatBitWidth() / 8;
+    ld = cols == 1 ? 1 : cols + 16 / eb;
+    bytes = (rows * ld * eb + 127) / 128 * 128;
+  }
+};
+} // namespace
+
+/// A view of the padded matrix at byte `shift` of `base`.
+static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t rows, int64_t cols, Type elem) {
+  Padded p(rows, cols, elem);
+  auto ty = MemRefType::get(cols == 1 ? ArrayRef<int64_t>{rows} : ArrayRef<int64_t>{rows, p.ld}, elem,
                             MemRefLayoutAttrInterface(),
                             gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
-  Value v = memref::ViewOp::create(b, l, ty, base, kb.idx(offset), ValueRange{});
-  offset += (rows * ld * bytes + 127) / 128 * 128;
-  return {v, ld};
+  return {memref::ViewOp::create(b, l, ty, base, shift, ValueRange{}), p.ld};
+}
+
+Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
+  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem);
+  offset += Padded(rows, cols, elem).bytes;
+  return m;
 }
 
 Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
-  int64_t eb = elem.getIntOrFloatBitWidth() / 8;
-  int64_t ld = cols == 1 ? 1 : cols + 16 / eb;
-  int64_t bytes = (rows * ld * eb + 127) / 128 * 128;
-  Twin t{base, offset, bytes, rows, cols, elem};
-  offset += 2 * bytes;
+  Twin t{base, offset, Padded(rows, cols, elem).bytes, rows, cols, elem};
+  offset += 2 * t.bytes;
   return t;
 }
 
 Mat Chunked::at(const Twin &t, Value parity) {
-  int64_t eb = t.elem.getIntOrFloatBitWidth() / 8;
-  int64_t ld = t.cols == 1 ? 1 : t.cols + 16 / eb;
-  auto ty = MemRefType::get(t.cols == 1 ? ArrayRef<int64_t>{t.rows} : ArrayRef<int64_t>{t.rows, ld}, t.elem,
-                            MemRefLayoutAttrInterface(),
-                            gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   Value shift = kb.iadd(kb.idx(t.offset), kb.imul(parity, kb.idx(t.bytes)));
-  return {memref::ViewOp::create(b, l, ty, t.base, shift, ValueRange{}), ld};
+  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem);
 }
 
 void Chunked::barrier() { gpu::BarrierOp::create(b, l); }
