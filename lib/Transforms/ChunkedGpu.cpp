@@ -54,6 +54,23 @@ Mat Chunked::at(const Twin &t, Value parity) {
   return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem);
 }
 
+Value Chunked::begin(int64_t VT, StringRef variant, StringRef schedule, const std::string &detail) {
+  Operation *fn = kb.function();
+  fn->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
+  // Launch bound: ptxas keeps to the registers 512 threads can have.
+  llvm::cast<gpu::GPUFuncOp>(fn).setKnownBlockSize(ArrayRef<int32_t>{int32_t(kThreads), 1, 1});
+  fn->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
+  fn->setAttr("delta.variant", b.getStringAttr(variant));
+  fn->setAttr("delta.chunk_size", b.getI64IntegerAttr(kChunk));
+  fn->setAttr("delta.schedule", b.getStringAttr(schedule));
+  fn->setAttr("delta.schedule_detail", b.getStringAttr(detail));
+  tid = gpu::ThreadIdOp::create(b, l, gpu::Dimension::x);
+  warp = div(tid, 32);
+  auto dynTy = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
+                               gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+  return gpu::DynamicSharedMemoryOp::create(b, l, dynTy);
+}
+
 void Chunked::barrier() { gpu::BarrierOp::create(b, l); }
 
 void Chunked::prefetchL2(Value mem, Value index) {

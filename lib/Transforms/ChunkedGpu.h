@@ -57,6 +57,11 @@ struct Chunked {
   Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem);
   Mat at(const Twin &t, mlir::Value parity);
 
+  /// The attributes both schedules set on the kernel (block size, value
+  /// tile, variant, chunk size, schedule and its description), tid and warp;
+  /// returns the base of the dynamic shared memory.
+  mlir::Value begin(int64_t VT, llvm::StringRef variant, llvm::StringRef schedule, const std::string &detail);
+
   void barrier();
   /// prefetch.L2 of element `index` of the global buffer `mem` (no register,
   /// nothing to wait for).

@@ -55,27 +55,18 @@ BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
   using Mat = Chunked::Mat;
   const int64_t K = kb.K(), V = kb.V(), C = kChunk;
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
-  kb.function()->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
-  // Launch bound: ptxas keeps to the registers 512 threads can have.
-  llvm::cast<gpu::GPUFuncOp>(kb.function()).setKnownBlockSize(ArrayRef<int32_t>{int32_t(kThreads), 1, 1});
-  kb.function()->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
-  kb.function()->setAttr("delta.variant", b.getStringAttr(variant));
-  kb.function()->setAttr("delta.chunk_size", b.getI64IntegerAttr(C));
-  kb.function()->setAttr("delta.schedule", b.getStringAttr("phased"));
+  Value smem = ck.begin(VT, variant, "phased",
+                        "phased, one phase after another behind block barriers, the state "
+                        "tile in shared memory");
   Value zero = kb.idx(0), one = kb.idx(1), Vn = kb.idx(V);
   Value fzero = kb.f32(0);
   Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
-  ck.tid = gpu::ThreadIdOp::create(b, l, gpu::Dimension::x);
-  ck.warp = arith::DivUIOp::create(b, l, ck.tid, kb.idx(32));
   Value v0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(VT));
   Value vi = arith::DivUIOp::create(b, l, kb.imul(ck.tid, kb.idx(C * VT / kThreads)), kb.idx(VT));
   Value vj0 = arith::RemUIOp::create(b, l, kb.imul(ck.tid, kb.idx(C * VT / kThreads)), kb.idx(VT));
   bool gated = !kb.ungated();
 
   // Shared memory.
-  auto dynTy = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
-                               gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
-  Value smem = gpu::DynamicSharedMemoryOp::create(b, l, dynTy);
   int64_t off = 0;
   Mat S = ck.view(smem, off, K, VT, ck.f32), Sh = ck.view(smem, off, K, VT, ck.f16);
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);

@@ -48,21 +48,19 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   using Mat = Chunked::Mat;
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   Operation *fn = kb.function();
-  fn->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
-  llvm::cast<gpu::GPUFuncOp>(fn).setKnownBlockSize(ArrayRef<int32_t>{int32_t(kThreads), 1, 1});
-  fn->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
-  fn->setAttr("delta.variant", b.getStringAttr(variant));
-  fn->setAttr("delta.chunk_size", b.getI64IntegerAttr(C));
-  fn->setAttr("delta.schedule", b.getStringAttr("pipelined"));
+  Value smem = ck.begin(
+      VT, variant, "pipelined",
+      "pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S; the next chunk's prologue] "
+      "[warps 0-" + std::to_string(VT / 8 - 1) +
+          ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal, "
+          "warps 10-13 inverting the diagonal blocks] [all warps: O to o, the state update, the loads for the "
+          "chunk after next]; chunk operands double buffered, the state tile in registers");
   fn->setAttr("delta.value_staging", b.getStringAttr("cp.async"));
   fn->setAttr("delta.key_loads", b.getStringAttr("vector16"));
   fn->setAttr("delta.key_staging", b.getStringAttr("registers-next-chunk"));
   const bool gated = !kb.ungated();
 
   // Shared memory.
-  auto dynTy = MemRefType::get({ShapedType::kDynamic}, b.getI8Type(), MemRefLayoutAttrInterface(),
-                               gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
-  Value smem = gpu::DynamicSharedMemoryOp::create(b, l, dynTy);
   int64_t off = 0;
   Mat Sh = ck.view(smem, off, K, VT, ck.f16);
   Chunked::Twin Kh2 = ck.twin(smem, off, C, K, ck.f16), Qh2 = ck.twin(smem, off, C, K, ck.f16);
@@ -81,8 +79,6 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
 
   Value zero = kb.idx(0), one = kb.idx(1), Vn = kb.idx(V), fzero = kb.f32(0);
   Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
-  ck.tid = gpu::ThreadIdOp::create(b, l, gpu::Dimension::x);
-  ck.warp = ck.div(ck.tid, 32);
   Value v0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(VT));
   Value len = kb.len(), last = arith::SubIOp::create(b, l, len, one);
   auto clampTok = [&](Value t) { return kb.tokenRow(arith::MinUIOp::create(b, l, t, last)); };

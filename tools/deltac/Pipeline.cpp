@@ -274,16 +274,9 @@ static void explainSchedule(ModuleOp module) {
       fmt::print("  value tile chosen smaller: {}\n", str("delta.value_tile_note"));
     bool pipelined = str("delta.schedule") == "pipelined";
     if (pipelined)
-      fmt::print("  schedule: pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S; the "
-                 "next chunk's prologue] [warps 0-{}: this chunk's solve | warps 8-15: the next chunk's "
-                 "K K^T, Q K^T tiles on or below the diagonal, warps 10-13 inverting the diagonal blocks] [all "
-                 "warps: O to o, the state update, the loads for the chunk after next]; chunk operands double "
-                 "buffered, the state tile in registers\n",
-                 tile / 8 - 1);
+      fmt::print("  schedule: {}\n", str("delta.schedule_detail"));
     else
-      fmt::print("  schedule: phased, one phase after another behind block barriers, the state tile in shared "
-                 "memory; chosen because {}\n",
-                 str("delta.schedule_note"));
+      fmt::print("  schedule: {}; chosen because {}\n", str("delta.schedule_detail"), str("delta.schedule_note"));
     std::string keys = str("delta.key_staging") == "registers-next-chunk"
                            ? "keys, queries and inputs loaded into registers (16-byte vectors) two chunks ahead, "
                              "carried by the loop, stored as f16 one chunk ahead"
