@@ -20,38 +20,55 @@ namespace {
 /// vector): its leading dimension and its bytes, rounded up to 128.
 struct Padded {
   int64_t ld, bytes;
-  Padded(int64_t rows, int64_t cols, Type elem) {
+  Padded(int64_t rows, int64_t cols, Type elem, bool tiled) {
     int64_t eb = elem.getIntOrFloatBitWidth() / 8;
-    ld = cols == 1 ? 1 : cols + 16 / eb;
+    ld = cols == 1 || tiled ? cols : cols + 16 / eb;
     bytes = (rows * ld * eb + 127) / 128 * 128;
   }
 };
 } // namespace
 
 /// A view of the padded matrix at byte `shift` of `base`.
-static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t rows, int64_t cols, Type elem) {
-  Padded p(rows, cols, elem);
-  auto ty = MemRefType::get(cols == 1 ? ArrayRef<int64_t>{rows} : ArrayRef<int64_t>{rows, p.ld}, elem,
-                            MemRefLayoutAttrInterface(),
+static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t rows, int64_t cols, Type elem,
+                  bool tiled) {
+  Padded p(rows, cols, elem, tiled);
+  SmallVector<int64_t> shape = cols == 1 ? SmallVector<int64_t>{rows} : SmallVector<int64_t>{rows, p.ld};
+  if (tiled) {
+    assert(rows % 8 == 0 && cols % 8 == 0 && "whole core matrices");
+    shape = {rows / 8, cols / 8, 8, 8};
+  }
+  auto ty = MemRefType::get(shape, elem, MemRefLayoutAttrInterface(),
                             gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
-  return {memref::ViewOp::create(b, l, ty, base, shift, ValueRange{}), p.ld};
-}
-
-Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
-  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem);
-  offset += Padded(rows, cols, elem).bytes;
+  Mat m{memref::ViewOp::create(b, l, ty, base, shift, ValueRange{}), p.ld};
+  m.tiled = tiled;
   return m;
 }
 
-Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem) {
-  Twin t{base, offset, Padded(rows, cols, elem).bytes, rows, cols, elem};
+Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool tiled) {
+  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem, tiled);
+  offset += Padded(rows, cols, elem, tiled).bytes;
+  return m;
+}
+
+Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool tiled) {
+  Twin t{base, offset, Padded(rows, cols, elem, tiled).bytes, rows, cols, elem, tiled};
   offset += 2 * t.bytes;
   return t;
 }
 
 Mat Chunked::at(const Twin &t, Value parity) {
   Value shift = kb.iadd(kb.idx(t.offset), kb.imul(parity, kb.idx(t.bytes)));
-  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem);
+  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.tiled);
+}
+
+SmallVector<Value, 4> Chunked::el(const Mat &m, Value r, Value c) {
+  if (!m.tiled)
+    return {r, c};
+  return {div(r, 8), div(c, 8), rem(r, 8), rem(c, 8)};
+}
+
+void Chunked::put(Value x, const Mat &m, Value i, Value j) {
+  kb.store(x, m.mem, m.colMajor ? el(m, j, i) : el(m, i, j));
 }
 
 Value Chunked::begin(int64_t VT, StringRef variant, StringRef schedule, const std::string &detail) {
@@ -122,15 +139,14 @@ Value Chunked::zeroAcc() {
 void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Value tj, int64_t Kd,
                            MutableArrayRef<Acc> acc) {
   auto a4 = VectorType::get({4, 2}, f16);
-  auto at = [&](Value r0, Value c0) -> SmallVector<Value, 2> { return {r0, c0}; };
   for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
     Value kk = kb.idx(k0);
     // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
     Value bq = B.colMajor ? nvgpu::LdMatrixOp::create(b, l, a4, B.mem,
-                                                      at(kb.iadd(tj, kb.iadd(ln.l8, ln.hi8)), kb.iadd(kk, ln.q8)),
+                                                      el(B, kb.iadd(tj, kb.iadd(ln.l8, ln.hi8)), kb.iadd(kk, ln.q8)),
                                                       false, 4)
                           : nvgpu::LdMatrixOp::create(b, l, a4, B.mem,
-                                                      at(kb.iadd(kk, kb.iadd(ln.l8, ln.q8)), kb.iadd(tj, ln.hi8)),
+                                                      el(B, kb.iadd(kk, kb.iadd(ln.l8, ln.q8)), kb.iadd(tj, ln.hi8)),
                                                       true, 4);
     for (size_t p = 0; p < As.size(); ++p) {
       // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k
@@ -138,10 +154,10 @@ void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Va
       // | 8-15 | 16-23 | 24-31 address the four matrices' rows.
       const Mat &A = As[p];
       Value a = A.colMajor ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem,
-                                                       at(kb.iadd(kk, kb.iadd(ln.l8, ln.hi8)), kb.iadd(ai, ln.q8)),
+                                                       el(A, kb.iadd(kk, kb.iadd(ln.l8, ln.hi8)), kb.iadd(ai, ln.q8)),
                                                        true, 4)
-                           : nvgpu::LdMatrixOp::create(b, l, a4, A.mem, at(kb.iadd(ai, ln.l16), kb.iadd(kk, ln.hi8)),
-                                                       false, 4);
+                           : nvgpu::LdMatrixOp::create(b, l, a4, A.mem,
+                                                       el(A, kb.iadd(ai, ln.l16), kb.iadd(kk, ln.hi8)), false, 4);
       for (int h = 0; h < 2; ++h) {
         Value bh = vector::ShuffleOp::create(b, l, bq, bq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
         acc[p][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[p][h], ArrayRef<int64_t>{16, 8, 16});
@@ -202,7 +218,8 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
         SmallVector<Value> e;
         for (int r = 0; r < 2; ++r)
           for (int c = 0; c < 2; ++c) {
-            Value x = kb.load(ps[p].out.mem, {kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(col, kb.idx(c))});
+            Value x =
+                kb.load(ps[p].out.mem, el(ps[p].out, kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(col, kb.idx(c))));
             e.push_back(ps[p].accScale ? kb.mul(ps[p].accScale, x) : x);
           }
         acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
@@ -222,10 +239,80 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
         if (ps[p].epilogue)
           ps[p].epilogue(i, j, x);
         else
-          kb.store(x, ps[p].out.mem, {i, j});
+          kb.store(x, ps[p].out.mem, el(ps[p].out, i, j));
       });
     }
   });
+}
+
+/// The wgmma shared-memory descriptor of the tiled matrix m (K-major: its
+/// stored rows are the M or N dimension, its columns the contracted one) at
+/// byte `shift` past its start; no swizzling.
+static Value wgmmaDescriptor(KernelBuilder &kb, OpBuilder &b, Location l, const Mat &m, Value shift) {
+  auto ty = llvm::cast<MemRefType>(m.mem.getType());
+  assert(m.tiled && ty.getRank() == 4 && "core-matrix tiles");
+  const int64_t lead = 128, stride = ty.getDimSize(1) * 128; // K-adjacent, M/N-adjacent core matrices
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, m.mem);
+  Value addr = arith::IndexCastOp::create(b, l, b.getI64Type(), kb.iadd(base, shift));
+  auto i64 = [&](int64_t v) { return arith::ConstantIntOp::create(b, l, v, 64).getResult(); };
+  Value start = arith::ShRUIOp::create(b, l, arith::AndIOp::create(b, l, addr, i64(0x3ffff)), i64(4));
+  return arith::OrIOp::create(b, l, start, i64(((lead >> 4) << 16) | ((stride >> 4) << 32)));
+}
+
+void Chunked::fenceAsyncShared() {
+  NVVM::FenceProxyOp::create(b, l, NVVM::ProxyKind::async_shared,
+                             NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+}
+
+void Chunked::wgmmaProducts(ArrayRef<Product> ps, Mat B, int64_t N, int64_t Kd,
+                            const std::function<void()> &beside) {
+  const int64_t P = ps.size(), n = N / (4 / P);
+  assert((P == 1 || P == 2 || P == 4) && n % 8 == 0 && B.colMajor && B.tiled && "wgmma operands");
+  MLIRContext *ctx = b.getContext();
+  Value wg = div(warp, 4), which = rem(wg, P), block = div(wg, P);
+  // This warpgroup's A (a select between the products' matrices) and B rows.
+  Value aShift = kb.idx(0);
+  Value aBase = memref::ExtractAlignedPointerAsIndexOp::create(b, l, ps[0].A.mem);
+  for (int64_t p = 1; p < P; ++p) {
+    Value other = memref::ExtractAlignedPointerAsIndexOp::create(b, l, ps[p].A.mem);
+    aShift = select(eq(which, kb.idx(p)), arith::SubIOp::create(b, l, other, aBase), aShift);
+  }
+  auto bTy = llvm::cast<MemRefType>(B.mem.getType());
+  Value bShift = kb.imul(block, kb.idx(n / 8 * bTy.getDimSize(1) * 128));
+  auto accTy = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(n / 2, f32));
+  Value acc = LLVM::ZeroOp::create(b, l, accTy);
+  NVVM::WgmmaFenceAlignedOp::create(b, l);
+  for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
+    // Two core matrices (16 bytes of k each) per 16-deep step.
+    Value dA = wgmmaDescriptor(kb, b, l, ps[0].A, kb.iadd(aShift, kb.idx(k0 * 16)));
+    Value dB = wgmmaDescriptor(kb, b, l, B, kb.iadd(bShift, kb.idx(k0 * 16)));
+    acc = NVVM::WgmmaMmaAsyncOp::create(b, l, accTy, acc, dA, dB, NVVM::MMAShapeAttr::get(ctx, 64, n, 16),
+                                        NVVM::WGMMATypes::f16, NVVM::WGMMATypes::f16, NVVM::WGMMATypes::f32,
+                                        k0 ? NVVM::WGMMAScaleOut::one : NVVM::WGMMAScaleOut::zero,
+                                        NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+                                        NVVM::MMALayout::col, NVVM::MMAIntOverflowAttr());
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b, l);
+  beside();
+  NVVM::WgmmaWaitGroupSyncOp::create(b, l, 0);
+  // Accumulator layout: warp w of the group holds rows 16w + g (+ 8), and
+  // per 8-column block j columns 8j + 2t (+ 1), at 4j + 2 * (row half) + c.
+  Lane ln = lane();
+  Value row0 = kb.imul(rem(warp, 4), kb.idx(16)), col0 = kb.imul(block, kb.idx(n));
+  for (int64_t p = 0; p < P; ++p)
+    when(eq(which, kb.idx(p)), [&] {
+      for (int64_t j = 0; j < n / 8; ++j)
+        for (int64_t r = 0; r < 2; ++r)
+          for (int64_t c = 0; c < 2; ++c) {
+            Value x = LLVM::ExtractValueOp::create(b, l, acc, ArrayRef<int64_t>{4 * j + 2 * r + c});
+            Value i = kb.iadd(row0, kb.iadd(ln.g, kb.idx(8 * r)));
+            Value col = kb.iadd(col0, kb.iadd(ln.t2, kb.idx(8 * j + c)));
+            if (ps[p].epilogue)
+              ps[p].epilogue(i, col, x);
+            else
+              kb.store(x, ps[p].out.mem, el(ps[p].out, i, col));
+          }
+    });
 }
 
 Value Chunked::copyValues(Mat Vc, Value i, Value j0, Value row, Value on, Value v0, int64_t per, int64_t unit) {
@@ -349,10 +436,25 @@ void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayR
     lam = kb.mul(lam, kb.mul(rs, rs));
   }
   Value keep = select(live, rs, fzero), qkeep = select(live, kb.f32(1), fzero);
-  for (size_t d = 0; d < ks.size(); ++d) {
-    Value col = kb.iadd(d0, kb.idx(d));
-    kb.store(toF16(kb.mul(ks[d], keep)), Kh.mem, {i, col});
-    kb.store(toF16(kb.mul(qs[d], qkeep)), Qh.mem, {i, col});
+  if (Kh.tiled && Qh.tiled && ks.size() % 8 == 0) {
+    // One 16-byte row of a core matrix per store (d0 is a multiple of 8).
+    auto v8 = VectorType::get({8}, f16);
+    for (size_t d = 0; d < ks.size(); d += 8) {
+      Value col = kb.iadd(d0, kb.idx(d));
+      for (auto [xs, s, m] : {std::tuple{ks, keep, Kh}, std::tuple{qs, qkeep, Qh}}) {
+        SmallVector<Value> h;
+        for (size_t e = 0; e < 8; ++e)
+          h.push_back(toF16(kb.mul(xs[d + e], s)));
+        vector::StoreOp::create(b, l, vector::FromElementsOp::create(b, l, v8, h), m.mem, el(m, i, col), false,
+                                llvm::MaybeAlign(16));
+      }
+    }
+  } else {
+    for (size_t d = 0; d < ks.size(); ++d) {
+      Value col = kb.iadd(d0, kb.idx(d));
+      kb.store(toF16(kb.mul(ks[d], keep)), Kh.mem, el(Kh, i, col));
+      kb.store(toF16(kb.mul(qs[d], qkeep)), Qh.mem, el(Qh, i, col));
+    }
   }
   // Computed by every lane without a branch (the row is valid even past the
   // end), so that the compiler can interleave it with other work; stored by
@@ -397,7 +499,7 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
                kb.store(toF16(arith::NegFOp::create(b, l, lower)), Lh.mem, {i, j});
              }};
   Product qk{Qh, QKh, false, [=](Value i, Value j, Value x) {
-               kb.store(toF16(select(le(j, i), kb.mul(ratio(i, j), x), kb.f32(0))), QKh.mem, {i, j});
+               kb.store(toF16(select(le(j, i), kb.mul(ratio(i, j), x), kb.f32(0))), QKh.mem, el(QKh, i, j));
              }};
   return {kk, qk};
 }

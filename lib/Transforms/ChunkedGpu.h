@@ -40,6 +40,10 @@ struct Chunked {
     mlir::Value mem;
     int64_t ld = 0;
     bool colMajor = false; // use as its transpose
+    /// Stored as 8 x 8 core matrices of 128 contiguous bytes, row blocks
+    /// outer, column blocks inner (memref [rows/8, cols/8, 8, 8]): the
+    /// layout wgmma reads without swizzling, conflict-free for ldmatrix.
+    bool tiled = false;
   };
   static Mat T(Mat m) {
     m.colMajor = !m.colMajor;
@@ -47,15 +51,21 @@ struct Chunked {
   }
   /// A padded rows x cols matrix (cols == 1: a vector) at `offset` bytes of
   /// `base` (advanced past it, 128-byte aligned).
-  Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem);
+  Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool tiled = false);
   /// Two such matrices one after the other; at(parity) views buffer 0 or 1.
   struct Twin {
     mlir::Value base;
     int64_t offset, bytes, rows, cols;
     mlir::Type elem;
+    bool tiled;
   };
-  Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem);
+  Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool tiled = false);
   Mat at(const Twin &t, mlir::Value parity);
+  /// The memref indices of stored element (r, c) of m.
+  llvm::SmallVector<mlir::Value, 4> el(const Mat &m, mlir::Value r, mlir::Value c);
+  /// Stores x as element (i, j) of the matrix m stands for (its transpose
+  /// when m.colMajor).
+  void put(mlir::Value x, const Mat &m, mlir::Value i, mlir::Value j);
 
   /// The attributes both schedules set on the kernel (block size, value
   /// tile, variant, chunk size, schedule and its description), tid and warp;
@@ -116,6 +126,16 @@ struct Chunked {
   /// cp.async of `per` values of token row `row` of v from column v0 + j0
   /// into Vc[i, j0 ..], in pieces of `unit` elements (zero-filled unless
   /// `on`); commits them as one group and returns its token.
+  /// sm_90a: the products ps (each A: C x Kd, tiled, rows contiguous in
+  /// Kd) times B (Kd x N; stored transposed and tiled) by wgmma, their
+  /// epilogues from the accumulators. The four warpgroups split the work:
+  /// warpgroup w takes product w mod P and column block w / P of N / (4 / P)
+  /// columns. The wgmmas run asynchronously while `beside` emits other work.
+  void wgmmaProducts(llvm::ArrayRef<Product> ps, Mat B, int64_t N, int64_t Kd, const std::function<void()> &beside);
+  /// fence.proxy.async.shared::cta: this thread's shared-memory stores
+  /// ordered before later reads by the tensor cores' asynchronous proxy.
+  void fenceAsyncShared();
+
   mlir::Value copyValues(Mat Vc, mlir::Value i, mlir::Value j0, mlir::Value row, mlir::Value on, mlir::Value v0,
                          int64_t per, int64_t unit);
   /// x = hi + lo with hi x's top 19 bits (a tf32 value) and lo the rest.
@@ -174,8 +194,9 @@ struct BuiltKernel {
 BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, llvm::StringRef variant,
                               mlir::Type io, bool prefetch);
 /// Needs V a multiple of 16 and K / 8 a whole number of 16-byte pieces.
+/// With `wgmma`, the sm_90a form: K S and Q S on the warpgroups' wgmma.
 BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, llvm::StringRef variant,
-                                 mlir::Type io);
+                                 mlir::Type io, bool wgmma = false);
 
 } // namespace deltac
 

@@ -363,6 +363,27 @@ Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, Str
 
 struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
   using DeltaToGPUChunkedBase::DeltaToGPUChunkedBase;
+  /// The sm_90a twin of a pipelined kernel: same value tile, variant and
+  /// parameters, K S and Q S by wgmma; the GPU target keeps one of the two
+  /// per image.
+  void addTwin(delta::RecurrenceOp rec, Operation *fn, Type io) {
+    if (!wgmma || fn->getAttrOfType<StringAttr>("delta.schedule").getValue() != "pipelined")
+      return;
+    auto name = llvm::cast<gpu::GPUFuncOp>(fn).getName();
+    int64_t VT = fn->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
+    BuiltKernel twin = buildPipelinedKernel(rec, VT, (name + "__sm90a").str(),
+                                            fn->getAttrOfType<StringAttr>("delta.variant").getValue(), io, true);
+    if (!twin.fn)
+      return;
+    if (twin.sharedBytes > kMaxSharedBytes) {
+      twin.fn->erase();
+      return;
+    }
+    twin.fn->setAttr("delta.twin_of", StringAttr::get(fn->getContext(), name));
+    for (StringRef a : {"delta.value_tile_note", "delta.schedule_note"})
+      if (Attribute v = fn->getAttr(a))
+        twin.fn->setAttr(a, v);
+  }
   void runOnOperation() override {
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
     for (delta::RecurrenceOp rec : recs) {
@@ -393,9 +414,14 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       Operation *wide = buildFitting(rec, valueTile, name, "wide", io, schedule);
       if (!wide)
         return signalPassFailure();
+      addTwin(rec, wide, io);
       narrow = narrow && narrowValueTile < wide->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
-      if (narrow && !buildFitting(rec, narrowValueTile, name + "_narrow", "narrow", io, schedule))
-        return signalPassFailure();
+      if (narrow) {
+        Operation *fn = buildFitting(rec, narrowValueTile, name + "_narrow", "narrow", io, schedule);
+        if (!fn)
+          return signalPassFailure();
+        addTwin(rec, fn, io);
+      }
       rec.erase();
     }
   }

@@ -35,7 +35,8 @@ using namespace mlir;
 
 namespace deltac {
 
-BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io) {
+BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, StringRef variant, Type io,
+                                 bool wgmma) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   const int64_t ioBytes = io.getIntOrFloatBitWidth() / 8, width = 16 / ioBytes;
   // Values by cp.async in whole 16-byte pieces of a row, keys by 16-byte
@@ -50,11 +51,15 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Operation *fn = kb.function();
   Value smem = ck.begin(
       VT, variant, "pipelined",
-      "pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S; the next chunk's prologue] "
-      "[warps 0-" + std::to_string(VT / 8 - 1) +
+      std::string("pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S") +
+          (wgmma ? " (sm_90a: wgmma, warpgroups 0/2 K S, 1/3 Q S, half the columns each)" : "") +
+          "; the next chunk's prologue] "
+          "[warps 0-" + std::to_string(VT / 8 - 1) +
           ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal, "
           "warps 10-13 inverting the diagonal blocks] [all warps: O to o, the state update, the loads for the "
           "chunk after next]; chunk operands double buffered, the state tile in registers");
+  if (wgmma)
+    fn->setAttr("delta.target", b.getStringAttr("sm_90a"));
   fn->setAttr("delta.value_staging", b.getStringAttr("cp.async"));
   fn->setAttr("delta.key_loads", b.getStringAttr("vector16"));
   fn->setAttr("delta.key_staging", b.getStringAttr("registers-next-chunk"));
@@ -62,8 +67,14 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
 
   // Shared memory.
   int64_t off = 0;
-  Mat Sh = ck.view(smem, off, K, VT, ck.f16);
-  Chunked::Twin Kh2 = ck.twin(smem, off, C, K, ck.f16), Qh2 = ck.twin(smem, off, C, K, ck.f16);
+  // The f16 operands in padded rows; for wgmma the keys, the queries and
+  // the state's f16 copy (stored transposed) in core-matrix tiles, which it
+  // reads without swizzling. (Measured with mma.sync at B8 T4096: tiled keys
+  // and queries 20% slower, the prologue's 16-byte stores of a token's keys
+  // all falling in the same banks of a core matrix; a tiled transposed state
+  // copy 7% slower; tiled QK and Delta within 2%.)
+  Mat Sh = wgmma ? Chunked::T(ck.view(smem, off, VT, K, ck.f16, true)) : ck.view(smem, off, K, VT, ck.f16);
+  Chunked::Twin Kh2 = ck.twin(smem, off, C, K, ck.f16, wgmma), Qh2 = ck.twin(smem, off, C, K, ck.f16, wgmma);
   Chunked::Twin Vc2 = ck.twin(smem, off, C, VT, io);
   Chunked::Twin Lh2 = ck.twin(smem, off, C, C, ck.f16), QKh2 = ck.twin(smem, off, C, C, ck.f16);
   Chunked::Twin Tinv2 = ck.twin(smem, off, C, 16, ck.f32);
@@ -169,7 +180,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     for (size_t m = 0; m < own.size(); ++m)
       ck.when(own[m].mine, [&] {
         ck.forEachElement(ln, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj,
-                          [&](Value d, Value j, Value x) { kb.store(ck.toF16(x), Sh.mem, {d, j}); });
+                          [&](Value d, Value j, Value x) { ck.put(ck.toF16(x), Sh, d, j); });
       });
   };
   // The state from h0 (or 0).
@@ -199,7 +210,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   for (Value par : {zero, one}) {
     Mat QKh = ck.at(QKh2, par);
     ck.strided(C * C, [&](Value e) {
-      kb.store(arith::ConstantOp::create(b, l, b.getF16FloatAttr(0)), QKh.mem, {ck.div(e, C), ck.rem(e, C)});
+      ck.put(arith::ConstantOp::create(b, l, b.getF16FloatAttr(0)), QKh, ck.div(e, C), ck.rem(e, C));
     });
   }
   // The state-independent work of a chunk on warps 8-15 (named barrier 1):
@@ -236,6 +247,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     ck.when(upperWarps(), [&] { chunkMatrices(zero); });
     waitAll();
   });
+  if (wgmma)
+    ck.fenceAsyncShared(); // Kh, Qh and the state's f16 copy, read by wgmma next
   ck.barrier();
   // Chunk 1's loads (zeros for an empty sequence: nothing to read).
   SmallVector<Value> init = S0;
@@ -279,8 +292,14 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     // after it brought into L2 (its loads are issued in I3).
     prefetch(kb.iadd(c0, kb.idx(2 * C)));
     copyValues(cn, ck.at(Vc2, q));
-    ck.matmuls(ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated), 0, Sh, 0, C, VT, K);
-    prologue(ahead, cn, Khq, Qhq, Aq, Bq, LGq);
+    SmallVector<Chunked::Product> ksqs = ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated);
+    auto nextPrologue = [&] { prologue(ahead, cn, Khq, Qhq, Aq, Bq, LGq); };
+    if (wgmma) {
+      ck.wgmmaProducts(ksqs, Sh, VT, K, nextPrologue);
+    } else {
+      ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
+      nextPrologue();
+    }
     ck.barrier();
 
     // I2: this chunk's solve; the next chunk's K K^T, Q K^T and inverses.
@@ -315,6 +334,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     }
     writeSh(next);
     waitAll(); // the next chunk's values
+    if (wgmma)
+      ck.fenceAsyncShared();
     ck.barrier();
     next.append(ahead2);
     scf::YieldOp::create(b, l, next);

@@ -291,13 +291,26 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     d->cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
     d->cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
     int sm = major * 10 + minor;
+    // PTX built for an arch-specific target (sm_90a: wgmma) runs only on
+    // that very architecture.
+    auto archSpecific = [](const Image &img) {
+      size_t at = img.data.find(".target sm_");
+      if (at == std::string::npos)
+        return false;
+      size_t end = img.data.find_first_not_of("0123456789", at + 11);
+      return end != std::string::npos && img.data[end] == 'a';
+    };
     const Image *pick = nullptr;
+    // DELTART_PTX=80 (say): JIT that PTX image instead, to run one kernel
+    // form on a newer GPU (testing).
+    const char *forcePtx = std::getenv("DELTART_PTX");
     for (const Image &img : b->images)
-      if (img.kind == DELTART_SECTION_CUBIN && int(img.sm) == sm)
+      if (!forcePtx && img.kind == DELTART_SECTION_CUBIN && int(img.sm) == sm)
         pick = &img;
     if (!pick)
       for (const Image &img : b->images)
-        if (img.kind == DELTART_SECTION_PTX && int(img.sm) <= sm && (!pick || img.sm > pick->sm))
+        if (img.kind == DELTART_SECTION_PTX && int(img.sm) <= sm && (!pick || img.sm > pick->sm) &&
+            (int(img.sm) == sm || !archSpecific(img)) && (!forcePtx || int(img.sm) == std::atoi(forcePtx)))
           pick = &img;
     if (!pick)
       return fail(DELTART_ERROR_NO_IMAGE, "the bundle has no cubin for sm_" + std::to_string(sm) +

@@ -14,9 +14,14 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
   case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
   for sched in wide narrow; do # both kernels of the bundle, whatever the shape
-    rm -rf "$dir/gpu-$sched"
-    DELTART_SCHEDULE=$sched $RUN "$CASES/$spec.bundle" --inputs "$dir/in" --outputs "$dir/gpu-$sched" \
-      > "$dir/run-$sched.json" || echo "FAILED $case ($sched)"
+    # and both forms: the cubin (sm_90a: wgmma where the bundle has it), the
+    # sm_80 PTX (mma.sync) compiled here by the driver
+    for form in cubin ptx80; do
+      out=gpu-$sched; [ $form = ptx80 ] && out=gpu-$sched-ptx80
+      rm -rf "$dir/$out"
+      env DELTART_SCHEDULE=$sched $([ $form = ptx80 ] && echo DELTART_PTX=80) $RUN "$CASES/$spec.bundle" \
+        --inputs "$dir/in" --outputs "$dir/$out" > "$dir/run-$out.json" || echo "FAILED $case ($sched, $form)"
+    done
   done
 done
 python3 scripts/gpu/compare.py "$CASES"; status=$?
@@ -39,6 +44,9 @@ for shape in 8,4096,16 1,32768,16 4,8192,32 2,16384,16; do
   for sched in wide narrow; do
     DELTART_SCHEDULE=$sched $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed "s/^{/{\"schedule\": \"$sched\", /"
   done
+  DELTART_PTX=80 $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed 's/^{/{"form": "sm_80 PTX", /'
+  [ -f "$CASES/efla-d$D-bf16-wgmma.bundle" ] &&
+    $RUN "$CASES/efla-d$D-bf16-wgmma.bundle" --bench $shape --repeat 30 | sed 's/^{/{"form": "sm_90a wgmma", /'
   if [ $D != 256 ]; then
     $RUN "$CASES/efla-d$D-bf16-phased.bundle" --bench $shape --repeat 30 | sed 's/^{/{"schedule": "phased", /'
     $RUN "$CASES/efla-d$D-bf16-seq.bundle" --bench $shape --repeat 5

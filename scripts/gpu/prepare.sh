@@ -25,6 +25,17 @@ for spec in efla deltanet rk4 longhorn gated_deltanet gated_efla; do
     done
   done
 done
+# The sm_90a form (--wgmma: K S and Q S by wgmma) on the same inputs as the
+# default bundles' cases.
+for spec in efla gated_deltanet; do
+  for D in 128 64; do
+    name=$spec-d$D-bf16
+    "$BUILD/bin/deltac" compile "$OUT/$spec-d$D.delta" --dtype bf16 --wgmma --emit=bundle -o "$OUT/$name-wgmma.bundle" 2> "$OUT/$name-wgmma.ptxas.log"
+    for kind in fixed varlen; do
+      mkdir -p "$OUT/$name-wgmma-$kind" && cp -r "$OUT/$name-$kind/in" "$OUT/$name-$kind/ref" "$OUT/$name-wgmma-$kind/"
+    done
+  done
+done
 # K = V = 256 (the state split into value tiles of 32), bf16: the fixed case
 # only (its h0 and fp64 ht are 1.5 MB a sequence, and what travels to the GPU
 # machine is limited); gated and ungated specs.

@@ -64,6 +64,7 @@ const std::vector<Stage> &stages() {
            co.storage = o.dtype;
            co.valueTile = o.valueTile;
            co.schedule = o.schedule;
+           co.wgmma = o.wgmma;
            pm.addPass(createDeltaToGPUChunked(co));
          } else {
            DeltaToGPUOptions so;
@@ -166,10 +167,10 @@ static bool emitOutput(const std::string &emit, ModuleOp module, const std::stri
     return false;
   for (const GpuImage &img : images)
     if (ptxasLog && !img.ptxasLog.empty())
-      fmt::print(stderr, "ptxas sm_{}:\n{}", img.sm, img.ptxasLog);
+      fmt::print(stderr, "ptxas {}:\n{}", img.chip, img.ptxasLog);
   if (emit == "ptx") {
     for (const GpuImage &img : images)
-      text += fmt::format("// ----- PTX for sm_{} -----\n{}\n", img.sm, img.ptx);
+      text += fmt::format("// ----- PTX for {} -----\n{}\n", img.chip, img.ptx);
     return true;
   }
   if (emit == "cubin") {
@@ -250,6 +251,9 @@ static void explainSchedule(ModuleOp module) {
     std::string io = ioTypeName(fn);
     fmt::print("kernel {} ({}): K = {}, V = {}, q/k/v/o in {}, h0/ht in f32\n", fn.getName().str(),
                str("delta.kernel"), K, V, io);
+    if (str("delta.twin_of") != "-")
+      fmt::print("  target: {}, the form of {} in the sm_90 image (sm_80 and older GPUs run {} itself)\n",
+                 str("delta.target"), str("delta.twin_of"), str("delta.twin_of"));
     if (str("delta.kernel") != "gpu-chunked") {
       fmt::print("  sequential: one thread per state column, tokens in order, {} columns per block; "
                  "chosen because {}\n", tile,

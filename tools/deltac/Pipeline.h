@@ -43,6 +43,7 @@ struct CompileOptions {
   bool explainSchedule = false; ///< print the GPU kernels' schedule and why
   int64_t valueTile = 64;     ///< value columns per block of the chunked GPU kernel
   std::string schedule = "auto"; ///< chunked GPU kernel: auto, pipelined or phased
+  bool wgmma = false;             ///< sm_90a twins of the pipelined kernels (wgmma)
 };
 
 /// Outputs that are not IR: each is produced from the IR of a stage.

@@ -56,6 +56,9 @@ int main(int argc, char **argv) {
                       "where it fits in shared memory)")
       ->check(CLI::IsMember({"auto", "pipelined", "phased"}))
       ->default_str("auto");
+  compile->add_flag("--wgmma", opts.wgmma,
+                    "give each pipelined kernel an sm_90a form (K S, Q S by wgmma from core-matrix tiles) for "
+                    "the sm_90 image (experimental: slower than mma.sync until the tiles are swizzled)");
 
   CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
   check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();

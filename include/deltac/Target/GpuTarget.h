@@ -11,6 +11,7 @@ namespace deltac {
 
 struct GpuImage {
   int sm = 0;          ///< 80, 90, ...
+  std::string chip;    ///< what it was built for: sm_80, sm_90, sm_90a (wgmma kernels)
   std::string ptx;     ///< the PTX text
   std::string cubin;   ///< ptxas output (empty when ptxas is unavailable)
   std::string ptxasLog; ///< ptxas -v: registers, shared memory, spills

@@ -97,7 +97,10 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     buffered, the state tile in registers) and phased (one phase after
     another, the state tile in dynamic shared memory); `schedule=auto` takes
     the pipelined one where it fits in shared memory. The value tile halves
-    until the block fits.
+    until the block fits. With `wgmma`, each pipelined kernel gets an sm_90a
+    twin (`@<name>__sm90a`, attribute delta.twin_of) whose K S and Q S run
+    on wgmma from core-matrix tiles in shared memory; the sm_90 image of a
+    bundle is then built from the twins, the sm_80 one from the originals.
 
     Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
     and, when `narrow-value-tile` is non-zero and smaller than V,
@@ -113,6 +116,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
            "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
            "auto (pipelined where it fits, else phased), pipelined or phased">,
+    Option<"wgmma", "wgmma", "bool", /*default=*/"false",
+           "also build an sm_90a form of each pipelined kernel (K S, Q S by wgmma) for Hopper (experimental)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",

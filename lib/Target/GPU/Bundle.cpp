@@ -26,7 +26,7 @@ void put64(std::string &s, uint64_t v) {
 GpuKernels findGpuKernels(ModuleOp module) {
   GpuKernels k;
   module.walk([&](gpu::GPUFuncOp fn) {
-    if (!fn->hasAttr("delta.kernel"))
+    if (!fn->hasAttr("delta.kernel") || fn->hasAttr("delta.twin_of"))
       return;
     auto variant = fn->getAttrOfType<StringAttr>("delta.variant");
     (variant && variant.getValue() == "narrow" ? k.narrow : k.wide) = fn;
@@ -39,6 +39,21 @@ std::string ioTypeName(gpu::GPUFuncOp kernel) {
   if (!io)
     return "f32";
   return io.getValue().isBF16() ? "bf16" : io.getValue().isF16() ? "f16" : "f32";
+}
+
+/// The dynamic shared memory `kernel` needs on every image: its own or that
+/// of its sm_90a twin, whichever is more.
+static int64_t sharedBytes(ModuleOp module, gpu::GPUFuncOp kernel) {
+  auto bytes = [](Operation *fn) {
+    auto a = fn->getAttrOfType<IntegerAttr>("delta.shared_bytes");
+    return a ? a.getInt() : 0;
+  };
+  int64_t n = bytes(kernel);
+  module.walk([&](gpu::GPUFuncOp fn) {
+    if (auto of = fn->getAttrOfType<StringAttr>("delta.twin_of"); of && of.getValue() == kernel.getName())
+      n = std::max(n, bytes(fn));
+  });
+  return n;
 }
 
 bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std::string &specText,
@@ -73,7 +88,7 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     auto a = kernel->getAttrOfType<IntegerAttr>(name);
     return a ? a.getInt() : 0;
   };
-  m += fmt::format("shared_bytes {}\n", opt("delta.shared_bytes"));
+  m += fmt::format("shared_bytes {}\n", sharedBytes(module, kernel));
   m += fmt::format("chunk_size {}\n", opt("delta.chunk_size"));
   if (narrow) {
     // The variant for few (sequence, head) pairs: same parameters, a
@@ -81,7 +96,7 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     auto n64 = [&](llvm::StringRef name) { return llvm::cast<IntegerAttr>(narrow->getAttr(name)).getInt(); };
     m += fmt::format("narrow_entry {}\n", narrow.getName().str());
     m += fmt::format("narrow_value_tile {}\n", n64("delta.value_tile"));
-    m += fmt::format("narrow_shared_bytes {}\n", n64("delta.shared_bytes"));
+    m += fmt::format("narrow_shared_bytes {}\n", sharedBytes(module, narrow));
     m += "schedule narrow when N * H * ceil(value_dim / value_tile) <= SMs / 2\n";
   }
   m += fmt::format("params q k v inputs o : {} buffers; h0 ht : f32 buffers; cu_seqlens : i64 buffer; "

@@ -55,7 +55,7 @@ static bool runPtxas(const std::string &ptxas, GpuImage &img, std::string &error
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
     os << img.ptx;
   }
-  std::string arch = "-arch=sm_" + std::to_string(img.sm);
+  std::string arch = "-arch=" + img.chip;
   llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, "-O3", "-v", in, "-o", out};
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, log, log};
   std::string msg;
@@ -90,6 +90,30 @@ struct CaptureBeforeBinary : PassInstrumentation {
 };
 } // namespace
 
+/// Keeps one form of each kernel for the image of `sm`: on sm_90 the sm_90a
+/// twins (renamed to the kernels they stand for), elsewhere the originals.
+/// Returns whether a twin was kept (the image is then built for sm_90a).
+static bool keepFormsFor(ModuleOp module, int sm) {
+  SmallVector<gpu::GPUFuncOp> twins;
+  module.walk([&](gpu::GPUFuncOp fn) {
+    if (fn->hasAttr("delta.twin_of"))
+      twins.push_back(fn);
+  });
+  for (gpu::GPUFuncOp twin : twins) {
+    if (sm != 90) {
+      twin.erase();
+      continue;
+    }
+    StringAttr of = twin->getAttrOfType<StringAttr>("delta.twin_of");
+    auto gpuModule = twin->getParentOfType<gpu::GPUModuleOp>();
+    if (Operation *original = SymbolTable::lookupSymbolIn(gpuModule, of))
+      original->erase();
+    SymbolTable::setSymbolName(twin, of);
+    twin->removeAttr("delta.twin_of");
+  }
+  return sm == 90 && !twins.empty();
+}
+
 bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<GpuImage> &out,
                       std::string &error, std::string *nvvm) {
   LLVMInitializeNVPTXTarget();
@@ -108,9 +132,10 @@ bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<
   }
   for (int sm : sms) {
     OwningOpRef<ModuleOp> copy = module.clone();
+    bool archSpecific = keepFormsFor(*copy, sm);
     PassManager pm(module.getContext());
     gpu::GPUToNVVMPipelineOptions opts;
-    opts.cubinChip = "sm_" + std::to_string(sm);
+    opts.cubinChip = "sm_" + std::to_string(sm) + (archSpecific ? "a" : "");
     opts.cubinFeatures = "+ptx80";
     opts.cubinFormat = "isa";
     opts.optLevel = 3;
@@ -123,6 +148,7 @@ bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<
     }
     GpuImage img;
     img.sm = sm;
+    img.chip = opts.cubinChip;
     copy->walk([&](gpu::BinaryOp bin) {
       for (Attribute a : bin.getObjects())
         if (auto obj = llvm::dyn_cast<gpu::ObjectAttr>(a))
