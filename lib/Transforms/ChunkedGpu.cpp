@@ -20,51 +20,69 @@ namespace {
 /// vector): its leading dimension and its bytes, rounded up to 128.
 struct Padded {
   int64_t ld, bytes;
-  Padded(int64_t rows, int64_t cols, Type elem, bool tiled) {
+  Padded(int64_t rows, int64_t cols, Type elem, bool swizzled) {
     int64_t eb = elem.getIntOrFloatBitWidth() / 8;
-    ld = cols == 1 || tiled ? cols : cols + 16 / eb;
-    bytes = (rows * ld * eb + 127) / 128 * 128;
+    ld = cols == 1 || swizzled ? cols : cols + 16 / eb;
+    int64_t align = swizzled ? 1024 : 128;
+    bytes = (rows * ld * eb + align - 1) / align * align;
   }
 };
 } // namespace
 
 /// A view of the padded matrix at byte `shift` of `base`.
 static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t rows, int64_t cols, Type elem,
-                  bool tiled) {
-  Padded p(rows, cols, elem, tiled);
-  SmallVector<int64_t> shape = cols == 1 ? SmallVector<int64_t>{rows} : SmallVector<int64_t>{rows, p.ld};
-  if (tiled) {
-    assert(rows % 8 == 0 && cols % 8 == 0 && "whole core matrices");
-    shape = {rows / 8, cols / 8, 8, 8};
-  }
+                  bool swizzled) {
+  Padded p(rows, cols, elem, swizzled);
+  assert((!swizzled || (elem.isF16() && cols % 64 == 0 && rows % 8 == 0)) && "whole swizzle atoms");
+  SmallVector<int64_t> shape = cols == 1   ? SmallVector<int64_t>{rows}
+                               : swizzled ? SmallVector<int64_t>{rows * cols}
+                                          : SmallVector<int64_t>{rows, p.ld};
   auto ty = MemRefType::get(shape, elem, MemRefLayoutAttrInterface(),
                             gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   Mat m{memref::ViewOp::create(b, l, ty, base, shift, ValueRange{}), p.ld};
-  m.tiled = tiled;
+  m.swizzled = swizzled;
   return m;
 }
 
-Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool tiled) {
-  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem, tiled);
-  offset += Padded(rows, cols, elem, tiled).bytes;
+static int64_t alignUp(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
+
+Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled) {
+  if (swizzled)
+    offset = alignUp(offset, 1024);
+  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem, swizzled);
+  offset += Padded(rows, cols, elem, swizzled).bytes;
   return m;
 }
 
-Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool tiled) {
-  Twin t{base, offset, Padded(rows, cols, elem, tiled).bytes, rows, cols, elem, tiled};
+Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled) {
+  if (swizzled)
+    offset = alignUp(offset, 1024);
+  Twin t{base, offset, Padded(rows, cols, elem, swizzled).bytes, rows, cols, elem, swizzled};
   offset += 2 * t.bytes;
   return t;
 }
 
 Mat Chunked::at(const Twin &t, Value parity) {
   Value shift = kb.iadd(kb.idx(t.offset), kb.imul(parity, kb.idx(t.bytes)));
-  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.tiled);
+  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.swizzled);
+}
+
+Value Chunked::alignShared(Value smem) {
+  Value addr = memref::ExtractAlignedPointerAsIndexOp::create(b, l, smem);
+  Value pad = rem(arith::SubIOp::create(b, l, kb.idx(1024), rem(addr, 1024)), 1024);
+  auto ty = llvm::cast<MemRefType>(smem.getType());
+  return memref::ViewOp::create(b, l, ty, smem, pad, ValueRange{kb.idx(kMaxSharedBytes)});
 }
 
 SmallVector<Value, 4> Chunked::el(const Mat &m, Value r, Value c) {
-  if (!m.tiled)
+  if (!m.swizzled)
     return {r, c};
-  return {div(r, 8), div(c, 8), rem(r, 8), rem(c, 8)};
+  // Slab c / 64 of rows x 64, row r, piece (c mod 64) / 8 at its swizzled
+  // place, element c mod 8.
+  int64_t rows = llvm::cast<MemRefType>(m.mem.getType()).getDimSize(0) / m.ld;
+  Value piece = arith::XOrIOp::create(b, l, rem(div(c, 8), 8), rem(r, 8));
+  Value at = kb.iadd(kb.imul(div(c, 64), kb.idx(rows * 64)), kb.imul(r, kb.idx(64)));
+  return {kb.iadd(at, kb.iadd(kb.imul(piece, kb.idx(8)), rem(c, 8)))};
 }
 
 void Chunked::put(Value x, const Mat &m, Value i, Value j) {
@@ -245,18 +263,49 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
   });
 }
 
-/// The wgmma shared-memory descriptor of the tiled matrix m (K-major: its
-/// stored rows are the M or N dimension, its columns the contracted one) at
-/// byte `shift` past its start; no swizzling.
-static Value wgmmaDescriptor(KernelBuilder &kb, OpBuilder &b, Location l, const Mat &m, Value shift) {
+/// The wgmma shared-memory descriptor of the 16-deep slice at column k0 of
+/// the swizzled matrix m (K-major: its stored rows are the M or N dimension,
+/// its columns the contracted one), from byte `rowShift` on (whole groups of
+/// eight rows): 128-byte swizzle, eight-row groups 1024 bytes apart.
+static Value wgmmaDescriptor(KernelBuilder &kb, OpBuilder &b, Location l, const Mat &m, Value rowShift, int64_t k0) {
   auto ty = llvm::cast<MemRefType>(m.mem.getType());
-  assert(m.tiled && ty.getRank() == 4 && "core-matrix tiles");
-  const int64_t lead = 128, stride = ty.getDimSize(1) * 128; // K-adjacent, M/N-adjacent core matrices
+  assert(m.swizzled && "a swizzled operand");
+  int64_t rows = ty.getDimSize(0) / m.ld;
   Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, m.mem);
-  Value addr = arith::IndexCastOp::create(b, l, b.getI64Type(), kb.iadd(base, shift));
+  Value start = kb.iadd(base, kb.iadd(rowShift, kb.idx(k0 / 64 * rows * 128 + k0 % 64 * 2)));
+  Value addr = arith::IndexCastOp::create(b, l, b.getI64Type(), start);
   auto i64 = [&](int64_t v) { return arith::ConstantIntOp::create(b, l, v, 64).getResult(); };
-  Value start = arith::ShRUIOp::create(b, l, arith::AndIOp::create(b, l, addr, i64(0x3ffff)), i64(4));
-  return arith::OrIOp::create(b, l, start, i64(((lead >> 4) << 16) | ((stride >> 4) << 32)));
+  Value field = arith::ShRUIOp::create(b, l, arith::AndIOp::create(b, l, addr, i64(0x3ffff)), i64(4));
+  const int64_t lead = 1, stride = 1024 >> 4, swizzle128 = 1;
+  return arith::OrIOp::create(b, l, field, i64((lead << 16) | (stride << 32) | (swizzle128 << 62)));
+}
+
+void Chunked::storeTileTransposed(const Mat &X, const Acc &acc, Value ti, Value tj) {
+  assert(X.swizzled && X.colMajor && "a swizzled transposed operand");
+  MLIRContext *ctx = b.getContext();
+  Lane ln = lane();
+  // Matrix m = 2h + r: rows ti + 8r.., columns tj + 8h.. of the tile; this
+  // lane's pair of it (row g, columns 2t, 2t + 1) as one b16 x 2 register.
+  SmallVector<Value> regs;
+  auto h2 = VectorType::get({2}, f16), i1 = VectorType::get({1}, b.getI32Type());
+  for (int64_t m = 0; m < 4; ++m) {
+    int64_t r = m % 2, h = m / 2;
+    Value pair = vector::FromElementsOp::create(
+        b, l, h2,
+        ValueRange{toF16(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, 0})),
+                   toF16(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, 1}))});
+    regs.push_back(vector::ExtractOp::create(b, l, vector::BitCastOp::create(b, l, i1, pair), ArrayRef<int64_t>{0}));
+  }
+  // Lane 8m + q addresses row q of matrix m in X: X[tj + 8h + q][ti + 8r ..].
+  Value m = div(ln.lane, 8), q = rem(ln.lane, 8);
+  Value row = kb.iadd(tj, kb.iadd(kb.imul(div(m, 2), kb.idx(8)), q));
+  Value col = kb.iadd(ti, kb.imul(rem(m, 2), kb.idx(8)));
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, X.mem);
+  Value byte = kb.iadd(base, kb.imul(el(X, row, col)[0], kb.idx(2)));
+  Value ptr = LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, 3),
+                                       Value(arith::IndexCastOp::create(b, l, b.getI64Type(), byte)));
+  NVVM::StMatrixOp::create(b, l, ptr, regs, NVVM::MMALayout::col, NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
+                           NVVM::LdStMatrixEltType::B16);
 }
 
 void Chunked::fenceAsyncShared() {
@@ -267,7 +316,7 @@ void Chunked::fenceAsyncShared() {
 void Chunked::wgmmaProducts(ArrayRef<Product> ps, Mat B, int64_t N, int64_t Kd,
                             const std::function<void()> &beside) {
   const int64_t P = ps.size(), n = N / (4 / P);
-  assert((P == 1 || P == 2 || P == 4) && n % 8 == 0 && B.colMajor && B.tiled && "wgmma operands");
+  assert((P == 1 || P == 2 || P == 4) && n % 8 == 0 && B.colMajor && B.swizzled && "wgmma operands");
   MLIRContext *ctx = b.getContext();
   Value wg = div(warp, 4), which = rem(wg, P), block = div(wg, P);
   // This warpgroup's A (a select between the products' matrices) and B rows.
@@ -277,15 +326,13 @@ void Chunked::wgmmaProducts(ArrayRef<Product> ps, Mat B, int64_t N, int64_t Kd,
     Value other = memref::ExtractAlignedPointerAsIndexOp::create(b, l, ps[p].A.mem);
     aShift = select(eq(which, kb.idx(p)), arith::SubIOp::create(b, l, other, aBase), aShift);
   }
-  auto bTy = llvm::cast<MemRefType>(B.mem.getType());
-  Value bShift = kb.imul(block, kb.idx(n / 8 * bTy.getDimSize(1) * 128));
+  Value bShift = kb.imul(block, kb.idx(n * 128)); // n rows of 128 bytes in every slab
   auto accTy = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(n / 2, f32));
   Value acc = LLVM::ZeroOp::create(b, l, accTy);
   NVVM::WgmmaFenceAlignedOp::create(b, l);
   for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
-    // Two core matrices (16 bytes of k each) per 16-deep step.
-    Value dA = wgmmaDescriptor(kb, b, l, ps[0].A, kb.iadd(aShift, kb.idx(k0 * 16)));
-    Value dB = wgmmaDescriptor(kb, b, l, B, kb.iadd(bShift, kb.idx(k0 * 16)));
+    Value dA = wgmmaDescriptor(kb, b, l, ps[0].A, aShift, k0);
+    Value dB = wgmmaDescriptor(kb, b, l, B, bShift, k0);
     acc = NVVM::WgmmaMmaAsyncOp::create(b, l, accTy, acc, dA, dB, NVVM::MMAShapeAttr::get(ctx, 64, n, 16),
                                         NVVM::WGMMATypes::f16, NVVM::WGMMATypes::f16, NVVM::WGMMATypes::f32,
                                         k0 ? NVVM::WGMMAScaleOut::one : NVVM::WGMMAScaleOut::zero,
@@ -436,16 +483,27 @@ void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayR
     lam = kb.mul(lam, kb.mul(rs, rs));
   }
   Value keep = select(live, rs, fzero), qkeep = select(live, kb.f32(1), fzero);
-  if (Kh.tiled && Qh.tiled && ks.size() % 8 == 0) {
-    // One 16-byte row of a core matrix per store (d0 is a multiple of 8).
+  const int64_t pieces = ks.size() / 8;
+  if (Kh.swizzled && Qh.swizzled && ks.size() % 8 == 0 && 8 % pieces == 0) {
+    // One 16-byte piece per store (d0 is a multiple of 8), the pieces taken
+    // in an order rotated by the part: the eight lanes of a token then store
+    // to eight different swizzled places, conflict-free.
     auto v8 = VectorType::get({8}, f16);
-    for (size_t d = 0; d < ks.size(); d += 8) {
-      Value col = kb.iadd(d0, kb.idx(d));
-      for (auto [xs, s, m] : {std::tuple{ks, keep, Kh}, std::tuple{qs, qkeep, Qh}}) {
+    Value rot = div(part, 8 / pieces);
+    for (auto [xs, s, m] : {std::tuple{ks, keep, Kh}, std::tuple{qs, qkeep, Qh}}) {
+      SmallVector<Value> piece;
+      for (int64_t e = 0; e < pieces; ++e) {
         SmallVector<Value> h;
-        for (size_t e = 0; e < 8; ++e)
-          h.push_back(toF16(kb.mul(xs[d + e], s)));
-        vector::StoreOp::create(b, l, vector::FromElementsOp::create(b, l, v8, h), m.mem, el(m, i, col), false,
+        for (int64_t x = 0; x < 8; ++x)
+          h.push_back(toF16(kb.mul(xs[8 * e + x], s)));
+        piece.push_back(vector::FromElementsOp::create(b, l, v8, h));
+      }
+      for (int64_t step = 0; step < pieces; ++step) {
+        Value e = rem(kb.iadd(rot, kb.idx(step)), pieces);
+        Value data = piece[0];
+        for (int64_t k = 1; k < pieces; ++k)
+          data = select(this->eq(e, kb.idx(k)), piece[k], data);
+        vector::StoreOp::create(b, l, data, m.mem, el(m, i, kb.iadd(d0, kb.imul(e, kb.idx(8)))), false,
                                 llvm::MaybeAlign(16));
       }
     }

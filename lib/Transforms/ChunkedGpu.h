@@ -40,10 +40,12 @@ struct Chunked {
     mlir::Value mem;
     int64_t ld = 0;
     bool colMajor = false; // use as its transpose
-    /// Stored as 8 x 8 core matrices of 128 contiguous bytes, row blocks
-    /// outer, column blocks inner (memref [rows/8, cols/8, 8, 8]): the
-    /// layout wgmma reads without swizzling, conflict-free for ldmatrix.
-    bool tiled = false;
+    /// f16, cols a multiple of 64, in wgmma's 128-byte swizzled K-major
+    /// layout (a flat memref): 64-column slabs one after the other, in each
+    /// row r of a slab the 16-byte piece j of its 128 bytes at position
+    /// j xor (r mod 8); the start 1024-byte aligned. Conflict-free for
+    /// ldmatrix and for eight lanes storing eight pieces of one row.
+    bool swizzled = false;
   };
   static Mat T(Mat m) {
     m.colMajor = !m.colMajor;
@@ -51,15 +53,18 @@ struct Chunked {
   }
   /// A padded rows x cols matrix (cols == 1: a vector) at `offset` bytes of
   /// `base` (advanced past it, 128-byte aligned).
-  Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool tiled = false);
+  Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false);
   /// Two such matrices one after the other; at(parity) views buffer 0 or 1.
   struct Twin {
     mlir::Value base;
     int64_t offset, bytes, rows, cols;
     mlir::Type elem;
-    bool tiled;
+    bool swizzled;
   };
-  Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool tiled = false);
+  Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false);
+  /// The dynamic shared memory from its first 1024-byte boundary on (the
+  /// caller asks for 1024 bytes more).
+  mlir::Value alignShared(mlir::Value smem);
   Mat at(const Twin &t, mlir::Value parity);
   /// The memref indices of stored element (r, c) of m.
   llvm::SmallVector<mlir::Value, 4> el(const Mat &m, mlir::Value r, mlir::Value c);
@@ -126,12 +131,16 @@ struct Chunked {
   /// cp.async of `per` values of token row `row` of v from column v0 + j0
   /// into Vc[i, j0 ..], in pieces of `unit` elements (zero-filled unless
   /// `on`); commits them as one group and returns its token.
-  /// sm_90a: the products ps (each A: C x Kd, tiled, rows contiguous in
-  /// Kd) times B (Kd x N; stored transposed and tiled) by wgmma, their
+  /// sm_90a: the products ps (each A: C x Kd, swizzled) times B (Kd x N;
+  /// stored transposed and swizzled) by wgmma, their
   /// epilogues from the accumulators. The four warpgroups split the work:
   /// warpgroup w takes product w mod P and column block w / P of N / (4 / P)
   /// columns. The wgmmas run asynchronously while `beside` emits other work.
   void wgmmaProducts(llvm::ArrayRef<Product> ps, Mat B, int64_t N, int64_t Kd, const std::function<void()> &beside);
+  /// sm_90: the f16 transpose of a 16 x 16 accumulator tile at (ti, tj)
+  /// into X (stored transposed, swizzled: X[tj + j][ti + i]) by one
+  /// stmatrix.x4.trans of the warp.
+  void storeTileTransposed(const Mat &X, const Acc &acc, mlir::Value ti, mlir::Value tj);
   /// fence.proxy.async.shared::cta: this thread's shared-memory stores
   /// ordered before later reads by the tensor cores' asynchronous proxy.
   void fenceAsyncShared();

@@ -23,6 +23,13 @@
 // are double buffered by chunk parity; the state tile lives in registers
 // from h0 to ht.
 //
+// The sm_90a form (wgmma): in I1 warpgroup w issues the wgmmas of K S (w
+// even) or Q S (w odd) for half the value columns, from the keys, queries and
+// the state's f16 copy held in wgmma's 128-byte swizzled layout, runs the
+// next chunk's prologue while they complete, then their epilogues; the f16
+// copy is written transposed by stmatrix in I3, and every thread fences its
+// shared-memory stores for the asynchronous proxy before the last barrier.
+//
 //===----------------------------------------------------------------------===//
 #include "ChunkedGpu.h"
 
@@ -42,6 +49,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // Values by cp.async in whole 16-byte pieces of a row, keys by 16-byte
   // vector loads, the solve's strips on warps 0-7.
   if (V % 16 || (K / 8) % width || VT > 64)
+    return {};
+  if (wgmma && K % 64) // whole 128-byte swizzle rows
     return {};
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
   OpBuilder &b = kb.builder();
@@ -68,11 +77,13 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // Shared memory.
   int64_t off = 0;
   // The f16 operands in padded rows; for wgmma the keys, the queries and
-  // the state's f16 copy (stored transposed) in core-matrix tiles, which it
-  // reads without swizzling. (Measured with mma.sync at B8 T4096: tiled keys
-  // and queries 20% slower, the prologue's 16-byte stores of a token's keys
-  // all falling in the same banks of a core matrix; a tiled transposed state
-  // copy 7% slower; tiled QK and Delta within 2%.)
+  // the state's f16 copy (stored transposed) in its 128-byte swizzled
+  // layout. (Measured with mma.sync at B8 T4096: keys and queries in
+  // unswizzled 8 x 8 core matrices 20% slower than padded rows, the
+  // prologue's 16-byte stores of a token's keys all falling in the same
+  // banks.)
+  if (wgmma)
+    smem = ck.alignShared(smem);
   Mat Sh = wgmma ? Chunked::T(ck.view(smem, off, VT, K, ck.f16, true)) : ck.view(smem, off, K, VT, ck.f16);
   Chunked::Twin Kh2 = ck.twin(smem, off, C, K, ck.f16, wgmma), Qh2 = ck.twin(smem, off, C, K, ck.f16, wgmma);
   Chunked::Twin Vc2 = ck.twin(smem, off, C, VT, io);
@@ -83,7 +94,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Mat KKd = ck.view(smem, off, C, 16, ck.f32), RHS = ck.view(smem, off, C, VT, ck.f32);
   Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
   Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
-  const int64_t sharedBytes = off;
+  const int64_t sharedBytes = off + (wgmma ? 1024 : 0); // and the alignment
   fn->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   if (sharedBytes > kMaxSharedBytes) // the caller erases it
     return {fn, sharedBytes};
@@ -179,8 +190,11 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   auto writeSh = [&](ArrayRef<Value> S) {
     for (size_t m = 0; m < own.size(); ++m)
       ck.when(own[m].mine, [&] {
-        ck.forEachElement(ln, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj,
-                          [&](Value d, Value j, Value x) { ck.put(ck.toF16(x), Sh, d, j); });
+        if (wgmma) // transposed by stmatrix
+          ck.storeTileTransposed(Sh, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj);
+        else
+          ck.forEachElement(ln, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj,
+                            [&](Value d, Value j, Value x) { kb.store(ck.toF16(x), Sh.mem, {d, j}); });
       });
   };
   // The state from h0 (or 0).

@@ -99,8 +99,9 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     the pipelined one where it fits in shared memory. The value tile halves
     until the block fits. With `wgmma`, each pipelined kernel gets an sm_90a
     twin (`@<name>__sm90a`, attribute delta.twin_of) whose K S and Q S run
-    on wgmma from core-matrix tiles in shared memory; the sm_90 image of a
-    bundle is then built from the twins, the sm_80 one from the originals.
+    on wgmma from 128-byte swizzled operands in shared memory (K a multiple
+    of 64); the sm_90 image of a bundle is then built from the twins, the
+    sm_80 one from the originals.
 
     Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
     and, when `narrow-value-tile` is non-zero and smaller than V,
