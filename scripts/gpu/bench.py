@@ -7,7 +7,7 @@ Writes a markdown entry for bench/RESULTS.md (--out) and prints it.
   python3 scripts/gpu/bench.py --runner DELTART_RUN --cases gpu-cases \\
       --prediction "what you expect" --out entry.md
 """
-import argparse, datetime, json, subprocess
+import argparse, datetime, json, os, subprocess
 import torch
 
 ap = argparse.ArgumentParser()
@@ -16,6 +16,9 @@ ap.add_argument("--cases", default="gpu-cases")
 ap.add_argument("--prediction", default="(none given)")
 ap.add_argument("--title", default="benchmark")
 ap.add_argument("--out", required=True)
+ap.add_argument("--forms", default="",
+                help="comma-separated bundle suffixes to time beside the default bundles (e.g. -wgmma); "
+                     "a shape whose bundle is missing is skipped")
 args = ap.parse_args()
 dev = torch.device("cuda")
 REPEAT, WARM, SETS = 30, 5, 3
@@ -60,15 +63,19 @@ for (B, T, H, D) in [(8, 4096, 16, 128), (1, 32768, 16, 128), (4, 8192, 32, 64),
     del sets
     torch.cuda.empty_cache()
     floor_ms = B * T * H * (4 * D + 1) * 2 / bandwidth * 1e3
-    for spec in ("deltanet", "efla", "rk4"):
-        out = subprocess.run([args.runner, f"{args.cases}/{spec}-d{D}-bf16.bundle", "--bench", f"{B},{T},{H}",
+    for form in [""] + [f for f in args.forms.split(",") if f]:
+      for spec in ("deltanet", "efla", "rk4"):
+        bundle = f"{args.cases}/{spec}-d{D}-bf16{form}.bundle"
+        if form and not os.path.exists(bundle):
+            continue
+        out = subprocess.run([args.runner, bundle, "--bench", f"{B},{T},{H}",
                               "--repeat", str(REPEAT), "--rotate", str(SETS)], capture_output=True, text=True)
         if out.returncode != 0:
-            raise SystemExit(f"deltart-run failed for {spec}: {out.stderr}")
+            raise SystemExit(f"deltart-run failed for {spec}{form}: {out.stderr}")
         r = json.loads(out.stdout.strip().splitlines()[-1])
         assert r["nan_outputs"] == 0, r
-        rows.append((spec, B, T, H, D, r["ms_median"], fla_ms, floor_ms))
-        print(f"B{B} T{T} H{H} D{D} {spec}: deltac {r['ms_median']:.3f} ms, FLA {fla_ms:.3f} ms", flush=True)
+        rows.append((spec + form, B, T, H, D, r["ms_median"], fla_ms, floor_ms))
+        print(f"B{B} T{T} H{H} D{D} {spec}{form}: deltac {r['ms_median']:.3f} ms, FLA {fla_ms:.3f} ms", flush=True)
 
 gpu = torch.cuda.get_device_name()
 lines = [f"\n## {datetime.date.today().isoformat()} — {args.title} (scripts/gpu/bench.py)\n",
@@ -84,8 +91,10 @@ for spec, B, T, H, D, ours, theirs, floor in rows:
 byshape = {}
 for spec, B, T, H, D, ours, *_ in rows:
     byshape.setdefault((B, T, H, D), {})[spec] = ours
-lines.append("\nEFLA vs DeltaNet: " + ", ".join(
-    f"B{B} T{T} H{H} D{D} {100 * (s['efla'] / s['deltanet'] - 1):+.1f}%" for (B, T, H, D), s in byshape.items()))
+for form in [""] + [f for f in args.forms.split(",") if f]:
+    lines.append(f"\nEFLA vs DeltaNet{form and ' (' + form.lstrip('-') + ')'}: " + ", ".join(
+        f"B{B} T{T} H{H} D{D} {100 * (s['efla' + form] / s['deltanet' + form] - 1):+.1f}%"
+        for (B, T, H, D), s in byshape.items() if 'efla' + form in s and 'deltanet' + form in s))
 text = "\n".join(lines)
 open(args.out, "w").write(text)
 print(text)

@@ -26,11 +26,12 @@ for spec in efla deltanet rk4 longhorn gated_deltanet gated_efla; do
   done
 done
 # The sm_90a form (--wgmma: K S and Q S by wgmma) on the same inputs as the
-# default bundles' cases.
-for spec in efla gated_deltanet; do
+# default bundles' cases (efla, gated_deltanet), and for the benchmark.
+for spec in efla gated_deltanet deltanet rk4; do
   for D in 128 64; do
     name=$spec-d$D-bf16
     "$BUILD/bin/deltac" compile "$OUT/$spec-d$D.delta" --dtype bf16 --wgmma --emit=bundle -o "$OUT/$name-wgmma.bundle" 2> "$OUT/$name-wgmma.ptxas.log"
+    case $spec in deltanet|rk4) continue ;; esac
     for kind in fixed varlen; do
       mkdir -p "$OUT/$name-wgmma-$kind" && cp -r "$OUT/$name-$kind/in" "$OUT/$name-$kind/ref" "$OUT/$name-wgmma-$kind/"
     done
