@@ -17,7 +17,8 @@ using Mat = Chunked::Mat;
 
 namespace {
 /// The padded layout of a rows x cols matrix of `elem` (cols == 1: a
-/// vector): its leading dimension and its bytes, rounded up to 128.
+/// vector), or its swizzled one: its leading dimension and its bytes,
+/// rounded up to 128 (1024 when swizzled).
 struct Padded {
   int64_t ld, bytes;
   Padded(int64_t rows, int64_t cols, Type elem, bool swizzled) {
@@ -83,10 +84,6 @@ SmallVector<Value, 4> Chunked::el(const Mat &m, Value r, Value c) {
   Value piece = arith::XOrIOp::create(b, l, rem(div(c, 8), 8), rem(r, 8));
   Value at = kb.iadd(kb.imul(div(c, 64), kb.idx(rows * 64)), kb.imul(r, kb.idx(64)));
   return {kb.iadd(at, kb.iadd(kb.imul(piece, kb.idx(8)), rem(c, 8)))};
-}
-
-void Chunked::put(Value x, const Mat &m, Value i, Value j) {
-  kb.store(x, m.mem, m.colMajor ? el(m, j, i) : el(m, i, j));
 }
 
 Value Chunked::begin(int64_t VT, StringRef variant, StringRef schedule, const std::string &detail) {

@@ -68,9 +68,6 @@ struct Chunked {
   Mat at(const Twin &t, mlir::Value parity);
   /// The memref indices of stored element (r, c) of m.
   llvm::SmallVector<mlir::Value, 4> el(const Mat &m, mlir::Value r, mlir::Value c);
-  /// Stores x as element (i, j) of the matrix m stands for (its transpose
-  /// when m.colMajor).
-  void put(mlir::Value x, const Mat &m, mlir::Value i, mlir::Value j);
 
   /// The attributes both schedules set on the kernel (block size, value
   /// tile, variant, chunk size, schedule and its description), tid and warp;

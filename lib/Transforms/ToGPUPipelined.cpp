@@ -224,7 +224,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   for (Value par : {zero, one}) {
     Mat QKh = ck.at(QKh2, par);
     ck.strided(C * C, [&](Value e) {
-      ck.put(arith::ConstantOp::create(b, l, b.getF16FloatAttr(0)), QKh, ck.div(e, C), ck.rem(e, C));
+      kb.store(arith::ConstantOp::create(b, l, b.getF16FloatAttr(0)), QKh.mem, {ck.div(e, C), ck.rem(e, C)});
     });
   }
   // The state-independent work of a chunk on warps 8-15 (named barrier 1):

@@ -294,9 +294,12 @@ static void explainSchedule(ModuleOp module) {
     fmt::print("  staging: {}; values by {} ({}){}\n", keys, str("delta.value_staging"),
                str("delta.value_staging") == "cp.async" ? "V is a multiple of 16" : "V is not a multiple of 16",
                pipelined ? ", the next chunk's during this one" : ", overlapped with the first products");
-    fmt::print("  shared memory: {} bytes ({}, padded rows); one block per SM\n", num("delta.shared_bytes"),
+    fmt::print("  shared memory: {} bytes ({}, {}); one block per SM\n", num("delta.shared_bytes"),
                pipelined ? "the state's f16 copy, double-buffered chunk operands"
-                         : "state tile f32 + f16 copy, chunk operands");
+                         : "state tile f32 + f16 copy, chunk operands",
+               str("delta.target") == "sm_90a"
+                   ? "keys, queries and the state copy in wgmma's 128-byte swizzled layout, the rest in padded rows"
+                   : "padded rows");
   });
 }
 
