@@ -90,20 +90,25 @@ struct CaptureBeforeBinary : PassInstrumentation {
 };
 } // namespace
 
-/// Keeps one form of each kernel for the image of `sm`: on sm_90 the sm_90a
-/// twins (renamed to the kernels they stand for), elsewhere the originals.
-/// Returns whether a twin was kept (the image is then built for sm_90a).
+/// Keeps one form of each kernel for the image of `sm`: the twins built for
+/// its arch-specific target (delta.target "sm_<sm>a", e.g. sm_90a), renamed
+/// to the kernels they stand for, else the originals. Returns whether a twin
+/// was kept (the image is then built for that target).
 static bool keepFormsFor(ModuleOp module, int sm) {
+  const std::string target = "sm_" + std::to_string(sm) + "a";
   SmallVector<gpu::GPUFuncOp> twins;
+  bool kept = false;
   module.walk([&](gpu::GPUFuncOp fn) {
     if (fn->hasAttr("delta.twin_of"))
       twins.push_back(fn);
   });
   for (gpu::GPUFuncOp twin : twins) {
-    if (sm != 90) {
+    auto want = twin->getAttrOfType<StringAttr>("delta.target");
+    if (!want || want.getValue() != target) {
       twin.erase();
       continue;
     }
+    kept = true;
     StringAttr of = twin->getAttrOfType<StringAttr>("delta.twin_of");
     auto gpuModule = twin->getParentOfType<gpu::GPUModuleOp>();
     if (Operation *original = SymbolTable::lookupSymbolIn(gpuModule, of))
@@ -111,7 +116,7 @@ static bool keepFormsFor(ModuleOp module, int sm) {
     SymbolTable::setSymbolName(twin, of);
     twin->removeAttr("delta.twin_of");
   }
-  return sm == 90 && !twins.empty();
+  return kept;
 }
 
 bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<GpuImage> &out,
