@@ -105,11 +105,14 @@ Value Chunked::begin(int64_t VT, StringRef variant, StringRef schedule, const st
 
 void Chunked::barrier() { gpu::BarrierOp::create(b, l); }
 
+Value Chunked::address(Value mem, Value shift) {
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, mem);
+  return arith::IndexCastOp::create(b, l, b.getI64Type(), kb.iadd(base, shift));
+}
+
 void Chunked::prefetchL2(Value mem, Value index) {
   auto ty = llvm::cast<MemRefType>(mem.getType());
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, mem);
-  Value byte = kb.iadd(base, kb.imul(index, kb.idx(ty.getElementTypeBitWidth() / 8)));
-  Value i64 = arith::IndexCastOp::create(b, l, b.getI64Type(), byte);
+  Value i64 = address(mem, kb.imul(index, kb.idx(ty.getElementTypeBitWidth() / 8)));
   // Inline PTX: the NVPTX backend selects the prefetch intrinsic only for
   // some targets; the instruction itself exists on every one we build for.
   LLVM::InlineAsmOp::create(b, l, Type(), ValueRange{i64}, b.getStringAttr("prefetch.global.L2 [$0];"),
@@ -264,13 +267,13 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
 /// the swizzled matrix m (K-major: its stored rows are the M or N dimension,
 /// its columns the contracted one), from byte `rowShift` on (whole groups of
 /// eight rows): 128-byte swizzle, eight-row groups 1024 bytes apart.
-static Value wgmmaDescriptor(KernelBuilder &kb, OpBuilder &b, Location l, const Mat &m, Value rowShift, int64_t k0) {
-  auto ty = llvm::cast<MemRefType>(m.mem.getType());
+static Value wgmmaDescriptor(Chunked &ck, const Mat &m, Value rowShift, int64_t k0) {
+  KernelBuilder &kb = ck.kb;
+  OpBuilder &b = ck.b;
+  Location l = ck.l;
   assert(m.swizzled && "a swizzled operand");
-  int64_t rows = ty.getDimSize(0) / m.ld;
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, m.mem);
-  Value start = kb.iadd(base, kb.iadd(rowShift, kb.idx(k0 / 64 * rows * 128 + k0 % 64 * 2)));
-  Value addr = arith::IndexCastOp::create(b, l, b.getI64Type(), start);
+  int64_t rows = llvm::cast<MemRefType>(m.mem.getType()).getDimSize(0) / m.ld;
+  Value addr = ck.address(m.mem, kb.iadd(rowShift, kb.idx(k0 / 64 * rows * 128 + k0 % 64 * 2)));
   auto i64 = [&](int64_t v) { return arith::ConstantIntOp::create(b, l, v, 64).getResult(); };
   Value field = arith::ShRUIOp::create(b, l, arith::AndIOp::create(b, l, addr, i64(0x3ffff)), i64(4));
   const int64_t lead = 1, stride = 1024 >> 4, swizzle128 = 1;
@@ -297,10 +300,8 @@ void Chunked::storeTileTransposed(const Mat &X, const Acc &acc, Value ti, Value 
   Value m = div(ln.lane, 8), q = rem(ln.lane, 8);
   Value row = kb.iadd(tj, kb.iadd(kb.imul(div(m, 2), kb.idx(8)), q));
   Value col = kb.iadd(ti, kb.imul(rem(m, 2), kb.idx(8)));
-  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, l, X.mem);
-  Value byte = kb.iadd(base, kb.imul(el(X, row, col)[0], kb.idx(2)));
   Value ptr = LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, 3),
-                                       Value(arith::IndexCastOp::create(b, l, b.getI64Type(), byte)));
+                                       address(X.mem, kb.imul(el(X, row, col)[0], kb.idx(2))));
   NVVM::StMatrixOp::create(b, l, ptr, regs, NVVM::MMALayout::col, NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
                            NVVM::LdStMatrixEltType::B16);
 }
@@ -328,8 +329,8 @@ void Chunked::wgmmaProducts(ArrayRef<Product> ps, Mat B, int64_t N, int64_t Kd,
   Value acc = LLVM::ZeroOp::create(b, l, accTy);
   NVVM::WgmmaFenceAlignedOp::create(b, l);
   for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
-    Value dA = wgmmaDescriptor(kb, b, l, ps[0].A, aShift, k0);
-    Value dB = wgmmaDescriptor(kb, b, l, B, bShift, k0);
+    Value dA = wgmmaDescriptor(*this, ps[0].A, aShift, k0);
+    Value dB = wgmmaDescriptor(*this, B, bShift, k0);
     acc = NVVM::WgmmaMmaAsyncOp::create(b, l, accTy, acc, dA, dB, NVVM::MMAShapeAttr::get(ctx, 64, n, 16),
                                         NVVM::WGMMATypes::f16, NVVM::WGMMATypes::f16, NVVM::WGMMATypes::f32,
                                         k0 ? NVVM::WGMMAScaleOut::one : NVVM::WGMMAScaleOut::zero,

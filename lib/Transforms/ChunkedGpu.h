@@ -74,6 +74,10 @@ struct Chunked {
   /// returns the base of the dynamic shared memory.
   mlir::Value begin(int64_t VT, llvm::StringRef variant, llvm::StringRef schedule, const std::string &detail);
 
+  /// The address (i64) of byte `shift` of the memref `mem`: a generic or
+  /// global address, or a shared-window offset for workgroup memory.
+  mlir::Value address(mlir::Value mem, mlir::Value shift);
+
   void barrier();
   /// prefetch.L2 of element `index` of the global buffer `mem` (no register,
   /// nothing to wait for).
