@@ -195,23 +195,21 @@ void Chunked::forEachElement(const Lane &ln, const Acc &acc, Value oi, Value tj,
   }
 }
 
-void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
-                      int64_t w0, int64_t nw, ArrayRef<std::pair<int64_t, int64_t>> order) {
+SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M,
+                                           int64_t N, int64_t Kd, int64_t w0, int64_t nw,
+                                           ArrayRef<std::pair<int64_t, int64_t>> order) {
   auto c2 = VectorType::get({2, 2}, f32);
   Lane ln = lane();
   int64_t tilesN = N / 16, tiles = order.empty() ? (M / 16) * tilesN : int64_t(order.size());
   Value first = w0 ? arith::SubIOp::create(b, l, warp, kb.idx(w0)).getResult() : warp;
-  // Straight-line code when every warp takes at most one tile (the compiler
-  // may then interleave it with what comes before and after), else a loop.
-  auto each = [&](const std::function<void(Value)> &body) {
-    if (tiles == nw)
-      body(first);
-    else if (tiles < nw)
-      when(lt(first, kb.idx(tiles)), [&] { body(first); });
-    else
-      kb.loop(first, kb.idx(tiles), nw, body);
-  };
-  each([&](Value t) {
+  int64_t keeping = llvm::count_if(ps, [](const Product &p) { return p.keep; });
+  bool registers = keeping || llvm::any_of(ps, [](const Product &p) { return p.init.has_value(); });
+  assert((!registers || (tiles <= nw && order.empty())) && "kept accumulators: one tile per warp, same tiling");
+  (void)registers;
+  // The tile of warp w0 + t: its products, epilogues, and the accumulators
+  // it keeps (flattened).
+  auto body = [&](Value t) {
+    SmallVector<Value> kept;
     Value ti = kb.imul(div(t, tilesN), kb.idx(16));
     Value tj = kb.imul(rem(t, tilesN), kb.idx(16));
     if (!order.empty()) { // the listed tile: a chain of selects on t
@@ -227,6 +225,10 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
     SmallVector<Mat> As;
     for (size_t p = 0; p < ps.size(); ++p) {
       As.push_back(ps[p].A);
+      if (ps[p].init) {
+        acc[p] = *ps[p].init;
+        continue;
+      }
       for (int h = 0; h < 2; ++h) {
         if (!ps[p].accumulate) {
           acc[p][h] = zeroAcc();
@@ -245,6 +247,21 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
     }
     tileProducts(ln, As, B, ai, tj, Kd, acc);
     for (size_t p = 0; p < ps.size(); ++p) {
+      if (ps[p].keep) {
+        for (int h = 0; h < 2; ++h) {
+          if (ps[p].rowScale) {
+            SmallVector<Value> e;
+            for (int r = 0; r < 2; ++r) {
+              Value s = ps[p].rowScale(kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))));
+              for (int c = 0; c < 2; ++c)
+                e.push_back(kb.mul(s, vector::ExtractOp::create(b, l, acc[p][h], ArrayRef<int64_t>{r, c})));
+            }
+            acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
+          }
+          kept.push_back(acc[p][h]);
+        }
+        continue;
+      }
       if (const PairEpilogue &pe = ps[p].pairEpilogue) {
         for (int h = 0; h < 2; ++h)
           for (int r = 0; r < 2; ++r) {
@@ -260,7 +277,31 @@ void Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, i
           kb.store(x, ps[p].out.mem, el(ps[p].out, i, j));
       });
     }
-  });
+    return kept;
+  };
+  // Straight-line code when every warp takes at most one tile (the compiler
+  // may then interleave it with what comes before and after), else a loop.
+  SmallVector<Value> flat;
+  if (tiles == nw) {
+    flat = body(first);
+  } else if (tiles < nw && keeping) {
+    SmallVector<Type> types(2 * keeping, c2);
+    auto op = scf::IfOp::create(b, l, types, lt(first, kb.idx(tiles)), true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(op.thenBlock());
+    scf::YieldOp::create(b, l, body(first));
+    b.setInsertionPointToStart(op.elseBlock());
+    scf::YieldOp::create(b, l, SmallVector<Value>(2 * keeping, zeroAcc()));
+    flat.assign(op.getResults().begin(), op.getResults().end());
+  } else if (tiles < nw) {
+    when(lt(first, kb.idx(tiles)), [&] { body(first); });
+  } else {
+    kb.loop(first, kb.idx(tiles), nw, [&](Value t) { body(t); });
+  }
+  SmallVector<Acc> kept;
+  for (size_t k = 0; k < flat.size(); k += 2)
+    kept.push_back({flat[k], flat[k + 1]});
+  return kept;
 }
 
 /// The wgmma shared-memory descriptor of the 16-deep slice at column k0 of
@@ -588,7 +629,7 @@ void Chunked::inverse(Value r0, Mat KKd, Mat Tinv) {
 }
 
 SmallVector<Chunked::Product> Chunked::ksProducts(Mat Kh, Mat Qh, Mat RHS, Mat QS, Value A, Value Bc, Value LG,
-                                                  Mat Vc, bool gated) {
+                                                  Mat Vc, bool gated, bool keepQS) {
   auto gain = [=](Value i) { return gated ? kb.exp(kb.load(LG, i)) : kb.f32(1); };
   Product ks{Kh, RHS, false, [=](Value i, Value j, Value x) {
                Value rhs = kb.sub(kb.mul(kb.load(Bc, i), kb.loadIO(Vc.mem, {i, j})),
@@ -596,8 +637,13 @@ SmallVector<Chunked::Product> Chunked::ksProducts(Mat Kh, Mat Qh, Mat RHS, Mat Q
                kb.store(rhs, RHS.mem, {i, j});
              }};
   Product qs{Qh, QS};
-  if (gated)
+  if (keepQS) {
+    qs.keep = true;
+    if (gated)
+      qs.rowScale = gain;
+  } else if (gated) {
     qs.epilogue = [=](Value i, Value j, Value x) { kb.store(kb.mul(gain(i), x), QS.mem, {i, j}); };
+  }
   return {ks, qs};
 }
 

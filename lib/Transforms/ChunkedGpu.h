@@ -18,6 +18,7 @@
 #include "KernelBuilder.h"
 
 #include <array>
+#include <optional>
 #include <utility>
 
 namespace deltac {
@@ -101,6 +102,9 @@ struct Chunked {
   using Epilogue = std::function<void(mlir::Value, mlir::Value, mlir::Value)>;
   /// Two neighbouring elements (row, column, value at column, at column + 1).
   using PairEpilogue = std::function<void(mlir::Value, mlir::Value, mlir::Value, mlir::Value)>;
+  /// Accumulators of one 16 x 16 output tile: columns 0-7 and 8-15, each a
+  /// vector<2x2xf32> (rows g, g + 8; columns 2t, 2t + 1).
+  using Acc = std::array<mlir::Value, 2>;
   struct Product {
     Mat A;
     Mat out;
@@ -108,10 +112,13 @@ struct Chunked {
     Epilogue epilogue = nullptr;
     mlir::Value accScale = nullptr; // those values times this
     PairEpilogue pairEpilogue = nullptr;
+    /// Keep the warp's accumulators in registers (times rowScale(row) when
+    /// given) instead of storing them: matmuls returns them.
+    bool keep = false;
+    std::function<mlir::Value(mlir::Value)> rowScale = nullptr;
+    /// Start from accumulators kept by an earlier matmuls of the same tiling.
+    std::optional<Acc> init = std::nullopt;
   };
-  /// Accumulators of one 16 x 16 output tile: columns 0-7 and 8-15, each a
-  /// vector<2x2xf32> (rows g, g + 8; columns 2t, 2t + 1).
-  using Acc = std::array<mlir::Value, 2>;
   mlir::Value zeroAcc();
   /// acc[p] += As[p][rows ai.., 0..Kd) * B[0..Kd, columns tj..] for one
   /// 16 x 16 tile; the B fragment loaded once per 16-deep step for all p.
@@ -125,9 +132,13 @@ struct Chunked {
   /// it, on tensor cores. Warps w0 .. w0 + nw - 1 take the 16 x 16 output
   /// tiles in turn (the caller keeps the other warps out); `order`, when
   /// given, lists the tiles (row, column in tile units) to compute instead of
-  /// all of them, tile t going to warp w0 + t mod nw.
-  void matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N, int64_t Kd,
-               int64_t w0 = 0, int64_t nw = kWarps, llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {});
+  /// all of them, tile t going to warp w0 + t mod nw. Products that keep, or
+  /// start from kept accumulators, need at most one tile per warp and no
+  /// `order`; the kept accumulators are returned, one Acc per keeping
+  /// product (zeros in the warps without a tile).
+  llvm::SmallVector<Acc> matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N,
+                                 int64_t Kd, int64_t w0 = 0, int64_t nw = kWarps,
+                                 llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {});
 
   /// cp.async of `per` values of token row `row` of v from column v0 + j0
   /// into Vc[i, j0 ..], in pieces of `unit` elements (zero-filled unless
@@ -181,9 +192,9 @@ struct Chunked {
   /// I + L, from KKd) into Tinv, by the calling warp.
   void inverse(mlir::Value r0, Mat KKd, Mat Tinv);
   /// K S and Q S with their epilogues: RHS = diag(b) V - diag(a G) K S and
-  /// QS = diag(G) Q S (f32).
+  /// QS = diag(G) Q S (f32; kept in the warps' registers when `keepQS`).
   llvm::SmallVector<Product> ksProducts(Mat Kh, Mat Qh, Mat RHS, Mat QS, mlir::Value A, mlir::Value Bc,
-                                        mlir::Value LG, Mat Vc, bool gated);
+                                        mlir::Value LG, Mat Vc, bool gated, bool keepQS = false);
 
   mlir::Value shuffleXor(mlir::Value x, int32_t offset);
   mlir::Value toF16(mlir::Value x);

@@ -5,8 +5,9 @@
 // per (sequence, head) pair and value tile; per chunk c, three intervals
 // between block barriers:
 //
-//   I1  all warps: K S, Q S of chunk c (RHS and QS epilogues), the state
-//       read from its f16 copy; beside them the prologue of chunk c + 1 (its
+//   I1  all warps: K S, Q S of chunk c (the RHS epilogue; Q S stays in
+//       the registers of the warp, which owns the same tile of O in I3, when
+//       every warp has one tile), the state read from its f16 copy; beside them the prologue of chunk c + 1 (its
 //       keys, queries and inputs loaded in I3 of the chunk before and carried
 //       by the loop in registers; the values by cp.async)
 //   I2  warps 0 .. VT/8 - 1: the per-strip solve of chunk c (Delta, and
@@ -92,7 +93,14 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Chunked::Twin A2 = ck.twin(smem, off, C, 1, ck.f32), B2 = ck.twin(smem, off, C, 1, ck.f32),
                 LG2 = ck.twin(smem, off, C, 1, ck.f32);
   Mat KKd = ck.view(smem, off, C, 16, ck.f32), RHS = ck.view(smem, off, C, VT, ck.f32);
-  Mat QS = ck.view(smem, off, C, VT, ck.f32), Dh = ck.view(smem, off, C, VT, ck.f16);
+  // With one output tile per warp (VT = 64), Q S stays in the registers of
+  // the warp that computes it in I1 and adds it to the same tile of O in I3.
+  // (Measured at B8 T4096 and B4 T8192: -1..-5%; with fewer tiles than warps,
+  // where only some warps keep a tile, +4..+10% at B1 T32768.) The wgmma
+  // form's warpgroups split the tiles differently: shared memory there.
+  const bool qsInRegisters = !wgmma && (C / 16) * (VT / 16) == kWarps;
+  Mat QS = qsInRegisters ? Mat{} : ck.view(smem, off, C, VT, ck.f32);
+  Mat Dh = ck.view(smem, off, C, VT, ck.f16);
   Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
   const int64_t sharedBytes = off + (wgmma ? 1024 : 0); // and the alignment
   fn->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
@@ -306,12 +314,14 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     // after it brought into L2 (its loads are issued in I3).
     prefetch(kb.iadd(c0, kb.idx(2 * C)));
     copyValues(cn, ck.at(Vc2, q));
-    SmallVector<Chunked::Product> ksqs = ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated);
+    SmallVector<Chunked::Product> ksqs =
+        ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated, qsInRegisters);
     auto nextPrologue = [&] { prologue(ahead, cn, Khq, Qhq, Aq, Bq, LGq); };
+    SmallVector<Chunked::Acc> qs;
     if (wgmma) {
       ck.wgmmaProducts(ksqs, Sh, VT, K, nextPrologue);
     } else {
-      ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
+      qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
       nextPrologue();
     }
     ck.barrier();
@@ -335,7 +345,10 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
                                 false, llvm::MaybeAlign(2 * ioBytes));
       });
     };
-    ck.matmuls({{ck.at(QKh2, p), QS, true, nullptr, nullptr, storeO}}, 0, Dh, 0, C, VT, C);
+    Chunked::Product o{ck.at(QKh2, p), QS, true, nullptr, nullptr, storeO};
+    if (qsInRegisters)
+      o.init = qs[0];
+    ck.matmuls({o}, 0, Dh, 0, C, VT, C);
     Value gc = gated ? kb.exp(kb.load(LGp, kb.idx(C - 1))) : Value();
     SmallVector<Value> next;
     for (size_t m = 0; m < own.size(); ++m) {
