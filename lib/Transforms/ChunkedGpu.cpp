@@ -68,6 +68,12 @@ Mat Chunked::at(const Twin &t, Value parity) {
   return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.swizzled);
 }
 
+std::optional<Chunked::Twin> Chunked::alias(const Twin &t, int64_t rows, int64_t cols, Type elem) {
+  if (Padded(rows, cols, elem, false).bytes > t.bytes)
+    return std::nullopt;
+  return Twin{t.base, t.offset, t.bytes, rows, cols, elem, false};
+}
+
 Value Chunked::alignShared(Value smem) {
   Value addr = memref::ExtractAlignedPointerAsIndexOp::create(b, l, smem);
   Value pad = rem(arith::SubIOp::create(b, l, kb.idx(1024), rem(addr, 1024)), 1024);

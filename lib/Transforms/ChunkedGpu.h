@@ -67,6 +67,9 @@ struct Chunked {
   /// caller asks for 1024 bytes more).
   mlir::Value alignShared(mlir::Value smem);
   Mat at(const Twin &t, mlir::Value parity);
+  /// A rows x cols matrix of `elem` at the place of each buffer of t, when
+  /// it fits there.
+  std::optional<Twin> alias(const Twin &t, int64_t rows, int64_t cols, mlir::Type elem);
   /// The memref indices of stored element (r, c) of m.
   llvm::SmallVector<mlir::Value, 4> el(const Mat &m, mlir::Value r, mlir::Value c);
 

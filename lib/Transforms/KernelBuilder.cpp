@@ -190,8 +190,13 @@ TokenCoefficients KernelBuilder::coefficients(Value row, Value lam, ArrayRef<Val
   for (unsigned i = 0; i < numInputs; ++i)
     map.map(body.getArgument(i), widen(inputs.empty() ? loadIO(input(i), row) : inputs[i]));
   map.map(body.getArguments().back(), widen(lam));
-  for (Operation &op : body.without_terminator())
-    b.clone(op, map);
+  for (Operation &op : body.without_terminator()) {
+    Operation *c = b.clone(op, map);
+    // GPU kernels divide by the approximate reciprocal (div.approx.f32, at
+    // most 2 ulp off) instead of the IEEE division's longer sequence.
+    if (auto d = llvm::dyn_cast<arith::DivFOp>(c); d && contract)
+      d.setFastmath(d.getFastmath() | arith::FastMathFlags::afn);
+  }
   auto yield = llvm::cast<delta::YieldOp>(body.getTerminator());
   auto narrow = [&](Value x) -> Value {
     Value v = map.lookupOrDefault(x);
