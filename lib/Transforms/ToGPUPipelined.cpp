@@ -145,7 +145,11 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   const int64_t nRaw = 2 * (K / 8 / width);
   auto loadAhead = [&](Value c) {
     SmallVector<Value> ahead = loadKeys(c);
-    ahead.append(kb.loadInputs(clampTok(kb.iadd(c, pTok))));
+    // The inputs as stored: converted in the prologue, so that nothing in
+    // I3, where these loads are issued, waits for them.
+    Value row = clampTok(kb.iadd(c, pTok));
+    for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
+      ahead.push_back(kb.load(kb.input(i), row));
     return ahead;
   };
   auto prefetch = [&](Value c) {
@@ -168,9 +172,12 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       for (int64_t m = 0; m < width; ++m)
         (r < raw.size() / 2 ? ks : qs).push_back(vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{m}));
     }
+    SmallVector<Value> inputs;
+    for (Value x : ahead.drop_front(nRaw))
+      inputs.push_back(x.getType().isF32() ? x : Value(arith::ExtFOp::create(b, l, ck.f32, x)));
     Value tok = kb.iadd(c, pTok);
     ck.finishPrologue(rec, ks, qs, pTok, pD0, part, ck.lt(tok, len), clampTok(tok), Kh, Qh, A, Bc, LG,
-                      ahead.drop_front(nRaw));
+                      inputs);
   };
   // cp.async of the chunk's values at c into Vc (rows past the end and
   // columns past V zero-filled), one group.
@@ -283,7 +290,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   SmallVector<Value> init = S0;
   {
     SmallVector<Type> types(nRaw, VectorType::get({width}, io));
-    types.append(kb.numberOfInputs(), ck.f32);
+    for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
+      types.push_back(llvm::cast<MemRefType>(kb.input(i).getType()).getElementType());
     auto ahead = scf::IfOp::create(b, l, types, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, len, zero), true);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ahead.thenBlock());
