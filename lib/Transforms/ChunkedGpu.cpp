@@ -513,11 +513,8 @@ void Chunked::unrolled(int64_t n, const std::function<SmallVector<Value>(Value)>
     stores(es[m], vals[m]);
 }
 
-void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayRef<Value> qs, Value i, Value d0,
-                             Value part, Value live, Value row, Mat Kh, Mat Qh, Value A, Value Bc, Value LG,
-                             ArrayRef<Value> inputs) {
-  Value fzero = kb.f32(0);
-  Value lam = fzero;
+std::pair<Value, Value> Chunked::keyNorm(delta::RecurrenceOp rec, ArrayRef<Value> ks) {
+  Value lam = kb.f32(0);
   for (Value kd : ks)
     lam = kb.add(lam, kb.mul(kd, kd));
   for (int32_t o : {4, 2, 1})
@@ -527,6 +524,36 @@ void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayR
     rs = arith::DivFOp::create(b, l, kb.f32(1), math::SqrtOp::create(b, l, kb.add(lam, kb.f32(1e-6))));
     lam = kb.mul(lam, kb.mul(rs, rs));
   }
+  return {lam, rs};
+}
+
+Chunked::TokenMath Chunked::tokenCoefficients(Value lam, Value rs, Value live, Value row, ArrayRef<Value> inputs) {
+  Value fzero = kb.f32(0);
+  TokenCoefficients co = kb.coefficients(row, lam, inputs);
+  TokenMath m;
+  m.rs = rs;
+  m.a = select(live, co.a, fzero);
+  m.b = select(live, co.b, fzero);
+  m.lg = !kb.ungated() ? select(live, math::LogOp::create(b, l, co.g), fzero) : fzero;
+  return m;
+}
+
+Value Chunked::pin(Value x) {
+  return LLVM::InlineAsmOp::create(b, l, x.getType(), ValueRange{x}, b.getStringAttr("mov.b32 $0, $1;"),
+                                   b.getStringAttr("=f,f"), b.getUnitAttr(), UnitAttr(), LLVM::TailCallKindAttr(),
+                                   LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}
+
+void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayRef<Value> qs, Value i, Value d0,
+                             Value part, Value live, Value row, Mat Kh, Mat Qh, Value A, Value Bc, Value LG,
+                             ArrayRef<Value> inputs, const TokenMath *early) {
+  Value fzero = kb.f32(0);
+  Value lam, rs;
+  if (early)
+    rs = early->rs;
+  else
+    std::tie(lam, rs) = keyNorm(rec, ks);
   Value keep = select(live, rs, fzero), qkeep = select(live, kb.f32(1), fzero);
   const int64_t pieces = ks.size() / 8;
   if (Kh.swizzled && Qh.swizzled && ks.size() % 8 == 0 && 8 % pieces == 0) {
@@ -562,14 +589,11 @@ void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayR
   // Computed by every lane without a branch (the row is valid even past the
   // end), so that the compiler can interleave it with other work; stored by
   // the first of the eight.
-  bool gated = !kb.ungated();
-  TokenCoefficients co = kb.coefficients(row, lam, inputs);
-  Value a = select(live, co.a, fzero), bb = select(live, co.b, fzero);
-  Value lg = gated ? select(live, math::LogOp::create(b, l, co.g), fzero) : fzero;
+  TokenMath m = early ? *early : tokenCoefficients(lam, rs, live, row, inputs);
   when(eq(part, kb.idx(0)), [&] {
-    kb.store(a, A, i);
-    kb.store(bb, Bc, i);
-    kb.store(lg, LG, i);
+    kb.store(m.a, A, i);
+    kb.store(m.b, Bc, i);
+    kb.store(m.lg, LG, i);
   });
 }
 

@@ -180,10 +180,24 @@ struct Chunked {
   /// keys and queries stored as f16 to Kh / Qh (zeros unless `live`), and,
   /// by the first of the eight (part == 0), the token's a, b and log g
   /// (its inputs loaded then, or given).
+  /// With `early`, the key scale and coefficients computed before (by
+  /// keyNorm and tokenCoefficients) instead of here.
+  struct TokenMath {
+    mlir::Value rs, a, b, lg;
+  };
   void finishPrologue(delta::RecurrenceOp rec, llvm::ArrayRef<mlir::Value> ks, llvm::ArrayRef<mlir::Value> qs,
                       mlir::Value i, mlir::Value d0, mlir::Value part, mlir::Value live, mlir::Value row, Mat Kh,
                       Mat Qh, mlir::Value A, mlir::Value Bc, mlir::Value LG,
-                      llvm::ArrayRef<mlir::Value> inputs = {});
+                      llvm::ArrayRef<mlir::Value> inputs = {}, const TokenMath *early = nullptr);
+  /// The token's ||k||^2 (over the eight lanes of the token, by shuffles; of
+  /// the scaled key under L2 normalisation) and the key scale.
+  std::pair<mlir::Value, mlir::Value> keyNorm(delta::RecurrenceOp rec, llvm::ArrayRef<mlir::Value> ks);
+  /// The token's a, b and log g from ||k||^2 (zeros unless `live`).
+  TokenMath tokenCoefficients(mlir::Value lam, mlir::Value rs, mlir::Value live, mlir::Value row,
+                              llvm::ArrayRef<mlir::Value> inputs);
+  /// x through an inline-PTX move with side effects: the code computing x
+  /// stays where it is emitted instead of sinking to x's uses.
+  mlir::Value pin(mlir::Value x);
   /// LG <- its inclusive prefix sum (64 entries), by the calling warp.
   void scanLogG(mlir::Value LG);
   /// K K^T and Q K^T with their epilogues: KKd the f32 diagonal 16 x 16

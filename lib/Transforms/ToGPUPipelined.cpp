@@ -7,7 +7,9 @@
 //
 //   I1  all warps: K S, Q S of chunk c (the RHS epilogue; Q S stays in
 //       the registers of the warp, which owns the same tile of O in I3, when
-//       every warp has one tile), the state read from its f16 copy; beside them the prologue of chunk c + 1 (its
+//       every warp has one tile, which also gets the next chunk's key norms
+//       and coefficients before the products), the state read from its f16
+//       copy; beside them the prologue of chunk c + 1 (its
 //       keys, queries and inputs loaded in I3 of the chunk before and carried
 //       by the loop in registers; the values by cp.async)
 //   I2  warps 0 .. VT/8 - 1: the per-strip solve of chunk c (Delta, and
@@ -163,21 +165,43 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
         ck.prefetchL2(kb.input(i), row);
     });
   };
-  auto prologue = [&](ArrayRef<Value> ahead, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
-    ArrayRef<Value> raw = ahead.take_front(nRaw);
-    SmallVector<Value> ks, qs;
+  // The raw keys (r = 0) or queries (r = 1) of `ahead` as f32.
+  auto unpack = [&](ArrayRef<Value> ahead, int r) {
+    ArrayRef<Value> raw = ahead.take_front(nRaw).slice(r * nRaw / 2, nRaw / 2);
+    SmallVector<Value> xs;
     auto vf = VectorType::get({width}, ck.f32);
-    for (size_t r = 0; r < raw.size(); ++r) {
-      Value x = io.isF32() ? raw[r] : Value(arith::ExtFOp::create(b, l, vf, raw[r]));
+    for (Value v : raw) {
+      Value x = io.isF32() ? v : Value(arith::ExtFOp::create(b, l, vf, v));
       for (int64_t m = 0; m < width; ++m)
-        (r < raw.size() / 2 ? ks : qs).push_back(vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{m}));
+        xs.push_back(vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{m}));
     }
+    return xs;
+  };
+  auto unpackInputs = [&](ArrayRef<Value> ahead) {
     SmallVector<Value> inputs;
     for (Value x : ahead.drop_front(nRaw))
       inputs.push_back(x.getType().isF32() ? x : Value(arith::ExtFOp::create(b, l, ck.f32, x)));
+    return inputs;
+  };
+  // The token's key scale and coefficients for the chunk at c, computed
+  // where this is called (each result pinned there): their latency (the
+  // shuffles, EFLA's exp and division) then overlaps whatever follows.
+  auto tokenMath = [&](ArrayRef<Value> ahead, Value c) {
+    auto [lam, rs] = ck.keyNorm(rec, unpack(ahead, 0));
+    SmallVector<Value> inputs = unpackInputs(ahead);
     Value tok = kb.iadd(c, pTok);
-    ck.finishPrologue(rec, ks, qs, pTok, pD0, part, ck.lt(tok, len), clampTok(tok), Kh, Qh, A, Bc, LG,
-                      inputs);
+    Value live = ck.lt(tok, len), row = clampTok(tok);
+    Chunked::TokenMath m = ck.tokenCoefficients(lam, rs, live, row, inputs);
+    for (Value *x : {&m.rs, &m.a, &m.b, &m.lg})
+      *x = ck.pin(*x);
+    return m;
+  };
+  auto prologue = [&](ArrayRef<Value> ahead, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG,
+                      const Chunked::TokenMath *early = nullptr) {
+    SmallVector<Value> ks = unpack(ahead, 0), qs = unpack(ahead, 1), inputs = unpackInputs(ahead);
+    Value tok = kb.iadd(c, pTok);
+    ck.finishPrologue(rec, ks, qs, pTok, pD0, part, ck.lt(tok, len), clampTok(tok), Kh, Qh, A, Bc, LG, inputs,
+                      early);
   };
   // cp.async of the chunk's values at c into Vc (rows past the end and
   // columns past V zero-filled), one group.
@@ -335,6 +359,14 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     SmallVector<Chunked::Acc> qs;
     if (wgmma) {
       ck.wgmmaProducts(ksqs, Sh, VT, K, nextPrologue);
+    } else if (qsInRegisters) {
+      // The next chunk's key scale and coefficients before the products,
+      // its f16 stores after them. (Measured: EFLA -1% at B8 T4096, -5% at
+      // B4 T8192; in the narrow kernel, whose products are under a branch,
+      // +3..+8%: there the prologue stays after them.)
+      Chunked::TokenMath early = tokenMath(ahead, cn);
+      qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
+      prologue(ahead, cn, Khq, Qhq, Aq, Bq, LGq, &early);
     } else {
       qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
       nextPrologue();
