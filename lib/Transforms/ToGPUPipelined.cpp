@@ -61,10 +61,19 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   using Mat = Chunked::Mat;
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   Operation *fn = kb.function();
+  // With one output tile per warp (VT = 64), Q S stays in the registers of
+  // the warp that computes it in I1 and adds it to the same tile of O in I3.
+  // (Measured at B8 T4096 and B4 T8192: -1..-5%; with fewer tiles than warps,
+  // where only some warps keep a tile, +4..+10% at B1 T32768.) The wgmma
+  // form's warpgroups split the tiles differently: shared memory there.
+  const bool qsInRegisters = !wgmma && (C / 16) * (VT / 16) == kWarps;
   Value smem = ck.begin(
       VT, variant, "pipelined",
       std::string("pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S") +
           (wgmma ? " (sm_90a: wgmma, warpgroups 0/2 K S, 1/3 Q S, half the columns each)" : "") +
+          (qsInRegisters ? " (Q S kept in each warp's registers for its tile of O), the next chunk's key norms and "
+                           "coefficients issued before them"
+                         : "") +
           "; the next chunk's prologue] "
           "[warps 0-" + std::to_string(VT / 8 - 1) +
           ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal, "
@@ -101,12 +110,6 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   std::optional<Chunked::Twin> KKdInVc = ck.alias(Vc2, C, 16, ck.f32);
   Mat KKdOwn = KKdInVc ? Mat{} : ck.view(smem, off, C, 16, ck.f32);
   Mat RHS = ck.view(smem, off, C, VT, ck.f32);
-  // With one output tile per warp (VT = 64), Q S stays in the registers of
-  // the warp that computes it in I1 and adds it to the same tile of O in I3.
-  // (Measured at B8 T4096 and B4 T8192: -1..-5%; with fewer tiles than warps,
-  // where only some warps keep a tile, +4..+10% at B1 T32768.) The wgmma
-  // form's warpgroups split the tiles differently: shared memory there.
-  const bool qsInRegisters = !wgmma && (C / 16) * (VT / 16) == kWarps;
   Mat QS = qsInRegisters ? Mat{} : ck.view(smem, off, C, VT, ck.f32);
   Mat Dh = ck.view(smem, off, C, VT, ck.f16);
   Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
