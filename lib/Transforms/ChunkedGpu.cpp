@@ -539,6 +539,7 @@ Chunked::TokenMath Chunked::tokenCoefficients(Value lam, Value rs, Value live, V
 }
 
 Value Chunked::pin(Value x) {
+  assert(x.getType().isF32() && "an f32 register");
   return LLVM::InlineAsmOp::create(b, l, x.getType(), ValueRange{x}, b.getStringAttr("mov.b32 $0, $1;"),
                                    b.getStringAttr("=f,f"), b.getUnitAttr(), UnitAttr(), LLVM::TailCallKindAttr(),
                                    LLVM::AsmDialectAttr(), ArrayAttr())

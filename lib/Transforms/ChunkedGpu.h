@@ -174,17 +174,17 @@ struct Chunked {
   void unrolled(int64_t n, const std::function<llvm::SmallVector<mlir::Value>(mlir::Value)> &loads,
                 const std::function<void(mlir::Value, llvm::ArrayRef<mlir::Value>)> &stores);
 
+  /// A token's key scale (1 without L2 normalisation) and coefficients.
+  struct TokenMath {
+    mlir::Value rs, a, b, lg;
+  };
   /// The chunk prologue after the loads, for token i of the chunk (eight
   /// threads per token, this one owning columns d0 .. d0 + K/8 of its row; ks
   /// and qs those columns as f32): ||k||^2 by shuffles, the L2 scale, the
   /// keys and queries stored as f16 to Kh / Qh (zeros unless `live`), and,
   /// by the first of the eight (part == 0), the token's a, b and log g
-  /// (its inputs loaded then, or given).
-  /// With `early`, the key scale and coefficients computed before (by
-  /// keyNorm and tokenCoefficients) instead of here.
-  struct TokenMath {
-    mlir::Value rs, a, b, lg;
-  };
+  /// (its inputs loaded then, or given). With `early`, the key scale and
+  /// coefficients computed before (by keyNorm and tokenCoefficients).
   void finishPrologue(delta::RecurrenceOp rec, llvm::ArrayRef<mlir::Value> ks, llvm::ArrayRef<mlir::Value> qs,
                       mlir::Value i, mlir::Value d0, mlir::Value part, mlir::Value live, mlir::Value row, Mat Kh,
                       Mat Qh, mlir::Value A, mlir::Value Bc, mlir::Value LG,

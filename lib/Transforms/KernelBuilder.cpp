@@ -173,13 +173,6 @@ Value KernelBuilder::loadKeyQuery(Value row, Value dst, Value qdst, Value slot) 
   return mul(lam, mul(rs, rs));
 }
 
-SmallVector<Value> KernelBuilder::loadInputs(Value row) {
-  SmallVector<Value> ins;
-  for (unsigned i = 0; i < numInputs; ++i)
-    ins.push_back(loadIO(input(i), row));
-  return ins;
-}
-
 TokenCoefficients KernelBuilder::coefficients(Value row, Value lam, ArrayRef<Value> inputs) {
   Block &body = rec.getBodyBlock();
   Type ct = rec.getComputeType();

@@ -108,10 +108,8 @@ public:
   /// (normalised as the spec asks) and returns lam = ||k||^2.
   mlir::Value loadKeyQuery(mlir::Value row, mlir::Value dst, mlir::Value qdst, mlir::Value slot);
   /// (g, a, b) of token row `row`, inlining the recurrence's body; the
-  /// inputs loaded here, or given (f32, from loadInputs).
+  /// inputs loaded here, or given (f32).
   TokenCoefficients coefficients(mlir::Value row, mlir::Value lam, llvm::ArrayRef<mlir::Value> inputs = {});
-  /// The inputs of token row `row` as f32.
-  llvm::SmallVector<mlir::Value> loadInputs(mlir::Value row);
   unsigned numberOfInputs() const { return numInputs; }
   /// S = h0 (or 0); and ht = S at the end.
   void initState(mlir::Value S);
