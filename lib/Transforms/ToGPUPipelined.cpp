@@ -5,11 +5,11 @@
 // per (sequence, head) pair and value tile; per chunk c, three intervals
 // between block barriers:
 //
-//   I1  all warps: K S, Q S of chunk c (the RHS epilogue; Q S stays in
-//       the registers of the warp, which owns the same tile of O in I3, when
-//       every warp has one tile, which also gets the next chunk's key norms
-//       and coefficients before the products), the state read from its f16
-//       copy; beside them the prologue of chunk c + 1 (its
+//   I1  all warps: K S, Q S of chunk c (the RHS epilogue), the state read
+//       from its f16 copy; with one tile per warp (value tile 64) Q S stays
+//       in the warp's registers for its tile of O in I3, and the next
+//       chunk's key norms and coefficients are issued before the products;
+//       beside them the prologue of chunk c + 1 (its
 //       keys, queries and inputs loaded in I3 of the chunk before and carried
 //       by the loop in registers; the values by cp.async)
 //   I2  warps 0 .. VT/8 - 1: the per-strip solve of chunk c (Delta, and
@@ -186,25 +186,36 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       inputs.push_back(x.getType().isF32() ? x : Value(arith::ExtFOp::create(b, l, ck.f32, x)));
     return inputs;
   };
-  // The token's key scale and coefficients for the chunk at c, computed
-  // where this is called (each result pinned there): their latency (the
-  // shuffles, EFLA's exp and division) then overlaps whatever follows.
-  auto tokenMath = [&](ArrayRef<Value> ahead, Value c) {
-    auto [lam, rs] = ck.keyNorm(rec, unpack(ahead, 0));
-    SmallVector<Value> inputs = unpackInputs(ahead);
+  // This thread's token of the chunk at c: its f32 keys and inputs, whether
+  // it is in the sequence, its (clamped) row.
+  struct Token {
+    SmallVector<Value> ks, inputs;
+    Value live, row;
+  };
+  // The token, and its key scale and coefficients computed where this is
+  // called (each result pinned there): their latency (the shuffles, EFLA's
+  // exp and division) then overlaps whatever follows.
+  auto tokenMath = [&](ArrayRef<Value> ahead, Value c, Token &t) {
+    t.ks = unpack(ahead, 0);
+    auto [lam, rs] = ck.keyNorm(rec, t.ks);
+    t.inputs = unpackInputs(ahead);
     Value tok = kb.iadd(c, pTok);
-    Value live = ck.lt(tok, len), row = clampTok(tok);
-    Chunked::TokenMath m = ck.tokenCoefficients(lam, rs, live, row, inputs);
+    t.live = ck.lt(tok, len);
+    t.row = clampTok(tok);
+    Chunked::TokenMath m = ck.tokenCoefficients(lam, rs, t.live, t.row, t.inputs);
     for (Value *x : {&m.rs, &m.a, &m.b, &m.lg})
       *x = ck.pin(*x);
     return m;
   };
-  auto prologue = [&](ArrayRef<Value> ahead, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG,
-                      const Chunked::TokenMath *early = nullptr) {
+  auto finish = [&](const Token &t, ArrayRef<Value> qs, Mat Kh, Mat Qh, Value A, Value Bc, Value LG,
+                    const Chunked::TokenMath *early) {
+    ck.finishPrologue(rec, t.ks, qs, pTok, pD0, part, t.live, t.row, Kh, Qh, A, Bc, LG, t.inputs, early);
+  };
+  auto prologue = [&](ArrayRef<Value> ahead, Value c, Mat Kh, Mat Qh, Value A, Value Bc, Value LG) {
     SmallVector<Value> ks = unpack(ahead, 0), qs = unpack(ahead, 1), inputs = unpackInputs(ahead);
     Value tok = kb.iadd(c, pTok);
-    ck.finishPrologue(rec, ks, qs, pTok, pD0, part, ck.lt(tok, len), clampTok(tok), Kh, Qh, A, Bc, LG, inputs,
-                      early);
+    Value live = ck.lt(tok, len), row = clampTok(tok);
+    finish(Token{ks, inputs, live, row}, qs, Kh, Qh, A, Bc, LG, nullptr);
   };
   // cp.async of the chunk's values at c into Vc (rows past the end and
   // columns past V zero-filled), one group.
@@ -367,9 +378,10 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       // its f16 stores after them. (Measured: EFLA -1% at B8 T4096, -5% at
       // B4 T8192; in the narrow kernel, whose products are under a branch,
       // +3..+8%: there the prologue stays after them.)
-      Chunked::TokenMath early = tokenMath(ahead, cn);
+      Token t;
+      Chunked::TokenMath early = tokenMath(ahead, cn, t);
       qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
-      prologue(ahead, cn, Khq, Qhq, Aq, Bq, LGq, &early);
+      finish(t, unpack(ahead, 1), Khq, Qhq, Aq, Bq, LGq, &early);
     } else {
       qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
       nextPrologue();
