@@ -432,12 +432,12 @@ std::pair<Value, Value> Chunked::splitTf32(Value x) {
 void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh, Value LG) {
   auto a4 = VectorType::get({4, 2}, f16), b2 = VectorType::get({2, 2}, f16);
   auto c2 = VectorType::get({2, 2}, f32), ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32);
-  auto on = scf::IfOp::create(b, l, lt(warp, kb.idx(VT / 8)), false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(on.thenBlock());
+  // Strip s (columns 8s ..) by warp s mod 16: one strip per warp up to 128
+  // columns, a loop over the warp's strips beyond.
+  auto strip = [&](Value s) {
   Lane ln = lane();
   Value g = ln.g, t = ln.t, t2 = ln.t2, l16 = ln.l16, hi8 = ln.hi8;
-  Value j0 = kb.imul(warp, kb.idx(8));
+  Value j0 = kb.imul(s, kb.idx(8));
   Value lastLG = DWh ? kb.load(LG, kb.idx(kChunk - 1)) : Value();
   auto rc = [&](int64_t r, Value dr, Value c) -> SmallVector<Value, 2> { return {kb.iadd(kb.idx(r), dr), c}; };
   for (int64_t r = 0; r < kChunk / 16; ++r) {
@@ -492,6 +492,11 @@ void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const M
     }
     syncWarp();
   }
+  };
+  if (VT / 8 <= kWarps)
+    when(lt(warp, kb.idx(VT / 8)), [&] { strip(warp); });
+  else
+    kb.loop(warp, kb.idx(VT / 8), kWarps, strip);
 }
 
 void Chunked::unrolled(int64_t n, const std::function<SmallVector<Value>(Value)> &loads,
@@ -676,6 +681,73 @@ SmallVector<Chunked::Product> Chunked::ksProducts(Mat Kh, Mat Qh, Mat RHS, Mat Q
     qs.epilogue = [=](Value i, Value j, Value x) { kb.store(kb.mul(gain(i), x), QS.mem, {i, j}); };
   }
   return {ks, qs};
+}
+
+void Chunked::loadStateTile(Mat S, Mat Sh, Value v0, int64_t VT) {
+  Value zero = kb.idx(0), Vn = kb.idx(V), fzero = kb.f32(0);
+  Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, kb.useH0(), zero);
+  strided(K * VT, [&](Value e) {
+    Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+    Value col = kb.iadd(v0, j);
+    Value inV = lt(col, Vn);
+    auto ld = scf::IfOp::create(b, l, TypeRange{f32}, arith::AndIOp::create(b, l, use, inV), true);
+    {
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(ld.thenBlock());
+      scf::YieldOp::create(b, l, kb.load(kb.h0(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col))));
+      b.setInsertionPointToStart(ld.elseBlock());
+      scf::YieldOp::create(b, l, fzero);
+    }
+    kb.store(ld.getResult(0), S.mem, {d, j});
+    kb.store(toF16(ld.getResult(0)), Sh.mem, {d, j});
+  });
+  barrier();
+}
+
+void Chunked::storeStateTile(Mat S, Value v0, int64_t VT) {
+  Value Vn = kb.idx(V);
+  strided(K * VT, [&](Value e) {
+    Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+    Value col = kb.iadd(v0, j);
+    auto st = scf::IfOp::create(b, l, lt(col, Vn), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(st.thenBlock());
+    kb.store(kb.load(S.mem, {d, j}), kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
+  });
+}
+
+void Chunked::storeOutputs(Mat QS, Value c0, Value n, Value v0, int64_t VT, Value scale, Value vi, Value vj0) {
+  const int64_t C = kChunk, ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8, per = C * VT / kThreads;
+  const int64_t unit = std::min<int64_t>(per, 16 / ioBytes);
+  Value Vn = kb.idx(V);
+  if (V % 16 == 0) {
+    Value i = vi, j0 = vj0;
+    Value live = arith::AndIOp::create(b, l, lt(i, n), lt(kb.iadd(v0, j0), Vn));
+    auto st = scf::IfOp::create(b, l, live, false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(st.thenBlock());
+    Value row = kb.tokenRow(kb.iadd(c0, i));
+    for (int64_t m = 0; m < per; m += unit) {
+      SmallVector<Value> xs;
+      for (int64_t u = 0; u < unit; ++u)
+        xs.push_back(kb.mul(scale, kb.load(QS.mem, {i, kb.iadd(j0, kb.idx(m + u))})));
+      Value vec = vector::FromElementsOp::create(b, l, VectorType::get({unit}, f32), xs);
+      if (!kb.ioType().isF32())
+        vec = arith::TruncFOp::create(b, l, VectorType::get({unit}, kb.ioType()), vec);
+      vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(row, Vn), kb.iadd(v0, kb.iadd(j0, kb.idx(m))))},
+                              false, llvm::MaybeAlign(unit * ioBytes));
+    }
+  } else {
+    strided(C * VT, [&](Value e) {
+      Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
+      Value live = arith::AndIOp::create(b, l, lt(i, n), lt(kb.iadd(v0, j), Vn));
+      auto st = scf::IfOp::create(b, l, live, false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(st.thenBlock());
+      Value row = kb.tokenRow(kb.iadd(c0, i));
+      kb.storeIO(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
+    });
+  }
 }
 
 Value Chunked::shuffleXor(Value x, int32_t offset) {

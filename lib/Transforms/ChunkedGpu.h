@@ -213,6 +213,17 @@ struct Chunked {
   llvm::SmallVector<Product> ksProducts(Mat Kh, Mat Qh, Mat RHS, Mat QS, mlir::Value A, mlir::Value Bc,
                                         mlir::Value LG, Mat Vc, bool gated, bool keepQS = false);
 
+  /// S (f32, K x VT) and its f16 copy Sh = columns v0 .. of the pair's h0
+  /// (zeros without h0 or past V); then a block barrier.
+  void loadStateTile(Mat S, Mat Sh, mlir::Value v0, int64_t VT);
+  /// ht's columns v0 .. v0 + VT (those inside V) = S.
+  void storeStateTile(Mat S, mlir::Value v0, int64_t VT);
+  /// o's rows c0 + i (i < n) and columns v0 .. v0 + VT = scale * O (f32,
+  /// C x VT): thread (vi, vj0) a run of C VT / threads consecutive columns,
+  /// stored as whole vectors of the storage type when V is a multiple of 16.
+  void storeOutputs(Mat O, mlir::Value c0, mlir::Value n, mlir::Value v0, int64_t VT, mlir::Value scale,
+                    mlir::Value vi, mlir::Value vj0);
+
   mlir::Value shuffleXor(mlir::Value x, int32_t offset);
   mlir::Value toF16(mlir::Value x);
   mlir::Value select(mlir::Value c, mlir::Value x, mlir::Value y);

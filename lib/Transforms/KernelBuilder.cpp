@@ -58,7 +58,7 @@ KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind) : Ke
 }
 
 KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name,
-                                 Type io) {
+                                 Type io, bool workspace) {
   KernelBuilder kb(rec);
   kb.contract = true;
   if (io)
@@ -78,6 +78,8 @@ KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, 
   args.append({buf, ioBuf, buf}); // h0, o, ht
   args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
   args.append(2, b.getIndexType());
+  if (workspace)
+    args.append({MemRefType::get({ShapedType::kDynamic}, b.getF16Type()), buf});
   auto fn = gpu::GPUFuncOp::create(b, kb.l, name.empty() ? rec.getSymName() : name,
                                    b.getFunctionType(args, {}));
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));

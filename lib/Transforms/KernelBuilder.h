@@ -48,8 +48,10 @@ public:
   /// one recurrence share its gpu.module.
   /// q, k, v, the inputs and o are stored as `io` (f32, bf16 or f16; default
   /// f32); h0 and ht are always f32.
+  /// With `workspace`, two more buffers follow use_h0: a scratch buffer of
+  /// f16 and one of f32 that the split schedule's two kernels share.
   static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name = "",
-                           mlir::Type io = {});
+                           mlir::Type io = {}, bool workspace = false);
 
   mlir::Attribute attr(llvm::StringRef name) { return fnOp->getAttr(name); }
   mlir::OpBuilder &builder() { return b; }
@@ -67,6 +69,9 @@ public:
   mlir::Value h0() { return arg(3 + numInputs); }
   mlir::Value o() { return arg(4 + numInputs); }
   mlir::Value ht() { return arg(5 + numInputs); }
+  /// The workspace buffers (f16, f32) of a kernel built with `workspace`.
+  mlir::Value workHalf() { return arg(9 + numInputs); }
+  mlir::Value workFloat() { return arg(10 + numInputs); }
   mlir::Value bos() { return bosV; }
   mlir::Value len() { return lenV; }
   mlir::Value head() { return headV; }

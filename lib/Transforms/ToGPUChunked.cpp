@@ -122,22 +122,7 @@ BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
   };
 
   // The state tile from h0 (or 0), and its f16 copy.
-  Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, kb.useH0(), zero);
-  ck.strided(K * VT, [&](Value e) {
-    Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-    Value col = kb.iadd(v0, j);
-    Value inV = ck.lt(col, Vn);
-    auto ld = scf::IfOp::create(b, l, TypeRange{ck.f32}, arith::AndIOp::create(b, l, use, inV), true);
-    {
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(ld.thenBlock());
-      scf::YieldOp::create(b, l, kb.load(kb.h0(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col))));
-      b.setInsertionPointToStart(ld.elseBlock());
-      scf::YieldOp::create(b, l, fzero);
-    }
-    kb.store(ld.getResult(0), S.mem, {d, j});
-    kb.store(ck.toF16(ld.getResult(0)), Sh.mem, {d, j});
-  });
+  ck.loadStateTile(S, Sh, v0, VT);
   ck.barrier();
 
   if (prefetch) {
@@ -269,47 +254,13 @@ BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef nam
     ck.barrier();
     // Outputs (each thread a run of consecutive columns, stored as whole
     // vectors of the storage type when V is a multiple of 16).
-    if (asyncV) {
-      Value i = vi, j0 = vj0;
-      Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j0), Vn));
-      auto st = scf::IfOp::create(b, l, live, false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(st.thenBlock());
-      Value row = kb.tokenRow(kb.iadd(c0, i));
-      for (int64_t m = 0; m < per; m += unit) {
-        SmallVector<Value> xs;
-        for (int64_t u = 0; u < unit; ++u)
-          xs.push_back(kb.mul(scale, kb.load(QS.mem, {i, kb.iadd(j0, kb.idx(m + u))})));
-        Value vec = vector::FromElementsOp::create(b, l, VectorType::get({unit}, ck.f32), xs);
-        if (!kb.ioType().isF32())
-          vec = arith::TruncFOp::create(b, l, VectorType::get({unit}, kb.ioType()), vec);
-        vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(row, Vn), kb.iadd(v0, kb.iadd(j0, kb.idx(m))))},
-                                false, llvm::MaybeAlign(unit * ioBytes));
-      }
-    } else {
-      ck.strided(C * VT, [&](Value e) {
-        Value i = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-        Value live = arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(kb.iadd(v0, j), Vn));
-        auto st = scf::IfOp::create(b, l, live, false);
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPointToStart(st.thenBlock());
-        Value row = kb.tokenRow(kb.iadd(c0, i));
-        kb.storeIO(kb.mul(scale, kb.load(QS.mem, {i, j})), kb.o(), kb.iadd(kb.imul(row, Vn), kb.iadd(v0, j)));
-      });
-    }
+    ck.storeOutputs(QS, c0, n, v0, VT, scale, vi, vj0);
     ck.barrier();
   });
   if (prefetch) // the last chunk's (zero-filled) prefetch lands before exit
     waitAll();
   // ht = the state tile.
-  ck.strided(K * VT, [&](Value e) {
-    Value d = arith::DivUIOp::create(b, l, e, kb.idx(VT)), j = arith::RemUIOp::create(b, l, e, kb.idx(VT));
-    Value col = kb.iadd(v0, j);
-    auto st = scf::IfOp::create(b, l, ck.lt(col, Vn), false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(st.thenBlock());
-    kb.store(kb.load(S.mem, {d, j}), kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
-  });
+  ck.storeStateTile(S, v0, VT);
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.finish(false);
   return {kb.function(), sharedBytes};
