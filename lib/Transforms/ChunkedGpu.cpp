@@ -750,6 +750,21 @@ void Chunked::storeOutputs(Mat QS, Value c0, Value n, Value v0, int64_t VT, Valu
   }
 }
 
+Chunked::PairEpilogue Chunked::outputPairs(Value c0, Value n, Value v0, Value scale) {
+  return [this, c0, n, v0, scale](Value i, Value j, Value x0, Value x1) {
+    Type io = kb.ioType();
+    Value Vn = kb.idx(V);
+    Value col = kb.iadd(v0, j);
+    when(arith::AndIOp::create(b, l, lt(i, n), lt(col, Vn)), [&] {
+      Value vec = vector::FromElementsOp::create(b, l, VectorType::get({2}, f32), ValueRange{kb.mul(scale, x0), kb.mul(scale, x1)});
+      if (!io.isF32())
+        vec = arith::TruncFOp::create(b, l, VectorType::get({2}, io), vec);
+      vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, i)), Vn), col)},
+                              false, llvm::MaybeAlign(2 * io.getIntOrFloatBitWidth() / 8));
+    });
+  };
+}
+
 Value Chunked::shuffleXor(Value x, int32_t offset) {
   return gpu::ShuffleOp::create(b, l, x, offset, 32, gpu::ShuffleMode::XOR).getShuffleResult();
 }

@@ -224,6 +224,10 @@ struct Chunked {
   void storeOutputs(Mat O, mlir::Value c0, mlir::Value n, mlir::Value v0, int64_t VT, mlir::Value scale,
                     mlir::Value vi, mlir::Value vj0);
 
+  /// An epilogue storing scale * O's pairs straight to o (rows c0 + i, i <
+  /// n; columns v0 + j inside V).
+  PairEpilogue outputPairs(mlir::Value c0, mlir::Value n, mlir::Value v0, mlir::Value scale);
+
   mlir::Value shuffleXor(mlir::Value x, int32_t offset);
   mlir::Value toF16(mlir::Value x);
   mlir::Value select(mlir::Value c, mlir::Value x, mlir::Value y);
@@ -246,6 +250,13 @@ BuiltKernel buildPhasedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringR
 /// With `wgmma`, the sm_90a form: K S and Q S on the warpgroups' wgmma.
 BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, llvm::StringRef variant,
                                  mlir::Type io, bool wgmma = false);
+
+/// The split schedule (ToGPUSplit.cpp): a chunk-parallel kernel writing the
+/// state-independent operands of every chunk to a workspace, and a scan
+/// kernel with value tile VT reading them. Null where it does not apply (V a
+/// multiple of 16 and of VT, keys in whole 16-byte pieces per thread).
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, llvm::StringRef name, mlir::Type io);
+BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, mlir::Type io);
 
 } // namespace deltac
 

@@ -335,6 +335,22 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       if (Attribute v = fn->getAttr(a))
         twin.fn->setAttr(a, v);
   }
+  /// The split schedule's two kernels, when they apply and fit in shared
+  /// memory (else none, with the reason on the wide kernel).
+  bool addSplit(delta::RecurrenceOp rec, const std::string &name, Type io) {
+    if (splitValueTile != 16 && splitValueTile != 32 && splitValueTile != 64) {
+      rec.emitOpError("the split value tile must be 0, 16, 32 or 64, got ") << splitValueTile;
+      return false;
+    }
+    BuiltKernel prep = buildSplitPrepKernel(rec, name + "_split_prep", io);
+    BuiltKernel scan = buildSplitScanKernel(rec, splitValueTile, name + "_split", io);
+    if (prep.fn && scan.fn && prep.sharedBytes <= kMaxSharedBytes && scan.sharedBytes <= kMaxSharedBytes)
+      return true;
+    for (BuiltKernel k : {prep, scan})
+      if (k.fn)
+        k.fn->erase();
+    return true;
+  }
   void runOnOperation() override {
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
     for (delta::RecurrenceOp rec : recs) {
@@ -373,6 +389,8 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
           return signalPassFailure();
         addTwin(rec, fn, io);
       }
+      if (splitValueTile != 0 && !addSplit(rec, name, io))
+        return signalPassFailure();
       rec.erase();
     }
   }

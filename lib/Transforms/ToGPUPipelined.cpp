@@ -396,17 +396,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     // I3: O = QS + QK Delta to o; S = G_C S + K^T (diag(G_C / G) Delta);
     // the loads of the chunk after the next.
     SmallVector<Value> ahead2 = loadAhead(kb.iadd(c0, kb.idx(2 * C)));
-    auto vt2 = VectorType::get({2}, ck.f32);
-    Chunked::PairEpilogue storeO = [&](Value i, Value j, Value x0, Value x1) {
-      Value col = kb.iadd(v0, j);
-      ck.when(arith::AndIOp::create(b, l, ck.lt(i, n), ck.lt(col, Vn)), [&] {
-        Value vec = vector::FromElementsOp::create(b, l, vt2, ValueRange{kb.mul(scale, x0), kb.mul(scale, x1)});
-        if (!io.isF32())
-          vec = arith::TruncFOp::create(b, l, VectorType::get({2}, io), vec);
-        vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, i)), Vn), col)},
-                                false, llvm::MaybeAlign(2 * ioBytes));
-      });
-    };
+    Chunked::PairEpilogue storeO = ck.outputPairs(c0, n, v0, scale);
     Chunked::Product o{ck.at(QKh2, p), QS, true, nullptr, nullptr, storeO};
     if (qsInRegisters)
       o.init = qs[0];

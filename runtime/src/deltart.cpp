@@ -4,6 +4,7 @@
 #include "cuda_driver.h"
 #include "deltart/bundle_format.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -45,9 +46,16 @@ struct deltart_bundle {
   int64_t ioBytes = 4;
   // The variant for few (sequence, head) pairs, if the bundle has one.
   int64_t narrowTile = 0, narrowShared = 0;
+  // The split schedule's two kernels, if the bundle has them: the scan's
+  // value tile and shared bytes, the first kernel's, the workspace record.
+  int64_t splitTile = 0, splitShared = 0, prepShared = 0, splitRecord = 0;
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
-  CUfunction function = nullptr, narrowFunction = nullptr;
+  CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr;
+  // The split schedule's workspace (f16 records, f32 log gates), kept and
+  // grown as needed: one forward at a time per bundle may use it.
+  CUdeviceptr work16 = 0, work32 = 0;
+  size_t work16Bytes = 0, work32Bytes = 0;
   int loadedSm = 0, sms = 0;
   // DELTART_SCHEDULE at load: "wide" or "narrow" forces a kernel, else by shape.
   std::string forcedSchedule;
@@ -124,6 +132,19 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
     if (b.narrowTile <= 0 || b.narrowShared < 0 || b.narrowShared > (1 << 20))
       return fail(DELTART_ERROR_FORMAT, "the manifest has a bad narrow variant");
   }
+  if (b.manifest.count("split_entry")) {
+    for (const char *key : {"split_prep_entry", "split_value_tile", "split_shared_bytes", "split_prep_shared_bytes",
+                            "split_workspace_f16_per_row"})
+      if (!b.manifest.count(key))
+        return fail(DELTART_ERROR_FORMAT, std::string("the manifest has split_entry but no '") + key + "'");
+    b.splitTile = std::atoll(b.manifest["split_value_tile"].c_str());
+    b.splitShared = std::atoll(b.manifest["split_shared_bytes"].c_str());
+    b.prepShared = std::atoll(b.manifest["split_prep_shared_bytes"].c_str());
+    b.splitRecord = std::atoll(b.manifest["split_workspace_f16_per_row"].c_str());
+    if (b.splitTile <= 0 || b.V % b.splitTile || b.splitShared < 0 || b.splitShared > (1 << 20) ||
+        b.prepShared < 0 || b.prepShared > (1 << 20) || b.splitRecord <= 0 || b.splitRecord % 8)
+      return fail(DELTART_ERROR_FORMAT, "the manifest has a bad split schedule");
+  }
   if (b.K <= 0 || b.V <= 0 || b.block <= 0 || b.block > 1024 || b.tile <= 0)
     return fail(DELTART_ERROR_FORMAT, "the manifest has bad dimensions or launch sizes");
   if (b.manifest["inputs"] != "-") {
@@ -194,6 +215,9 @@ void deltart_bundle_close(deltart_bundle *b) {
   if (const Driver *d = (b->module || b->cu) ? driver(err) : nullptr) {
     if (b->cu)
       d->cuMemFree(b->cu);
+    for (CUdeviceptr p : {b->work16, b->work32})
+      if (p)
+        d->cuMemFree(p);
     if (b->module)
       d->cuModuleUnload(b->module);
   }
@@ -271,16 +295,21 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     return fail(DELTART_ERROR_NO_DRIVER, err);
   if (!ensureContext(*d, err))
     return fail(DELTART_ERROR_NO_DEVICE, err);
+  // The longest sequence (the split schedule's first grid).
+  int64_t longest = a->T;
   if (a->cu_seqlens) { // the offsets must be monotone and end at T
     std::vector<int64_t> cu(a->N + 1);
     if (CUresult rc = d->cuMemcpyDtoH(cu.data(), a->cu_seqlens, cu.size() * 8))
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemcpyDtoH (cu_seqlens)", rc));
     if (cu[0] != 0 || cu[a->N] != a->T)
       return bad("cu_seqlens must start at 0 and end at T = " + std::to_string(a->T));
-    for (int64_t i = 1; i <= a->N; ++i)
+    longest = 0;
+    for (int64_t i = 1; i <= a->N; ++i) {
       if (cu[i] <= cu[i - 1])
         return bad("cu_seqlens must increase strictly: entry " + std::to_string(i) + " is " +
                    std::to_string(cu[i]) + " after " + std::to_string(cu[i - 1]));
+      longest = std::max(longest, cu[i] - cu[i - 1]);
+    }
   }
   // The module: the cubin for this device, else the newest PTX it can JIT.
   if (!b->function) {
@@ -322,7 +351,12 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     if (b->narrowTile)
       if (CUresult rc = d->cuModuleGetFunction(&b->narrowFunction, b->module, b->manifest["narrow_entry"].c_str()))
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
-    for (auto [fn, bytes] : {std::pair{b->function, b->shared}, std::pair{b->narrowFunction, b->narrowShared}})
+    if (b->splitTile)
+      for (auto [fn, key] : {std::pair{&b->splitFunction, "split_entry"}, std::pair{&b->prepFunction, "split_prep_entry"}})
+        if (CUresult rc = d->cuModuleGetFunction(fn, b->module, b->manifest[key].c_str()))
+          return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
+    for (auto [fn, bytes] : {std::pair{b->function, b->shared}, std::pair{b->narrowFunction, b->narrowShared},
+                             std::pair{b->splitFunction, b->splitShared}, std::pair{b->prepFunction, b->prepShared}})
       if (fn && bytes > 48 * 1024)
         if (CUresult rc = d->cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(bytes)))
           return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
@@ -369,20 +403,53 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   std::vector<void *> params;
   for (uint64_t &v : vals)
     params.push_back(&v);
-  // The schedule: the narrow variant when the wide one would leave more
-  // than half of the SMs idle (DELTART_SCHEDULE=wide|narrow, read when the
-  // kernels are loaded, forces one).
-  bool narrow = b->narrowFunction && N * a->H * ((b->V + b->tile - 1) / b->tile) <= b->sms / 2;
-  if (b->forcedSchedule == "wide")
-    narrow = false;
-  else if (b->forcedSchedule == "narrow")
-    narrow = b->narrowFunction != nullptr;
-  int64_t tile = narrow ? b->narrowTile : b->tile;
-  unsigned gridX = unsigned(N * a->H), gridY = unsigned((b->V + tile - 1) / tile);
-  if (CUresult rc = d->cuLaunchKernel(narrow ? b->narrowFunction : b->function, gridX, gridY, 1,
-                                      unsigned(b->block), 1, 1, unsigned(narrow ? b->narrowShared : b->shared),
-                                      static_cast<CUstream>(stream), params.data(), nullptr))
-    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
+  // The schedule: the split one (or else the narrow variant) when the wide
+  // kernel would leave more than half of the SMs idle
+  // (DELTART_SCHEDULE=wide|narrow|split, read when the kernels are loaded,
+  // forces one).
+  const bool few = N * a->H * ((b->V + b->tile - 1) / b->tile) <= b->sms / 2;
+  std::string schedule = few ? (b->splitFunction ? "split" : b->narrowFunction ? "narrow" : "wide") : "wide";
+  if (b->forcedSchedule == "wide" || (b->forcedSchedule == "narrow" && b->narrowFunction) ||
+      (b->forcedSchedule == "split" && b->splitFunction))
+    schedule = b->forcedSchedule;
+  auto launch = [&](CUfunction fn, unsigned gridY, int64_t shared) -> deltart_status {
+    if (CUresult rc = d->cuLaunchKernel(fn, unsigned(N * a->H), gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
+                                        static_cast<CUstream>(stream), params.data(), nullptr))
+      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
+    return DELTART_OK;
+  };
+  if (schedule != "split") {
+    bool narrow = schedule == "narrow";
+    int64_t tile = narrow ? b->narrowTile : b->tile;
+    return launch(narrow ? b->narrowFunction : b->function, unsigned((b->V + tile - 1) / tile),
+                  narrow ? b->narrowShared : b->shared);
+  }
+  // The split schedule: the workspace (one f16 record and one f32 per token
+  // row), then the first kernel over every chunk and the scan.
+  auto ensure = [&](CUdeviceptr &p, size_t &have, size_t bytes) -> deltart_status {
+    if (have >= bytes)
+      return DELTART_OK;
+    if (p)
+      d->cuMemFree(p);
+    p = 0, have = 0;
+    if (CUresult rc = d->cuMemAlloc(&p, bytes))
+      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc) + " (the split schedule's workspace, " +
+                                          std::to_string(bytes) + " bytes)");
+    have = bytes;
+    return DELTART_OK;
+  };
+  if (deltart_status s = ensure(b->work16, b->work16Bytes, size_t(rows) * b->splitRecord * 2))
+    return s;
+  if (deltart_status s = ensure(b->work32, b->work32Bytes, size_t(rows) * 4))
+    return s;
+  std::vector<uint64_t> more = {b->work16, b->work16, 0, uint64_t(rows * b->splitRecord), 1,
+                                b->work32, b->work32, 0, uint64_t(rows), 1};
+  for (uint64_t &v : more)
+    params.push_back(&v);
+  const int64_t chunk = std::max<int64_t>(1, std::atoll(b->manifest["chunk_size"].c_str()));
+  if (deltart_status s = launch(b->prepFunction, unsigned((longest + chunk - 1) / chunk), b->prepShared))
+    return s;
+  return launch(b->splitFunction, unsigned(b->V / b->splitTile), b->splitShared);
   return DELTART_OK;
 }
 

@@ -11,20 +11,21 @@ RT=/tmp/deltart-build
 cmake -S runtime -B $RT -DCMAKE_BUILD_TYPE=Release > /dev/null && cmake --build $RT -j 8 > /dev/null || exit 1
 RUN=$RT/deltart-run
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+status=0
 for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
   case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
-  for sched in wide narrow; do # both kernels of the bundle, whatever the shape
+  for sched in wide narrow split; do # every schedule of the bundle, whatever the shape
     # and both forms: the cubin (sm_90a: wgmma where the bundle has it), the
     # sm_80 PTX (mma.sync) compiled here by the driver
     for form in cubin ptx80; do
       out=gpu-$sched; [ $form = ptx80 ] && out=gpu-$sched-ptx80
       rm -rf "$dir/$out"
       env DELTART_SCHEDULE=$sched $([ $form = ptx80 ] && echo DELTART_PTX=80) $RUN "$CASES/$spec.bundle" \
-        --inputs "$dir/in" --outputs "$dir/$out" > "$dir/run-$out.json" || echo "FAILED $case ($sched, $form)"
+        --inputs "$dir/in" --outputs "$dir/$out" > "$dir/run-$out.json" || { echo "FAILED $case ($sched, $form)"; status=1; }
     done
   done
 done
-python3 scripts/gpu/compare.py "$CASES"; status=$?
+python3 scripts/gpu/compare.py "$CASES" || status=1
 echo "== example app (examples/app/efla_gpu_app.c, the kernel embedded in a header)"
 cc -std=c11 -O2 -I"$CASES" -Iruntime/include examples/app/efla_gpu_app.c $RT/libdeltart.a -lstdc++ -ldl -lm \
   -o /tmp/efla_gpu_app && /tmp/efla_gpu_app || status=1
@@ -41,7 +42,7 @@ for shape in 8,4096,16 1,32768,16 4,8192,32 2,16384,16; do
   for spec in efla deltanet rk4; do
     $RUN "$CASES/$spec-d$D-bf16.bundle" --bench $shape --repeat 30
   done
-  for sched in wide narrow; do
+  for sched in wide narrow split; do
     DELTART_SCHEDULE=$sched $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed "s/^{/{\"schedule\": \"$sched\", /"
   done
   DELTART_PTX=80 $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed 's/^{/{"form": "sm_80 PTX", /'

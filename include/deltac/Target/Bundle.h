@@ -9,9 +9,10 @@
 namespace deltac {
 
 /// The GPU kernels of a module lowered by delta-to-gpu(-chunked): the main
-/// (wide) one, and the variant for few pairs when there is one.
+/// (wide) one, the variant for few pairs, and the split schedule's two
+/// kernels (the scan and its chunk-parallel first kernel) when there are.
 struct GpuKernels {
-  mlir::gpu::GPUFuncOp wide, narrow;
+  mlir::gpu::GPUFuncOp wide, narrow, split, splitPrep;
 };
 GpuKernels findGpuKernels(mlir::ModuleOp module);
 /// The storage type of a kernel's q, k, v, inputs and o: "f32", "bf16" or "f16".

@@ -74,6 +74,8 @@ def DeltaToGPU : Pass<"delta-to-gpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"valueTile", "value-tile", "int64_t", /*default=*/"128",
            "threads per block (state columns per block)">,
+    Option<"splitValueTile", "split-value-tile", "int64_t", "16",
+           "Value tile of the split schedule's scan kernel (0: no split kernels)">,
     Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
            "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
   ];
@@ -106,13 +108,19 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
     and, when `narrow-value-tile` is non-zero and smaller than V,
     `@<name>_narrow` with that tile, for problems with too few (sequence,
-    head) pairs to fill the GPU (the runtime chooses by shape).
+    head) pairs to fill the GPU (the runtime chooses by shape). With
+    `split-value-tile` non-zero, also the split schedule's two kernels:
+    `@<name>_split_prep` (one block per chunk: every state-independent
+    operand of the chunk, written to a workspace) and `@<name>_split` (the
+    scan over chunks with that value tile, reading them).
   }];
   let options = [
     Option<"valueTile", "value-tile", "int64_t", "64",
            "Value columns per block: 16, 32 or 64">,
     Option<"narrowValueTile", "narrow-value-tile", "int64_t", "16",
            "Value tile of the few-pairs variant (0: none)">,
+    Option<"splitValueTile", "split-value-tile", "int64_t", "16",
+           "Value tile of the split schedule's scan kernel (0: no split kernels)">,
     Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
            "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",

@@ -29,7 +29,8 @@ GpuKernels findGpuKernels(ModuleOp module) {
     if (!fn->hasAttr("delta.kernel") || fn->hasAttr("delta.twin_of"))
       return;
     auto variant = fn->getAttrOfType<StringAttr>("delta.variant");
-    (variant && variant.getValue() == "narrow" ? k.narrow : k.wide) = fn;
+    llvm::StringRef v = variant ? variant.getValue() : "";
+    (v == "narrow" ? k.narrow : v == "split" ? k.split : v == "split_prep" ? k.splitPrep : k.wide) = fn;
   });
   return k;
 }
@@ -98,6 +99,23 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += fmt::format("narrow_value_tile {}\n", n64("delta.value_tile"));
     m += fmt::format("narrow_shared_bytes {}\n", sharedBytes(module, narrow));
     m += "schedule narrow when N * H * ceil(value_dim / value_tile) <= SMs / 2\n";
+  }
+  if (found.split && found.splitPrep) {
+    // The split schedule: the first kernel over every chunk, then the scan;
+    // both take the workspace (one record per token row) after use_h0.
+    auto s64 = [&](gpu::GPUFuncOp fn, llvm::StringRef name) {
+      return llvm::cast<IntegerAttr>(fn->getAttr(name)).getInt();
+    };
+    m += fmt::format("split_prep_entry {}\n", found.splitPrep.getName().str());
+    m += fmt::format("split_prep_shared_bytes {}\n", sharedBytes(module, found.splitPrep));
+    m += fmt::format("split_entry {}\n", found.split.getName().str());
+    m += fmt::format("split_value_tile {}\n", s64(found.split, "delta.value_tile"));
+    m += fmt::format("split_shared_bytes {}\n", sharedBytes(module, found.split));
+    m += fmt::format("split_workspace_f16_per_row {}\n", s64(found.split, "delta.workspace_f16_per_row"));
+    m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H, "
+         "y = value_dim / split_value_tile\n";
+    m += "split_params the params below, then work_f16 : f16 buffer (rows * split_workspace_f16_per_row), "
+         "work_f32 : f32 buffer (rows)\n";
   }
   m += fmt::format("params q k v inputs o : {} buffers; h0 ht : f32 buffers; cu_seqlens : i64 buffer; "
                    "nheads use_h0 : i64; each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n",

@@ -9,8 +9,9 @@
  * A bundle's module is the cubin for the device's architecture, else the
  * newest PTX the driver can compile for it (never PTX built for another
  * arch-specific target such as sm_90a). Two environment variables, read when
- * a bundle first launches, are for testing: DELTART_SCHEDULE=wide|narrow
- * forces a kernel variant; DELTART_PTX=<sm> (e.g. 80) loads that PTX image
+ * a bundle first launches, are for testing: DELTART_SCHEDULE=wide|narrow|split
+ * forces a kernel variant (split: the two-kernel schedule, whose workspace
+ * the bundle keeps, so one forward at a time per bundle); DELTART_PTX=<sm> (e.g. 80) loads that PTX image
  * instead of the cubin, to run the sm_80 form of a kernel on a newer GPU.
  *===----------------------------------------------------------------------===*/
 #ifndef DELTART_H

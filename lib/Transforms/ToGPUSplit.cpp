@@ -1,0 +1,313 @@
+//===- ToGPUSplit.cpp - the split schedule of the chunked scan ------------===//
+//
+// The chunked scan of MATH.md section 4 as two kernels, for problems with
+// few (sequence, head) pairs, where one block per pair and value tile leaves
+// the GPU idle and repeats the state-independent work per value tile:
+//
+//   @<name>_prep   one block per (pair, chunk), all chunks at once: the
+//                  prologue, K K^T and Q K^T with their masks, the diagonal
+//                  inverses and two blocked solves, writing per token row
+//                  to an f16 workspace
+//                    W  = (I + L)^{-1} diag(a G) K      (K columns)
+//                    U  = (I + L)^{-1} diag(b) V        (V columns)
+//                    QK = Gamma o Tril(Q K^T)            (C columns)
+//                    K, Q as the products use them       (K columns each)
+//                  and the cumulative log G to an f32 one;
+//   @<name>        one block per (pair, value tile) walking the chunks with
+//                  the state tile in shared memory, two phases per chunk:
+//                    Delta = U - W S,  QS = diag(G) Q S
+//                    O = QS + QK Delta,  S = G_C S + K^T diag(G_C / G) Delta
+//                  the next chunk's operands arriving by cp.async while
+//                  the other phase computes (W, U, Q, log G during the
+//                  second, K and QK during the first).
+//
+// The workspace holds one record of 3K + V + C f16 per token row (the row
+// of k), so that the two kernels agree on it without knowing the problem's
+// size; the runtime allocates it.
+//
+//===----------------------------------------------------------------------===//
+#include "ChunkedGpu.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace deltac {
+
+namespace {
+
+using Mat = Chunked::Mat;
+
+/// Where the fields of a token row's workspace record start (f16 elements).
+struct Record {
+  int64_t w, u, qk, k, q, size;
+  Record(int64_t K, int64_t V) : w(0), u(K), qk(K + V), k(K + V + kChunk), q(2 * K + V + kChunk),
+                                 size(3 * K + V + kChunk) {}
+};
+
+/// Per 16-byte piece e < C cols / 8 of a chunk's rows x `cols` f16 block:
+/// body(row i, column of the piece); rounds of one piece per thread, the last
+/// one guarded.
+/// By the `threads` threads from `first` on (the caller keeps the others
+/// out).
+void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body, int64_t first = 0,
+               int64_t threads = kThreads) {
+  KernelBuilder &kb = ck.kb;
+  const int64_t per = cols / 8, pieces = kChunk * per;
+  Value me = first ? arith::SubIOp::create(ck.b, ck.l, ck.tid, kb.idx(first)).getResult() : ck.tid;
+  for (int64_t m = 0; m < pieces; m += threads) {
+    auto one = [&] {
+      Value e = kb.iadd(me, kb.idx(m));
+      body(ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(8)));
+    };
+    if (pieces - m >= threads)
+      one();
+    else
+      ck.when(ck.lt(me, kb.idx(pieces - m)), one);
+  }
+}
+
+/// The token row of chunk row i (rows past the chunk's n live ones read the
+/// last live row).
+Value chunkRow(Chunked &ck, Value c0, Value i, Value n) {
+  KernelBuilder &kb = ck.kb;
+  return kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(ck.b, ck.l, i, arith::SubIOp::create(ck.b, ck.l, n, kb.idx(1)))));
+}
+
+} // namespace
+
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, StringRef name, Type io) {
+  const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
+  const int64_t width = 128 / io.getIntOrFloatBitWidth();
+  if (V % 16 || (K / 8) % width)
+    return {};
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true);
+  OpBuilder &b = kb.builder();
+  Location l = kb.loc();
+  Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
+  Value smem = ck.begin(V, "split_prep", "split",
+                        "split, first kernel: one block per (pair, chunk), all chunks at once; the prologue, "
+                        "K K^T, Q K^T, the inverses and the solves for W and U, written to the workspace");
+  const bool gated = !kb.ungated();
+  const Record rc(K, V);
+  int64_t off = 0;
+  Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
+  Mat KKd = ck.view(smem, off, C, 16, ck.f32), Tinv = ck.view(smem, off, C, 16, ck.f32);
+  Mat Lh = ck.view(smem, off, C, C, ck.f16), QKh = ck.view(smem, off, C, C, ck.f16);
+  Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
+  Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
+  const int64_t wide = std::max(K, V);
+  Mat RHS = ck.view(smem, off, C, wide, ck.f32), Dh = ck.view(smem, off, C, wide, ck.f16);
+  const int64_t sharedBytes = off;
+
+  Value c0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(C));
+  ck.when(ck.lt(c0, kb.len()), [&] {
+    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    // The prologue: eight threads per token, 16-byte vector loads of the
+    // thread's slice of its key and query row.
+    {
+      Value i = ck.div(ck.tid, 8), part = ck.rem(ck.tid, 8);
+      Value d0 = kb.imul(part, kb.idx(K / 8));
+      Value row = chunkRow(ck, c0, i, n);
+      Value base = kb.iadd(kb.imul(row, kb.idx(K)), d0);
+      auto vt = VectorType::get({width}, kb.ioType()), vf = VectorType::get({width}, ck.f32);
+      SmallVector<Value> ks, qs;
+      for (int64_t d = 0; d < K / 8; d += width)
+        for (auto [mem, out] : {std::pair{kb.k(), &ks}, std::pair{kb.q(), &qs}}) {
+          Value x = vector::LoadOp::create(b, l, vt, mem, ValueRange{kb.iadd(base, kb.idx(d))}, false,
+                                           llvm::MaybeAlign(16));
+          if (!kb.ioType().isF32())
+            x = arith::ExtFOp::create(b, l, vf, x);
+          for (int64_t m = 0; m < width; ++m)
+            out->push_back(vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{m}));
+        }
+      ck.finishPrologue(rec, ks, qs, i, d0, part, ck.lt(i, n), row, Kh, Qh, A, Bc, LG);
+    }
+    ck.barrier();
+    if (gated) {
+      ck.when(ck.lt(ck.tid, kb.idx(32)), [&] { ck.scanLogG(LG); });
+      ck.barrier();
+    }
+    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, Lh, QKh, A, LG, gated), 0, Chunked::T(Kh), 0, C, C, K);
+    // W's right-hand side diag(a G) K beside the diagonal inverses.
+    ck.strided(C * K, [&](Value e) {
+      Value i = ck.div(e, K), d = ck.rem(e, K);
+      Value s = kb.load(A, i);
+      if (gated)
+        s = kb.mul(s, kb.exp(kb.load(LG, i)));
+      kb.store(kb.mul(s, arith::ExtFOp::create(b, l, ck.f32, kb.load(Kh.mem, {i, d}))), RHS.mem, {i, d});
+    });
+    ck.barrier();
+    ck.when(ck.lt(ck.tid, kb.idx(32 * (C / 16))), [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, Tinv); });
+    ck.barrier();
+    ck.solveStrips(Lh, Tinv, RHS, Dh, K);
+    ck.barrier();
+    // Out to the workspace: W, the keys, the queries, QK and log G; beside
+    // it U's right-hand side diag(b) V.
+    Value ws = kb.workHalf();
+    auto store = [&](Mat from, int64_t field, int64_t cols) {
+      forPieces(ck, cols, [&](Value i, Value c) {
+        ck.when(ck.lt(i, n), [&] {
+          auto v8 = VectorType::get({8}, ck.f16);
+          Value x = vector::LoadOp::create(b, l, v8, from.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
+          Value at = kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, i)), kb.idx(rc.size)), kb.iadd(kb.idx(field), c));
+          vector::StoreOp::create(b, l, x, ws, ValueRange{at}, false, llvm::MaybeAlign(16));
+        });
+      });
+    };
+    store(Dh, rc.w, K);
+    store(Kh, rc.k, K);
+    store(Qh, rc.q, K);
+    store(QKh, rc.qk, C);
+    if (gated)
+      ck.when(ck.lt(ck.tid, n), [&] {
+        kb.store(kb.load(LG, ck.tid), kb.workFloat(), kb.tokenRow(kb.iadd(c0, ck.tid)));
+      });
+    ck.strided(C * V, [&](Value e) {
+      Value i = ck.div(e, V), j = ck.rem(e, V);
+      Value x = kb.loadIO(kb.v(), kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), j));
+      kb.store(kb.mul(kb.load(Bc, i), x), RHS.mem, {i, j});
+    });
+    ck.barrier();
+    ck.solveStrips(Lh, Tinv, RHS, Dh, V);
+    ck.barrier();
+    store(Dh, rc.u, V);
+  });
+  kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
+  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(rc.size));
+  kb.finish(false);
+  return {kb.function(), sharedBytes};
+}
+
+BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, Type io) {
+  const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
+  if (V % VT || V % 16)
+    return {};
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true);
+  OpBuilder &b = kb.builder();
+  Location l = kb.loc();
+  Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
+  const bool gated = !kb.ungated();
+  // Warps of the second phase: O's tiles on the first, the state's on the rest.
+  const int64_t oTiles = (C / 16) * (VT / 16), sTiles = (K / 16) * (VT / 16);
+  const int64_t oWarps = std::max<int64_t>(1, std::min<int64_t>(oTiles, kWarps * oTiles / (oTiles + sTiles)));
+  Value smem = ck.begin(VT, "split", "split",
+                        "split, second kernel: the state tile in shared memory, 2 phases per chunk: [all warps: "
+                        "Delta = U - W S, Q S] [warps 0-" + std::to_string(oWarps - 1) + ": O = Q S + QK Delta | "
+                        "warps " + std::to_string(oWarps) + "-15: S = G_C S + K^T Delta], the next chunk's "
+                        "operands by cp.async during the other phase");
+  const Record rc(K, V);
+  int64_t off = 0;
+  Mat S = ck.view(smem, off, K, VT, ck.f32), Sh = ck.view(smem, off, K, VT, ck.f16);
+  Mat W = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
+  Mat Kh = ck.view(smem, off, C, K, ck.f16), U = ck.view(smem, off, C, VT, ck.f16);
+  Mat QKh = ck.view(smem, off, C, C, ck.f16), QS = ck.view(smem, off, C, VT, ck.f32);
+  Mat Dh = ck.view(smem, off, C, VT, ck.f16);
+  Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
+  Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
+  const int64_t sharedBytes = off;
+
+  Value zero = kb.idx(0);
+  Value v0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(VT));
+  Value vi = ck.div(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
+  Value vj0 = ck.rem(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
+  Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
+  Value ws = kb.workHalf();
+  auto tokenTy = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+  // cp.async of a field's columns col0 .. col0 + cols of the chunk at c0
+  // (rows past the end, or chunks past it, zero-filled) into `to`.
+  auto fetch = [&](Mat to, Value c0, int64_t field, Value col0, int64_t cols) {
+    Value n = arith::SubIOp::create(b, l, kb.len(), c0); // may be <= 0
+    forPieces(ck, cols, [&](Value i, Value c) {
+      Value live = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i, n);
+      Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
+      Value at = kb.iadd(kb.imul(kb.tokenRow(t), kb.idx(rc.size)), kb.iadd(kb.idx(field), kb.iadd(col0, c)));
+      nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, to.mem, ValueRange{i, c}, ws, ValueRange{at},
+                                       b.getIndexAttr(8), ck.select(live, kb.idx(8), zero), b.getUnitAttr());
+    });
+  };
+  auto fetchLG = [&](Value c0) {
+    if (!gated)
+      return;
+    Value n = arith::SubIOp::create(b, l, kb.len(), c0);
+    ck.when(ck.lt(ck.tid, kb.idx(C)), [&] {
+      Value live = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, ck.tid, n);
+      Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, ck.tid), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
+      nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, LG, ValueRange{ck.tid}, kb.workFloat(),
+                                       ValueRange{kb.tokenRow(t)}, b.getIndexAttr(1),
+                                       ck.select(live, kb.idx(1), zero), UnitAttr());
+    });
+  };
+  auto commit = [&] { nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{}); };
+  auto waitGroups = [&](int32_t pending) {
+    Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(pending + 1));
+  };
+  // Group A (first phase's operands) and group B (the second's).
+  auto fetchA = [&](Value c0) {
+    fetch(W, c0, rc.w, zero, K);
+    fetch(Qh, c0, rc.q, zero, K);
+    fetch(U, c0, rc.u, v0, VT);
+    fetchLG(c0);
+    commit();
+  };
+  auto fetchB = [&](Value c0) {
+    fetch(Kh, c0, rc.k, zero, K);
+    fetch(QKh, c0, rc.qk, zero, C);
+    commit();
+  };
+
+  ck.loadStateTile(S, Sh, v0, VT);
+  ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), [&] {
+    fetchA(zero);
+    fetchB(zero);
+  });
+  kb.loop(zero, kb.len(), C, [&](Value c0) {
+    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    Value next = kb.iadd(c0, kb.idx(C));
+    // Phase 1: Delta = U - W S (and diag(G_C / G) Delta when gated), Q S.
+    waitGroups(1); // group A of this chunk (B may still be in flight)
+    ck.barrier();
+    Value lastLG = gated ? kb.load(LG, Value(arith::SubIOp::create(b, l, n, kb.idx(1)))) : Value();
+    Chunked::Product delta{W, Dh, false, [&](Value i, Value j, Value x) {
+                             Value d = kb.sub(arith::ExtFOp::create(b, l, ck.f32, kb.load(U.mem, {i, j})), x);
+                             kb.store(ck.toF16(d), Dh.mem, {i, j});
+                             if (gated)
+                               kb.store(ck.toF16(kb.mul(kb.exp(kb.sub(lastLG, kb.load(LG, i))), d)), DWh.mem,
+                                        {i, j});
+                           }};
+    Chunked::Product qs{Qh, QS};
+    if (gated)
+      qs.epilogue = [&](Value i, Value j, Value x) { kb.store(kb.mul(kb.exp(kb.load(LG, i)), x), QS.mem, {i, j}); };
+    ck.matmuls({delta, qs}, 0, Sh, 0, C, VT, K);
+    Value gc = gated ? kb.exp(lastLG) : Value();
+    waitGroups(0); // group B of this chunk
+    ck.barrier();
+    fetchA(next);
+    // Phase 2: O = QS + QK Delta; S = G_C S + K^T (diag(G_C / G) Delta).
+    ck.when(ck.lt(ck.warp, kb.idx(oWarps)), [&] { ck.matmuls({{QKh, QS, true}}, 0, Dh, 0, C, VT, C, 0, oWarps); });
+    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::uge, ck.warp, kb.idx(oWarps)), [&] {
+      ck.matmuls({{Chunked::T(Kh), S, true,
+                   [&](Value d, Value j, Value x) {
+                     kb.store(x, S.mem, {d, j});
+                     kb.store(ck.toF16(x), Sh.mem, {d, j});
+                   },
+                   gc}},
+                 0, DWh, 0, K, VT, C, oWarps, kWarps - oWarps);
+    });
+    ck.barrier();
+    fetchB(next);
+    ck.storeOutputs(QS, c0, n, v0, VT, scale, vi, vj0);
+  });
+  waitGroups(0);
+  ck.storeStateTile(S, v0, VT);
+  kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
+  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(rc.size));
+  kb.finish(false);
+  return {kb.function(), sharedBytes};
+}
+
+} // namespace deltac
