@@ -51,22 +51,18 @@ struct Record {
 /// Per 16-byte piece e < C cols / 8 of a chunk's rows x `cols` f16 block:
 /// body(row i, column of the piece); rounds of one piece per thread, the last
 /// one guarded.
-/// By the `threads` threads from `first` on (the caller keeps the others
-/// out).
-void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body, int64_t first = 0,
-               int64_t threads = kThreads) {
+void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body) {
   KernelBuilder &kb = ck.kb;
   const int64_t per = cols / 8, pieces = kChunk * per;
-  Value me = first ? arith::SubIOp::create(ck.b, ck.l, ck.tid, kb.idx(first)).getResult() : ck.tid;
-  for (int64_t m = 0; m < pieces; m += threads) {
+  for (int64_t m = 0; m < pieces; m += kThreads) {
     auto one = [&] {
-      Value e = kb.iadd(me, kb.idx(m));
+      Value e = kb.iadd(ck.tid, kb.idx(m));
       body(ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(8)));
     };
-    if (pieces - m >= threads)
+    if (pieces - m >= kThreads)
       one();
     else
-      ck.when(ck.lt(me, kb.idx(pieces - m)), one);
+      ck.when(ck.lt(ck.tid, kb.idx(pieces - m)), one);
   }
 }
 

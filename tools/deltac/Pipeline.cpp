@@ -270,8 +270,8 @@ static void explainSchedule(ModuleOp module) {
       fmt::print("  block: {} threads = {} warps; schedule: {}\n", block, block / 32, str("delta.schedule_detail"));
       fmt::print("  workspace: {} f16 per token row (W, U, QK, keys, queries) and one f32 (log G); the runtime "
                  "allocates it\n", num("delta.workspace_f16_per_row"));
-      fmt::print("  chosen by the runtime when N * H * ceil(V / wide tile) <= SMs / 2 (few pairs: measured 1.55 ms "
-                 "against 2.10 for the narrow kernel at B1 T32768 H16 D128); shared memory: {} bytes\n",
+      fmt::print("  chosen by the runtime when N * H * ceil(V / wide tile) <= SMs / 2 (few pairs: the state-independent "
+                 "work done once per chunk instead of once per value tile); shared memory: {} bytes\n",
                  num("delta.shared_bytes"));
       return;
     }
