@@ -48,7 +48,7 @@ struct deltart_bundle {
   int64_t narrowTile = 0, narrowShared = 0;
   // The split schedule's two kernels, if the bundle has them: the scan's
   // value tile and shared bytes, the first kernel's, the workspace record.
-  int64_t splitTile = 0, splitShared = 0, prepShared = 0, splitRecord = 0;
+  int64_t splitTile = 0, splitShared = 0, prepShared = 0, splitRecord = 0, chunk = 64;
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr;
@@ -141,8 +141,10 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
     b.splitShared = std::atoll(b.manifest["split_shared_bytes"].c_str());
     b.prepShared = std::atoll(b.manifest["split_prep_shared_bytes"].c_str());
     b.splitRecord = std::atoll(b.manifest["split_workspace_f16_per_row"].c_str());
+    if (b.manifest.count("chunk_size"))
+      b.chunk = std::atoll(b.manifest["chunk_size"].c_str());
     if (b.splitTile <= 0 || b.V % b.splitTile || b.splitShared < 0 || b.splitShared > (1 << 20) ||
-        b.prepShared < 0 || b.prepShared > (1 << 20) || b.splitRecord <= 0 || b.splitRecord % 8)
+        b.prepShared < 0 || b.prepShared > (1 << 20) || b.splitRecord <= 0 || b.splitRecord % 8 || b.chunk <= 0)
       return fail(DELTART_ERROR_FORMAT, "the manifest has a bad split schedule");
   }
   if (b.K <= 0 || b.V <= 0 || b.block <= 0 || b.block > 1024 || b.tile <= 0)
@@ -446,8 +448,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
                                 b->work32, b->work32, 0, uint64_t(rows), 1};
   for (uint64_t &v : more)
     params.push_back(&v);
-  const int64_t chunk = std::max<int64_t>(1, std::atoll(b->manifest["chunk_size"].c_str()));
-  if (deltart_status s = launch(b->prepFunction, unsigned((longest + chunk - 1) / chunk), b->prepShared))
+  if (deltart_status s = launch(b->prepFunction, unsigned((longest + b->chunk - 1) / b->chunk), b->prepShared))
     return s;
   return launch(b->splitFunction, unsigned(b->V / b->splitTile), b->splitShared);
   return DELTART_OK;
