@@ -255,7 +255,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::Stri
 /// state-independent operands of every chunk to a workspace, and a scan
 /// kernel with value tile VT reading them. Null where it does not apply (V a
 /// multiple of 16 and of VT, keys in whole 16-byte pieces per thread).
-BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, llvm::StringRef name, mlir::Type io);
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, mlir::Type io);
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, mlir::Type io);
 
 } // namespace deltac

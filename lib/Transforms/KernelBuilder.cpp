@@ -79,7 +79,7 @@ KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, 
   args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
   args.append(2, b.getIndexType());
   if (workspace)
-    args.append({MemRefType::get({ShapedType::kDynamic}, b.getF16Type()), buf});
+    args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF16Type()));
   auto fn = gpu::GPUFuncOp::create(b, kb.l, name.empty() ? rec.getSymName() : name,
                                    b.getFunctionType(args, {}));
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));

@@ -48,8 +48,8 @@ public:
   /// one recurrence share its gpu.module.
   /// q, k, v, the inputs and o are stored as `io` (f32, bf16 or f16; default
   /// f32); h0 and ht are always f32.
-  /// With `workspace`, two more buffers follow use_h0: a scratch buffer of
-  /// f16 and one of f32 that the split schedule's two kernels share.
+  /// With `workspace`, one more buffer follows use_h0: the f16 scratch
+  /// buffer that the split schedule's two kernels share.
   static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name = "",
                            mlir::Type io = {}, bool workspace = false);
 
@@ -69,9 +69,8 @@ public:
   mlir::Value h0() { return arg(3 + numInputs); }
   mlir::Value o() { return arg(4 + numInputs); }
   mlir::Value ht() { return arg(5 + numInputs); }
-  /// The workspace buffers (f16, f32) of a kernel built with `workspace`.
+  /// The workspace buffer (f16) of a kernel built with `workspace`.
   mlir::Value workHalf() { return arg(9 + numInputs); }
-  mlir::Value workFloat() { return arg(10 + numInputs); }
   mlir::Value bos() { return bosV; }
   mlir::Value len() { return lenV; }
   mlir::Value head() { return headV; }

@@ -342,7 +342,7 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       rec.emitOpError("the split value tile must be 0, 16, 32 or 64, got ") << splitValueTile;
       return false;
     }
-    BuiltKernel prep = buildSplitPrepKernel(rec, name + "_split_prep", io);
+    BuiltKernel prep = buildSplitPrepKernel(rec, splitValueTile, name + "_split_prep", io);
     BuiltKernel scan = buildSplitScanKernel(rec, splitValueTile, name + "_split", io);
     if (prep.fn && scan.fn && prep.sharedBytes <= kMaxSharedBytes && scan.sharedBytes <= kMaxSharedBytes)
       return true;

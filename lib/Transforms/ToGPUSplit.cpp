@@ -12,7 +12,7 @@
 //                    U  = (I + L)^{-1} diag(b) V        (V columns)
 //                    QK = Gamma o Tril(Q K^T)            (C columns)
 //                    K, Q as the products use them       (K columns each)
-//                  and the cumulative log G to an f32 one;
+//                  and the cumulative log G (in the padding of W's row);
 //   @<name>        one block per (pair, value tile) walking the chunks with
 //                  the state tile in shared memory, two phases per chunk:
 //                    Delta = U - W S,  QS = diag(G) Q S
@@ -21,15 +21,15 @@
 //                  the other phase computes (W, U, Q, log G during the
 //                  second, K and QK during the first).
 //
-// The workspace holds one record of 3K + V + C f16 per token row (the row
-// of k), so that the two kernels agree on it without knowing the problem's
-// size; the runtime allocates it.
+// The workspace holds 3 (K + 8) + C + 8 + V f16 per token row (the row of
+// k), laid out as struct Workspace says; the runtime allocates it.
 //
 //===----------------------------------------------------------------------===//
 #include "ChunkedGpu.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 
@@ -41,11 +41,55 @@ namespace {
 
 using Mat = Chunked::Mat;
 
-/// Where the fields of a token row's workspace record start (f16 elements).
-struct Record {
-  int64_t w, u, qk, k, q, size;
-  Record(int64_t K, int64_t V) : w(0), u(K), qk(K + V), k(K + V + kChunk), q(2 * K + V + kChunk),
-                                 size(3 * K + V + kChunk) {}
+/// The workspace: per field a block of rows of `stride` f16, one row per
+/// (head, token), head-major (row h * T + t, T token rows per head): a
+/// chunk's rows of a field are one contiguous piece of 16-byte aligned rows,
+/// W, Q, K and QK padded like the scan's shared-memory matrices, and a
+/// value tile's U rows too:
+///   W, Q, K   K + 8 each (the pad of W's row holds log G as an f32, which
+///             the scan fetches with W)
+///   QK        C + 8
+///   U         V / VT tiles one after the other, each VT wide
+struct Workspace {
+  int64_t K, V, VT;
+  int64_t wide() const { return K + 8; }
+  int64_t qkStride() const { return kChunk + 8; }
+  int64_t perRow() const { return 3 * wide() + qkStride() + V; }
+  enum Field { W, Q, K_, QK, U };
+  /// Element offset of a field's block (for U, of value tile 0's) in a
+  /// workspace of R rows.
+  int64_t prefix(Field f) const {
+    switch (f) {
+    case W: return 0;
+    case Q: return wide();
+    case K_: return 2 * wide();
+    case QK: return 3 * wide();
+    case U: return 3 * wide() + qkStride();
+    }
+    return 0;
+  }
+  int64_t stride(Field f) const { return f == QK ? qkStride() : f == U ? VT : wide(); }
+};
+
+/// Where the workspace's rows are: R (the rows of k) and the row of the
+/// pair's token t.
+struct WorkRows {
+  const Workspace &ws;
+  Value R, perHead;
+  WorkRows(Chunked &ck, const Workspace &ws) : ws(ws) {
+    KernelBuilder &kb = ck.kb;
+    R = ck.div(memref::DimOp::create(ck.b, ck.l, kb.k(), 0), ws.K);
+    perHead = arith::DivUIOp::create(ck.b, ck.l, R, kb.nheads());
+  }
+  Value row(KernelBuilder &kb, Value t) const { return kb.iadd(kb.imul(kb.head(), perHead), kb.iadd(kb.bos(), t)); }
+  /// Element (row, col) of field f (col counted in the value tile `tile`'s
+  /// columns for U).
+  Value at(KernelBuilder &kb, Workspace::Field f, Value row, Value col, Value tile = {}) const {
+    Value base = kb.imul(R, kb.idx(ws.prefix(f)));
+    if (tile)
+      base = kb.iadd(base, kb.imul(tile, kb.imul(R, kb.idx(ws.VT))));
+    return kb.iadd(base, kb.iadd(kb.imul(row, kb.idx(ws.stride(f))), col));
+  }
 };
 
 /// Per 16-byte piece e < C cols / 8 of a chunk's rows x `cols` f16 block:
@@ -75,10 +119,10 @@ Value chunkRow(Chunked &ck, Value c0, Value i, Value n) {
 
 } // namespace
 
-BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, StringRef name, Type io) {
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, Type io) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   const int64_t width = 128 / io.getIntOrFloatBitWidth();
-  if (V % 16 || (K / 8) % width)
+  if (V % 16 || V % VT || (K / 8) % width)
     return {};
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true);
   OpBuilder &b = kb.builder();
@@ -88,7 +132,8 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, StringRef name, Type i
                         "split, first kernel: one block per (pair, chunk), all chunks at once; the prologue, "
                         "K K^T, Q K^T, the inverses and the solves for W and U, written to the workspace");
   const bool gated = !kb.ungated();
-  const Record rc(K, V);
+  const Workspace wsp{K, V, VT};
+  const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
   Mat KKd = ck.view(smem, off, C, 16, ck.f32), Tinv = ck.view(smem, off, C, 16, ck.f32);
@@ -144,23 +189,32 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, StringRef name, Type i
     // Out to the workspace: W, the keys, the queries, QK and log G; beside
     // it U's right-hand side diag(b) V.
     Value ws = kb.workHalf();
-    auto store = [&](Mat from, int64_t field, int64_t cols) {
+    auto store = [&](Mat from, Workspace::Field field, int64_t cols) {
       forPieces(ck, cols, [&](Value i, Value c) {
         ck.when(ck.lt(i, n), [&] {
           auto v8 = VectorType::get({8}, ck.f16);
           Value x = vector::LoadOp::create(b, l, v8, from.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
-          Value at = kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, i)), kb.idx(rc.size)), kb.iadd(kb.idx(field), c));
+          Value row = wr.row(kb, kb.iadd(c0, i)), at;
+          if (field == Workspace::U) {
+            Value tile = ck.div(c, VT);
+            at = wr.at(kb, field, row, ck.rem(c, VT), tile);
+          } else {
+            at = wr.at(kb, field, row, c);
+          }
           vector::StoreOp::create(b, l, x, ws, ValueRange{at}, false, llvm::MaybeAlign(16));
         });
       });
     };
-    store(Dh, rc.w, K);
-    store(Kh, rc.k, K);
-    store(Qh, rc.q, K);
-    store(QKh, rc.qk, C);
+    store(Dh, Workspace::W, K);
+    store(Kh, Workspace::K_, K);
+    store(Qh, Workspace::Q, K);
+    store(QKh, Workspace::QK, C);
     if (gated)
       ck.when(ck.lt(ck.tid, n), [&] {
-        kb.store(kb.load(LG, ck.tid), kb.workFloat(), kb.tokenRow(kb.iadd(c0, ck.tid)));
+        auto f32x1 = VectorType::get({1}, ck.f32), f16x2 = VectorType::get({2}, ck.f16);
+        Value lg = vector::BroadcastOp::create(b, l, f32x1, kb.load(LG, ck.tid));
+        Value at = wr.at(kb, Workspace::W, wr.row(kb, kb.iadd(c0, ck.tid)), kb.idx(K));
+        vector::StoreOp::create(b, l, vector::BitCastOp::create(b, l, f16x2, lg), ws, ValueRange{at});
       });
     ck.strided(C * V, [&](Value e) {
       Value i = ck.div(e, V), j = ck.rem(e, V);
@@ -170,10 +224,10 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, StringRef name, Type i
     ck.barrier();
     ck.solveStrips(Lh, Tinv, RHS, Dh, V);
     ck.barrier();
-    store(Dh, rc.u, V);
+    store(Dh, Workspace::U, V);
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(rc.size));
+  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
   kb.finish(false);
   return {kb.function(), sharedBytes};
 }
@@ -195,7 +249,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
                         "Delta = U - W S, Q S] [warps 0-" + std::to_string(oWarps - 1) + ": O = Q S + QK Delta | "
                         "warps " + std::to_string(oWarps) + "-15: S = G_C S + K^T Delta], the next chunk's "
                         "operands by cp.async during the other phase");
-  const Record rc(K, V);
+  const Workspace wsp{K, V, VT};
+  const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat S = ck.view(smem, off, K, VT, ck.f32), Sh = ck.view(smem, off, K, VT, ck.f16);
   Mat W = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
@@ -203,38 +258,32 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Mat QKh = ck.view(smem, off, C, C, ck.f16), QS = ck.view(smem, off, C, VT, ck.f32);
   Mat Dh = ck.view(smem, off, C, VT, ck.f16);
   Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
-  Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
   const int64_t sharedBytes = off;
+  // log G of chunk row i: the f32 in the pad of W's row.
+  auto logG = [&](Value i) {
+    Value x = vector::LoadOp::create(b, l, VectorType::get({2}, ck.f16), W.mem, ValueRange{i, kb.idx(K)});
+    x = vector::BitCastOp::create(b, l, VectorType::get({1}, ck.f32), x);
+    return vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{0}).getResult();
+  };
 
   Value zero = kb.idx(0);
-  Value v0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(VT));
+  Value tileY = gpu::BlockIdOp::create(b, l, gpu::Dimension::y);
+  Value v0 = kb.imul(tileY, kb.idx(VT));
   Value vi = ck.div(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
   Value vj0 = ck.rem(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
   Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
   Value ws = kb.workHalf();
   auto tokenTy = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-  // cp.async of a field's columns col0 .. col0 + cols of the chunk at c0
-  // (rows past the end, or chunks past it, zero-filled) into `to`.
-  auto fetch = [&](Mat to, Value c0, int64_t field, Value col0, int64_t cols) {
+  // cp.async of the chunk at c0's rows of a field (`cols` columns from 0)
+  // into `to` (rows past the end, or chunks past it, zero-filled).
+  auto fetch = [&](Mat to, Value c0, Workspace::Field field, int64_t cols) {
     Value n = arith::SubIOp::create(b, l, kb.len(), c0); // may be <= 0
     forPieces(ck, cols, [&](Value i, Value c) {
       Value live = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i, n);
       Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
-      Value at = kb.iadd(kb.imul(kb.tokenRow(t), kb.idx(rc.size)), kb.iadd(kb.idx(field), kb.iadd(col0, c)));
+      Value at = wr.at(kb, field, wr.row(kb, t), c, field == Workspace::U ? tileY : Value());
       nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, to.mem, ValueRange{i, c}, ws, ValueRange{at},
                                        b.getIndexAttr(8), ck.select(live, kb.idx(8), zero), b.getUnitAttr());
-    });
-  };
-  auto fetchLG = [&](Value c0) {
-    if (!gated)
-      return;
-    Value n = arith::SubIOp::create(b, l, kb.len(), c0);
-    ck.when(ck.lt(ck.tid, kb.idx(C)), [&] {
-      Value live = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, ck.tid, n);
-      Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, ck.tid), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
-      nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, LG, ValueRange{ck.tid}, kb.workFloat(),
-                                       ValueRange{kb.tokenRow(t)}, b.getIndexAttr(1),
-                                       ck.select(live, kb.idx(1), zero), UnitAttr());
     });
   };
   auto commit = [&] { nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{}); };
@@ -242,17 +291,17 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(pending + 1));
   };
-  // Group A (first phase's operands) and group B (the second's).
+  // Group A (first phase's operands: W with its pad when gated, Q, U) and
+  // group B (the second's).
   auto fetchA = [&](Value c0) {
-    fetch(W, c0, rc.w, zero, K);
-    fetch(Qh, c0, rc.q, zero, K);
-    fetch(U, c0, rc.u, v0, VT);
-    fetchLG(c0);
+    fetch(W, c0, Workspace::W, gated ? K + 8 : K);
+    fetch(Qh, c0, Workspace::Q, K);
+    fetch(U, c0, Workspace::U, VT);
     commit();
   };
   auto fetchB = [&](Value c0) {
-    fetch(Kh, c0, rc.k, zero, K);
-    fetch(QKh, c0, rc.qk, zero, C);
+    fetch(Kh, c0, Workspace::K_, K);
+    fetch(QKh, c0, Workspace::QK, C);
     commit();
   };
 
@@ -267,17 +316,17 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     // Phase 1: Delta = U - W S (and diag(G_C / G) Delta when gated), Q S.
     waitGroups(1); // group A of this chunk (B may still be in flight)
     ck.barrier();
-    Value lastLG = gated ? kb.load(LG, Value(arith::SubIOp::create(b, l, n, kb.idx(1)))) : Value();
+    Value lastLG = gated ? logG(arith::SubIOp::create(b, l, n, kb.idx(1))) : Value();
     Chunked::Product delta{W, Dh, false, [&](Value i, Value j, Value x) {
                              Value d = kb.sub(arith::ExtFOp::create(b, l, ck.f32, kb.load(U.mem, {i, j})), x);
                              kb.store(ck.toF16(d), Dh.mem, {i, j});
                              if (gated)
-                               kb.store(ck.toF16(kb.mul(kb.exp(kb.sub(lastLG, kb.load(LG, i))), d)), DWh.mem,
+                               kb.store(ck.toF16(kb.mul(kb.exp(kb.sub(lastLG, logG(i))), d)), DWh.mem,
                                         {i, j});
                            }};
     Chunked::Product qs{Qh, QS};
     if (gated)
-      qs.epilogue = [&](Value i, Value j, Value x) { kb.store(kb.mul(kb.exp(kb.load(LG, i)), x), QS.mem, {i, j}); };
+      qs.epilogue = [&](Value i, Value j, Value x) { kb.store(kb.mul(kb.exp(logG(i)), x), QS.mem, {i, j}); };
     ck.matmuls({delta, qs}, 0, Sh, 0, C, VT, K);
     Value gc = gated ? kb.exp(lastLG) : Value();
     waitGroups(0); // group B of this chunk
@@ -301,7 +350,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   waitGroups(0);
   ck.storeStateTile(S, v0, VT);
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(rc.size));
+  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
   kb.finish(false);
   return {kb.function(), sharedBytes};
 }

@@ -52,10 +52,10 @@ struct deltart_bundle {
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr;
-  // The split schedule's workspace (f16 records, f32 log gates), kept and
+  // The split schedule's workspace (f16, a record per token row), kept and
   // grown as needed: one forward at a time per bundle may use it.
-  CUdeviceptr work16 = 0, work32 = 0;
-  size_t work16Bytes = 0, work32Bytes = 0;
+  CUdeviceptr work16 = 0;
+  size_t work16Bytes = 0;
   int loadedSm = 0, sms = 0;
   // DELTART_SCHEDULE at load: "wide" or "narrow" forces a kernel, else by shape.
   std::string forcedSchedule;
@@ -217,9 +217,8 @@ void deltart_bundle_close(deltart_bundle *b) {
   if (const Driver *d = (b->module || b->cu) ? driver(err) : nullptr) {
     if (b->cu)
       d->cuMemFree(b->cu);
-    for (CUdeviceptr p : {b->work16, b->work32})
-      if (p)
-        d->cuMemFree(p);
+    if (b->work16)
+      d->cuMemFree(b->work16);
     if (b->module)
       d->cuModuleUnload(b->module);
   }
@@ -426,8 +425,8 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     return launch(narrow ? b->narrowFunction : b->function, unsigned((b->V + tile - 1) / tile),
                   narrow ? b->narrowShared : b->shared);
   }
-  // The split schedule: the workspace (one f16 record and one f32 per token
-  // row), then the first kernel over every chunk and the scan.
+  // The split schedule: the workspace (one f16 record per token row), then
+  // the first kernel over every chunk and the scan.
   auto ensure = [&](CUdeviceptr &p, size_t &have, size_t bytes) -> deltart_status {
     if (have >= bytes)
       return DELTART_OK;
@@ -442,10 +441,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   };
   if (deltart_status s = ensure(b->work16, b->work16Bytes, size_t(rows) * b->splitRecord * 2))
     return s;
-  if (deltart_status s = ensure(b->work32, b->work32Bytes, size_t(rows) * 4))
-    return s;
-  std::vector<uint64_t> more = {b->work16, b->work16, 0, uint64_t(rows * b->splitRecord), 1,
-                                b->work32, b->work32, 0, uint64_t(rows), 1};
+  std::vector<uint64_t> more = {b->work16, b->work16, 0, uint64_t(rows * b->splitRecord), 1};
   for (uint64_t &v : more)
     params.push_back(&v);
   if (deltart_status s = launch(b->prepFunction, unsigned((longest + b->chunk - 1) / b->chunk), b->prepShared))

@@ -114,8 +114,7 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += fmt::format("split_workspace_f16_per_row {}\n", s64(found.split, "delta.workspace_f16_per_row"));
     m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H, "
          "y = value_dim / split_value_tile\n";
-    m += "split_params the params below, then work_f16 : f16 buffer (rows * split_workspace_f16_per_row), "
-         "work_f32 : f32 buffer (rows)\n";
+    m += "split_params the params below, then work_f16 : f16 buffer (rows * split_workspace_f16_per_row)\n";
   }
   m += fmt::format("params q k v inputs o : {} buffers; h0 ht : f32 buffers; cu_seqlens : i64 buffer; "
                    "nheads use_h0 : i64; each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n",
