@@ -92,16 +92,16 @@ struct WorkRows {
   }
 };
 
-/// Per 16-byte piece e < C cols / 8 of a chunk's rows x `cols` f16 block:
-/// body(row i, column of the piece); rounds of one piece per thread, the last
-/// one guarded.
-void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body) {
+/// Per 16-byte piece e < C cols / width of a chunk's rows x `cols` block
+/// (`width` elements a piece: 8 f16): body(row i, column of the piece);
+/// rounds of one piece per thread, the last one guarded.
+void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body, int64_t width = 8) {
   KernelBuilder &kb = ck.kb;
-  const int64_t per = cols / 8, pieces = kChunk * per;
+  const int64_t per = cols / width, pieces = kChunk * per;
   for (int64_t m = 0; m < pieces; m += kThreads) {
     auto one = [&] {
       Value e = kb.iadd(ck.tid, kb.idx(m));
-      body(ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(8)));
+      body(ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(width)));
     };
     if (pieces - m >= kThreads)
       one();
@@ -141,12 +141,30 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
   Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
   const int64_t wide = std::max(K, V);
-  Mat RHS = ck.view(smem, off, C, wide, ck.f32), Dh = ck.view(smem, off, C, wide, ck.f16);
+  Mat RHS = ck.view(smem, off, C, wide, ck.f32);
+  // The chunk's values as stored, staged where the solves' f16 results go
+  // (in RHS itself when f32) until U's right-hand side is made of them.
+  int64_t at = off;
+  Mat Dh = ck.view(smem, off, C, wide, ck.f16);
+  const bool f32io = kb.ioType().isF32();
+  Mat Vin = f32io ? RHS : ck.view(smem, at, C, V, kb.ioType());
   const int64_t sharedBytes = off;
 
   Value c0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(C));
   ck.when(ck.lt(c0, kb.len()), [&] {
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    // The values by cp.async (rows past the end zero-filled) before all else.
+    auto tokenTy = nvgpu::DeviceAsyncTokenType::get(b.getContext());
+    forPieces(
+        ck, V,
+        [&](Value i, Value j) {
+          Value src = kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), j);
+          nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, Vin.mem, ValueRange{i, j}, kb.v(), ValueRange{src},
+                                           b.getIndexAttr(width), ck.select(ck.lt(i, n), kb.idx(width), kb.idx(0)),
+                                           b.getUnitAttr());
+        },
+        width);
+    nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
     // The prologue: eight threads per token, 16-byte vector loads of the
     // thread's slice of its key and query row.
     {
@@ -167,27 +185,28 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
         }
       ck.finishPrologue(rec, ks, qs, i, d0, part, ck.lt(i, n), row, Kh, Qh, A, Bc, LG);
     }
+    Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
+    nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(0));
     ck.barrier();
     if (gated) {
       ck.when(ck.lt(ck.tid, kb.idx(32)), [&] { ck.scanLogG(LG); });
       ck.barrier();
     }
     ck.matmuls(ck.kqProducts(Kh, Qh, KKd, Lh, QKh, A, LG, gated), 0, Chunked::T(Kh), 0, C, C, K);
-    // W's right-hand side diag(a G) K beside the diagonal inverses.
-    ck.strided(C * K, [&](Value e) {
-      Value i = ck.div(e, K), d = ck.rem(e, K);
-      Value s = kb.load(A, i);
-      if (gated)
-        s = kb.mul(s, kb.exp(kb.load(LG, i)));
-      kb.store(kb.mul(s, arith::ExtFOp::create(b, l, ck.f32, kb.load(Kh.mem, {i, d}))), RHS.mem, {i, d});
+    // U's right-hand side diag(b) V beside the diagonal inverses.
+    ck.strided(C * V, [&](Value e) {
+      Value i = ck.div(e, V), j = ck.rem(e, V);
+      Value x = kb.load(Vin.mem, {i, j});
+      if (!f32io)
+        x = arith::ExtFOp::create(b, l, ck.f32, x);
+      kb.store(kb.mul(kb.load(Bc, i), x), RHS.mem, {i, j});
     });
     ck.barrier();
     ck.when(ck.lt(ck.tid, kb.idx(32 * (C / 16))), [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, Tinv); });
     ck.barrier();
-    ck.solveStrips(Lh, Tinv, RHS, Dh, K);
+    ck.solveStrips(Lh, Tinv, RHS, Dh, V);
     ck.barrier();
-    // Out to the workspace: W, the keys, the queries, QK and log G; beside
-    // it U's right-hand side diag(b) V.
+    // Out to the workspace: U; beside it W's right-hand side diag(a G) K.
     Value ws = kb.workHalf();
     auto store = [&](Mat from, Workspace::Field field, int64_t cols) {
       forPieces(ck, cols, [&](Value i, Value c) {
@@ -205,6 +224,18 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
         });
       });
     };
+    store(Dh, Workspace::U, V);
+    ck.strided(C * K, [&](Value e) {
+      Value i = ck.div(e, K), d = ck.rem(e, K);
+      Value s = kb.load(A, i);
+      if (gated)
+        s = kb.mul(s, kb.exp(kb.load(LG, i)));
+      kb.store(kb.mul(s, arith::ExtFOp::create(b, l, ck.f32, kb.load(Kh.mem, {i, d}))), RHS.mem, {i, d});
+    });
+    ck.barrier();
+    ck.solveStrips(Lh, Tinv, RHS, Dh, K);
+    ck.barrier();
+    // W, the keys, the queries, QK and log G.
     store(Dh, Workspace::W, K);
     store(Kh, Workspace::K_, K);
     store(Qh, Workspace::Q, K);
@@ -216,15 +247,6 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
         Value at = wr.at(kb, Workspace::W, wr.row(kb, kb.iadd(c0, ck.tid)), kb.idx(K));
         vector::StoreOp::create(b, l, vector::BitCastOp::create(b, l, f16x2, lg), ws, ValueRange{at});
       });
-    ck.strided(C * V, [&](Value e) {
-      Value i = ck.div(e, V), j = ck.rem(e, V);
-      Value x = kb.loadIO(kb.v(), kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), j));
-      kb.store(kb.mul(kb.load(Bc, i), x), RHS.mem, {i, j});
-    });
-    ck.barrier();
-    ck.solveStrips(Lh, Tinv, RHS, Dh, V);
-    ck.barrier();
-    store(Dh, Workspace::U, V);
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));

@@ -25,6 +25,17 @@ for spec in efla deltanet rk4 longhorn gated_deltanet gated_efla; do
     done
   done
 done
+# f32 storage (q, k, v, the inputs and o read and written as f32; the
+# tensor-core operands f16 as in every form): efla and gated DeltaNet at D 64.
+for spec in efla gated_deltanet; do
+  name=$spec-d64-f32
+  echo "== $name" >&2
+  "$BUILD/bin/deltac" compile "$OUT/$spec-d64.delta" --dtype f32 --emit=bundle -o "$OUT/$name.bundle" 2> "$OUT/$name.ptxas.log"
+  "$BUILD/bin/deltac" run "$OUT/$spec-d64.delta" --dtype f32 --random 2,131,1 --h0 \
+    --save-inputs "$OUT/$name-fixed/in" --reference-outputs "$OUT/$name-fixed/ref" > /dev/null
+  "$BUILD/bin/deltac" run "$OUT/$spec-d64.delta" --dtype f32 --random 1,200,1 --varlen 17,120,63 --h0 \
+    --save-inputs "$OUT/$name-varlen/in" --reference-outputs "$OUT/$name-varlen/ref" > /dev/null
+done
 # The sm_90a form (--wgmma: K S and Q S by wgmma) on the same inputs as the
 # default bundles' cases (efla, gated_deltanet), and for the benchmark.
 for spec in efla gated_deltanet deltanet rk4; do
