@@ -234,19 +234,21 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     });
     ck.barrier();
     ck.solveStrips(Lh, Tinv, RHS, Dh, K);
-    ck.barrier();
-    // W, the keys, the queries, QK and log G.
-    store(Dh, Workspace::W, K);
-    store(Kh, Workspace::K_, K);
-    store(Qh, Workspace::Q, K);
-    store(QKh, Workspace::QK, C);
+    // log G beside W, in the pad of its rows (the solve writes columns < K).
     if (gated)
-      ck.when(ck.lt(ck.tid, n), [&] {
+      ck.when(ck.lt(ck.tid, kb.idx(C)), [&] {
         auto f32x1 = VectorType::get({1}, ck.f32), f16x2 = VectorType::get({2}, ck.f16);
         Value lg = vector::BroadcastOp::create(b, l, f32x1, kb.load(LG, ck.tid));
-        Value at = wr.at(kb, Workspace::W, wr.row(kb, kb.iadd(c0, ck.tid)), kb.idx(K));
-        vector::StoreOp::create(b, l, vector::BitCastOp::create(b, l, f16x2, lg), ws, ValueRange{at});
+        vector::StoreOp::create(b, l, vector::BitCastOp::create(b, l, f16x2, lg), Dh.mem,
+                                ValueRange{ck.tid, kb.idx(K)});
       });
+    ck.barrier();
+    // W, the keys, the queries and QK, whole rows with their pads: the
+    // memory's sectors written in full.
+    store(Dh, Workspace::W, K + 8);
+    store(Kh, Workspace::K_, K + 8);
+    store(Qh, Workspace::Q, K + 8);
+    store(QKh, Workspace::QK, C + 8);
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
