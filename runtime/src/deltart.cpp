@@ -405,11 +405,15 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   for (uint64_t &v : vals)
     params.push_back(&v);
   // The schedule: the split one (or else the narrow variant) when the wide
-  // kernel would leave more than half of the SMs idle
+  // kernel would leave more than half of the SMs idle, and the split one
+  // when the wide kernel would repeat the state-independent work of a chunk
+  // in eight value tiles or more (K = V = 256: tiles of 32)
   // (DELTART_SCHEDULE=wide|narrow|split, read when the kernels are loaded,
   // forces one).
-  const bool few = N * a->H * ((b->V + b->tile - 1) / b->tile) <= b->sms / 2;
-  std::string schedule = few ? (b->splitFunction ? "split" : b->narrowFunction ? "narrow" : "wide") : "wide";
+  const int64_t wideTiles = (b->V + b->tile - 1) / b->tile;
+  const bool few = N * a->H * wideTiles <= b->sms / 2;
+  std::string schedule = few ? (b->splitFunction ? "split" : b->narrowFunction ? "narrow" : "wide")
+                             : (b->splitFunction && wideTiles >= 8 ? "split" : "wide");
   if (b->forcedSchedule == "wide" || (b->forcedSchedule == "narrow" && b->narrowFunction) ||
       (b->forcedSchedule == "split" && b->splitFunction))
     schedule = b->forcedSchedule;
