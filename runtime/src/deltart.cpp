@@ -405,15 +405,18 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   for (uint64_t &v : vals)
     params.push_back(&v);
   // The schedule: the split one (or else the narrow variant) when the wide
-  // kernel would leave more than half of the SMs idle, and the split one
-  // when the wide kernel would repeat the state-independent work of a chunk
-  // in eight value tiles or more (K = V = 256: tiles of 32)
+  // kernel would leave more than half of the SMs idle; the split one also
+  // when the wide kernel repeats the state-independent work of a chunk in
+  // eight value tiles or more (K = V = 256: tiles of 32) and its blocks
+  // fill at most three waves of the SMs (measured at K = V = 256, H16: 48
+  // pairs split 3.1 ms against wide 3.5, 64 pairs split 6.5 against 4.6)
   // (DELTART_SCHEDULE=wide|narrow|split, read when the kernels are loaded,
   // forces one).
-  const int64_t wideTiles = (b->V + b->tile - 1) / b->tile;
-  const bool few = N * a->H * wideTiles <= b->sms / 2;
+  const int64_t wideTiles = (b->V + b->tile - 1) / b->tile, wideBlocks = N * a->H * wideTiles;
+  const bool few = wideBlocks <= b->sms / 2;
+  const bool repeated = wideTiles >= 8 && wideBlocks <= 3 * b->sms;
   std::string schedule = few ? (b->splitFunction ? "split" : b->narrowFunction ? "narrow" : "wide")
-                             : (b->splitFunction && wideTiles >= 8 ? "split" : "wide");
+                             : (b->splitFunction && repeated ? "split" : "wide");
   if (b->forcedSchedule == "wide" || (b->forcedSchedule == "narrow" && b->narrowFunction) ||
       (b->forcedSchedule == "split" && b->splitFunction))
     schedule = b->forcedSchedule;

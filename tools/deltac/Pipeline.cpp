@@ -271,9 +271,9 @@ static void explainSchedule(ModuleOp module) {
       fmt::print("  workspace: {} f16 per token row (W with log G in its padding, queries, keys, QK, U; each "
                  "field's rows head-major and padded like the scan's shared memory); the runtime allocates it\n",
                  num("delta.workspace_f16_per_row"));
-      fmt::print("  chosen by the runtime when N * H * ceil(V / wide tile) <= SMs / 2 (few pairs) or ceil(V / wide "
-                 "tile) >= 8: the state-independent work done once per chunk instead of once per value tile; shared "
-                 "memory: {} bytes\n",
+      fmt::print("  chosen by the runtime when N * H * ceil(V / wide tile) <= SMs / 2 (few pairs), or ceil(V / wide "
+                 "tile) >= 8 and N * H * ceil(V / wide tile) <= 3 SMs: the state-independent work done once per chunk "
+                 "instead of once per value tile; shared memory: {} bytes\n",
                  num("delta.shared_bytes"));
       return;
     }
