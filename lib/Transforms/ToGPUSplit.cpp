@@ -43,9 +43,9 @@ using Mat = Chunked::Mat;
 
 /// The workspace: per field a block of rows of `stride` f16, one row per
 /// (head, token), head-major (row h * T + t, T token rows per head): a
-/// chunk's rows of a field are one contiguous piece of 16-byte aligned rows,
-/// W, Q, K and QK padded like the scan's shared-memory matrices, and a
-/// value tile's U rows too:
+/// chunk's rows of a field are one contiguous piece of 16-byte aligned rows
+/// (W, Q, K and QK padded like the scan's shared-memory matrices; U kept
+/// per value tile, so that a tile's rows are contiguous too):
 ///   W, Q, K   K + 8 each (the pad of W's row holds log G as an f32, which
 ///             the scan fetches with W)
 ///   QK        C + 8
@@ -144,10 +144,10 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Mat RHS = ck.view(smem, off, C, wide, ck.f32);
   // The chunk's values as stored, staged where the solves' f16 results go
   // (in RHS itself when f32) until U's right-hand side is made of them.
-  int64_t at = off;
+  int64_t dOff = off;
   Mat Dh = ck.view(smem, off, C, wide, ck.f16);
   const bool f32io = kb.ioType().isF32();
-  Mat Vin = f32io ? RHS : ck.view(smem, at, C, V, kb.ioType());
+  Mat Vin = f32io ? RHS : ck.view(smem, dOff, C, V, kb.ioType());
   const int64_t sharedBytes = off;
 
   Value c0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(C));
