@@ -268,8 +268,8 @@ static void explainSchedule(ModuleOp module) {
                  prep ? std::string("ceil(longest sequence / 64) chunks (blocks past a sequence's end return)")
                       : fmt::format("V / {} = {} value tiles", tile, V / tile));
       fmt::print("  block: {} threads = {} warps; schedule: {}\n", block, block / 32, str("delta.schedule_detail"));
-      fmt::print("  workspace: {} f16 per token row (W with log G in its padding, queries, keys, QK, U; each "
-                 "field's rows head-major and padded like the scan's shared memory); the runtime allocates it\n",
+      fmt::print("  workspace: {} f16 per token row (W with log G in its padding, queries, keys, QK, U by value "
+                 "tile; each field's rows head-major, a chunk's rows one contiguous piece); the runtime allocates it\n",
                  num("delta.workspace_f16_per_row"));
       fmt::print("  chosen by the runtime when N * H * ceil(V / wide tile) <= SMs / 2 (few pairs), or ceil(V / wide "
                  "tile) >= 8 and N * H * ceil(V / wide tile) <= 3 SMs: the state-independent work done once per chunk "
