@@ -110,6 +110,23 @@ void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)
   }
 }
 
+/// cp.async of a chunk's rows x `cols` block of `src` into `to`, in 16-byte
+/// pieces of `width` elements, the piece at chunk row i and column c from
+/// element at(i, c); rows i >= n (n may be <= 0) zero-filled.
+void copyRows(Chunked &ck, Mat to, Value src, Value n, int64_t cols, int64_t width,
+              const std::function<Value(Value, Value)> &at) {
+  auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ck.b.getContext());
+  forPieces(
+      ck, cols,
+      [&](Value i, Value c) {
+        Value live = arith::CmpIOp::create(ck.b, ck.l, arith::CmpIPredicate::slt, i, n);
+        nvgpu::DeviceAsyncCopyOp::create(ck.b, ck.l, tokenTy, to.mem, ValueRange{i, c}, src, ValueRange{at(i, c)},
+                                         ck.b.getIndexAttr(width), ck.select(live, ck.kb.idx(width), ck.kb.idx(0)),
+                                         ck.b.getUnitAttr());
+      },
+      width);
+}
+
 /// The token row of chunk row i (rows past the chunk's n live ones read the
 /// last live row).
 Value chunkRow(Chunked &ck, Value c0, Value i, Value n) {
@@ -155,15 +172,8 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
     // The values by cp.async (rows past the end zero-filled) before all else.
     auto tokenTy = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-    forPieces(
-        ck, V,
-        [&](Value i, Value j) {
-          Value src = kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), j);
-          nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, Vin.mem, ValueRange{i, j}, kb.v(), ValueRange{src},
-                                           b.getIndexAttr(width), ck.select(ck.lt(i, n), kb.idx(width), kb.idx(0)),
-                                           b.getUnitAttr());
-        },
-        width);
+    copyRows(ck, Vin, kb.v(), n, V, width,
+             [&](Value i, Value j) { return kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), j); });
     nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
     // The prologue: eight threads per token, 16-byte vector loads of the
     // thread's slice of its key and query row.
@@ -301,13 +311,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // cp.async of the chunk at c0's rows of a field (`cols` columns from 0)
   // into `to` (rows past the end, or chunks past it, zero-filled).
   auto fetch = [&](Mat to, Value c0, Workspace::Field field, int64_t cols) {
-    Value n = arith::SubIOp::create(b, l, kb.len(), c0); // may be <= 0
-    forPieces(ck, cols, [&](Value i, Value c) {
-      Value live = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, i, n);
+    copyRows(ck, to, ws, arith::SubIOp::create(b, l, kb.len(), c0), cols, 8, [&](Value i, Value c) {
       Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
-      Value at = wr.at(kb, field, wr.row(kb, t), c, field == Workspace::U ? tileY : Value());
-      nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, to.mem, ValueRange{i, c}, ws, ValueRange{at},
-                                       b.getIndexAttr(8), ck.select(live, kb.idx(8), zero), b.getUnitAttr());
+      return wr.at(kb, field, wr.row(kb, t), c, field == Workspace::U ? tileY : Value());
     });
   };
   auto commit = [&] { nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{}); };
