@@ -58,7 +58,7 @@ KernelBuilder::KernelBuilder(delta::RecurrenceOp rec, llvm::StringRef kind) : Ke
 }
 
 KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name,
-                                 Type io, bool workspace) {
+                                 Type io, bool workspace, int64_t tiles) {
   KernelBuilder kb(rec);
   kb.contract = true;
   if (io)
@@ -93,6 +93,10 @@ KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, 
   kb.nheadsV = kb.arg(s + 1);
   kb.useH0V = kb.arg(s + 2);
   Value pair = gpu::BlockIdOp::create(b, kb.l, gpu::Dimension::x);
+  if (tiles > 0) {
+    kb.tileV = arith::RemUIOp::create(b, kb.l, pair, kb.idx(tiles));
+    pair = arith::DivUIOp::create(b, kb.l, pair, kb.idx(tiles));
+  }
   Value n = arith::DivUIOp::create(b, kb.l, pair, kb.nheadsV);
   kb.headV = arith::RemUIOp::create(b, kb.l, pair, kb.nheadsV);
   auto loadCu = [&](Value i) {

@@ -50,8 +50,11 @@ public:
   /// f32); h0 and ht are always f32.
   /// With `workspace`, one more buffer follows use_h0: the f16 scratch
   /// buffer that the split schedule's two kernels share.
+  /// With `tiles` > 0, block x is pair * tiles + tile instead (a pair's
+  /// `tiles` value tiles neighbours in launch order, so that they run at
+  /// the same time and share their reads in L2); tile() is its tile.
   static KernelBuilder gpu(delta::RecurrenceOp rec, llvm::StringRef kind, llvm::StringRef name = "",
-                           mlir::Type io = {}, bool workspace = false);
+                           mlir::Type io = {}, bool workspace = false, int64_t tiles = 0);
 
   mlir::Attribute attr(llvm::StringRef name) { return fnOp->getAttr(name); }
   mlir::OpBuilder &builder() { return b; }
@@ -74,6 +77,7 @@ public:
   mlir::Value bos() { return bosV; }
   mlir::Value len() { return lenV; }
   mlir::Value head() { return headV; }
+  mlir::Value tile() { return tileV; }
   mlir::Value nheads() { return nheadsV; }
   mlir::Value state() { return stateV; }
   mlir::Value useH0() { return useH0V; }
@@ -133,7 +137,7 @@ private:
   mlir::func::FuncOp fn;
   mlir::Operation *fnOp = nullptr;
   mlir::Block *entry = nullptr;
-  mlir::Value bosV, lenV, headV, nheadsV, stateV, useH0V;
+  mlir::Value bosV, lenV, headV, nheadsV, stateV, useH0V, tileV;
   int64_t kDim, vDim;
   unsigned numInputs;
   bool noGate;

@@ -336,19 +336,30 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
         twin.fn->setAttr(a, v);
   }
   /// The split schedule's two kernels, when they apply and fit in shared
-  /// memory (else none, with the reason on the wide kernel).
+  /// memory (else none). The compiler's value tile: V / 8, at least 16, so
+  /// that at most eight blocks re-read a chunk's W, Q, K and QK, halved
+  /// while the scan does not fit.
   bool addSplit(delta::RecurrenceOp rec, const std::string &name, Type io) {
-    if (splitValueTile != 16 && splitValueTile != 32 && splitValueTile != 64) {
-      rec.emitOpError("the split value tile must be 0, 16, 32 or 64, got ") << splitValueTile;
+    if (splitValueTile != -1 && splitValueTile != 16 && splitValueTile != 32 && splitValueTile != 64) {
+      rec.emitOpError("the split value tile must be -1 (the compiler's choice), 0, 16, 32 or 64, got ")
+          << splitValueTile;
       return false;
     }
-    BuiltKernel prep = buildSplitPrepKernel(rec, splitValueTile, name + "_split_prep", io);
-    BuiltKernel scan = buildSplitScanKernel(rec, splitValueTile, name + "_split", io);
-    if (prep.fn && scan.fn && prep.sharedBytes <= kMaxSharedBytes && scan.sharedBytes <= kMaxSharedBytes)
-      return true;
-    for (BuiltKernel k : {prep, scan})
-      if (k.fn)
-        k.fn->erase();
+    int64_t VT = splitValueTile > 0 ? splitValueTile : std::clamp<int64_t>(rec.getValueDim() / 8, 16, 64);
+    for (; VT >= 16; VT /= 2) {
+      BuiltKernel prep = buildSplitPrepKernel(rec, VT, name + "_split_prep", io);
+      BuiltKernel scan = buildSplitScanKernel(rec, VT, name + "_split", io);
+      if (prep.fn && scan.fn && prep.sharedBytes <= kMaxSharedBytes && scan.sharedBytes <= kMaxSharedBytes)
+        return true;
+      for (BuiltKernel k : {prep, scan})
+        if (k.fn)
+          k.fn->erase();
+      if (splitValueTile > 0) {
+        rec.emitWarning("the split schedule's kernels do not fit in shared memory at value tile ")
+            << VT << "; the bundle has no split schedule";
+        break;
+      }
+    }
     return true;
   }
   void runOnOperation() override {

@@ -270,7 +270,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   if (V % VT || V % 16)
     return {};
-  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true);
+  // Block x is pair * (V / VT) + value tile: a pair's tiles run side by
+  // side and read the same rows of W, Q, K and QK, which L2 then serves.
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true, V / VT);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
@@ -301,7 +303,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   };
 
   Value zero = kb.idx(0);
-  Value tileY = gpu::BlockIdOp::create(b, l, gpu::Dimension::y);
+  Value tileY = kb.tile();
   Value v0 = kb.imul(tileY, kb.idx(VT));
   Value vi = ck.div(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
   Value vj0 = ck.rem(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);

@@ -134,9 +134,14 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
   }
   if (b.manifest.count("split_entry")) {
     for (const char *key : {"split_prep_entry", "split_value_tile", "split_shared_bytes", "split_prep_shared_bytes",
-                            "split_workspace_f16_per_row"})
+                            "split_workspace_f16_per_row", "split_scan_blocks"})
       if (!b.manifest.count(key))
         return fail(DELTART_ERROR_FORMAT, std::string("the manifest has split_entry but no '") + key + "'");
+    // The scan's grid: block x = pair * tiles + tile (bundles of older
+    // compilers put the tile in block y, which this runtime does not launch).
+    if (b.manifest["split_scan_blocks"] != "pair_tiles")
+      return fail(DELTART_ERROR_FORMAT, "the manifest's split_scan_blocks is '" + b.manifest["split_scan_blocks"] +
+                                            "', this runtime launches 'pair_tiles': rebuild the bundle");
     b.splitTile = std::atoll(b.manifest["split_value_tile"].c_str());
     b.splitShared = std::atoll(b.manifest["split_shared_bytes"].c_str());
     b.prepShared = std::atoll(b.manifest["split_prep_shared_bytes"].c_str());
@@ -407,14 +412,14 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   // The schedule: the split one (or else the narrow variant) when the wide
   // kernel would leave more than half of the SMs idle; the split one also
   // when the wide kernel repeats the state-independent work of a chunk in
-  // eight value tiles or more (K = V = 256: tiles of 32) and its blocks
-  // fill at most three waves of the SMs (measured at K = V = 256, H16: 48
-  // pairs split 3.1 ms against wide 3.5, 64 pairs split 6.5 against 4.6)
+  // eight value tiles or more (K = V = 256: tiles of 32; measured at H16,
+  // 32 to 128 pairs: split 2.9-4.0 ms against wide 4.6-4.8)
   // (DELTART_SCHEDULE=wide|narrow|split, read when the kernels are loaded,
-  // forces one).
+  // forces one). Where the split schedule's workspace cannot be allocated
+  // and it was not forced, the wide kernel runs instead.
   const int64_t wideTiles = (b->V + b->tile - 1) / b->tile, wideBlocks = N * a->H * wideTiles;
   const bool few = wideBlocks <= b->sms / 2;
-  const bool repeated = wideTiles >= 8 && wideBlocks <= 3 * b->sms;
+  const bool repeated = wideTiles >= 8;
   std::string schedule = few ? (b->splitFunction ? "split" : b->narrowFunction ? "narrow" : "wide")
                              : (b->splitFunction && repeated ? "split" : "wide");
   if (b->forcedSchedule == "wide" || (b->forcedSchedule == "narrow" && b->narrowFunction) ||
@@ -426,34 +431,40 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
     return DELTART_OK;
   };
-  if (schedule != "split") {
-    bool narrow = schedule == "narrow";
+  auto launchTiled = [&](bool narrow) {
     int64_t tile = narrow ? b->narrowTile : b->tile;
     return launch(narrow ? b->narrowFunction : b->function, unsigned((b->V + tile - 1) / tile),
                   narrow ? b->narrowShared : b->shared);
-  }
-  // The split schedule: the workspace (one f16 record per token row), then
-  // the first kernel over every chunk and the scan.
-  auto ensure = [&](CUdeviceptr &p, size_t &have, size_t bytes) -> deltart_status {
-    if (have >= bytes)
-      return DELTART_OK;
-    if (p)
-      d->cuMemFree(p);
-    p = 0, have = 0;
-    if (CUresult rc = d->cuMemAlloc(&p, bytes))
-      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc) + " (the split schedule's workspace, " +
-                                          std::to_string(bytes) + " bytes)");
-    have = bytes;
-    return DELTART_OK;
   };
-  if (deltart_status s = ensure(b->work16, b->work16Bytes, size_t(rows) * b->splitRecord * 2))
-    return s;
+  if (schedule != "split")
+    return launchTiled(schedule == "narrow");
+  // The split schedule: the workspace (one f16 record per token row, kept
+  // and grown per bundle), then the first kernel over every chunk and the
+  // scan (block x = pair * tiles + tile).
+  const size_t workBytes = size_t(rows) * b->splitRecord * 2;
+  if (b->work16Bytes < workBytes) {
+    if (b->work16)
+      d->cuMemFree(b->work16);
+    b->work16 = 0, b->work16Bytes = 0;
+    if (CUresult rc = d->cuMemAlloc(&b->work16, workBytes)) {
+      b->work16 = 0;
+      if (b->forcedSchedule != "split")
+        return launchTiled(b->narrowFunction && few);
+      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc) + " (the split schedule's workspace, " +
+                                          std::to_string(workBytes) + " bytes)");
+    }
+    b->work16Bytes = workBytes;
+  }
   std::vector<uint64_t> more = {b->work16, b->work16, 0, uint64_t(rows * b->splitRecord), 1};
   for (uint64_t &v : more)
     params.push_back(&v);
   if (deltart_status s = launch(b->prepFunction, unsigned((longest + b->chunk - 1) / b->chunk), b->prepShared))
     return s;
-  return launch(b->splitFunction, unsigned(b->V / b->splitTile), b->splitShared);
+  const int64_t tiles = b->V / b->splitTile;
+  if (CUresult rc = d->cuLaunchKernel(b->splitFunction, unsigned(N * a->H * tiles), 1, 1, unsigned(b->block), 1, 1,
+                                      unsigned(b->splitShared), static_cast<CUstream>(stream), params.data(),
+                                      nullptr))
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
   return DELTART_OK;
 }
 

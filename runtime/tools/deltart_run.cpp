@@ -20,6 +20,7 @@
 #include <random>
 #include <string>
 #include <sys/stat.h>
+#include <thread>
 #include <vector>
 
 using namespace deltart;
@@ -77,26 +78,41 @@ int main(int argc, char **argv) {
   std::vector<float> q, k, v, h0;
   std::vector<std::vector<float>> in(names.size());
   std::vector<int64_t> cu;
-  std::mt19937 rng;
-  auto generate = [&]() { // fresh random q, k, v and inputs (benchmark)
-    std::normal_distribution<float> normal;
-    std::uniform_real_distribution<float> unit(0.05f, 1.0f);
+  uint64_t round = 0;
+  // Fresh random q, k, v and inputs (benchmark), filled by several threads,
+  // each with its own stream (seeded by the input set and the piece).
+  auto generate = [&]() {
     const int64_t rows = B * T * H;
     q.resize(rows * K), k.resize(rows * K), v.resize(rows * V);
-    for (auto &x : q) x = normal(rng);
-    for (auto &x : k) x = normal(rng) / std::sqrt(float(K)); // key norms about 1
-    for (auto &x : v) x = normal(rng);
-    for (auto &x : in) {
+    for (auto &x : in)
       x.resize(rows);
-      for (auto &y : x) y = unit(rng);
-    }
+    const unsigned pieces = std::max(1u, std::min(16u, std::thread::hardware_concurrency()));
+    auto fill = [&](unsigned piece) {
+      std::mt19937_64 rng(round * 1000003 + piece + 1);
+      std::normal_distribution<float> normal;
+      std::uniform_real_distribution<float> unit(0.05f, 1.0f);
+      auto span = [&](std::vector<float> &x) {
+        const size_t n = x.size(), lo = n * piece / pieces, hi = n * (piece + 1) / pieces;
+        return std::pair{x.data() + lo, x.data() + hi};
+      };
+      for (auto [a, e] = span(q); a != e; ++a) *a = normal(rng);
+      for (auto [a, e] = span(k); a != e; ++a) *a = normal(rng) / std::sqrt(float(K)); // key norms about 1
+      for (auto [a, e] = span(v); a != e; ++a) *a = normal(rng);
+      for (auto &x : in)
+        for (auto [a, e] = span(x); a != e; ++a) *a = unit(rng);
+    };
+    std::vector<std::thread> threads;
+    for (unsigned p = 0; p < pieces; ++p)
+      threads.emplace_back(fill, p);
+    for (auto &t : threads)
+      t.join();
+    ++round;
   };
   if (!bench.empty()) {
     long long b, t, h;
     if (std::sscanf(bench.c_str(), "%lld,%lld,%lld", &b, &t, &h) != 3 || b <= 0 || t <= 0 || h <= 0)
       return die("--bench takes B,T,H");
     B = b, T = t, H = h;
-    rng.seed(1);
     generate();
   } else if (!inputs.empty()) {
     npy::Array a;

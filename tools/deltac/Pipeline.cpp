@@ -63,6 +63,7 @@ const std::vector<Stage> &stages() {
            DeltaToGPUChunkedOptions co;
            co.storage = o.dtype;
            co.valueTile = o.valueTile;
+           co.splitValueTile = o.splitValueTile;
            co.schedule = o.schedule;
            co.wgmma = o.wgmma;
            pm.addPass(createDeltaToGPUChunked(co));
@@ -204,6 +205,12 @@ struct SpecModule {
   }
   SpecModule(const std::string &name, const std::string &text)
       : file(name, text), diags(file), ctx(registry()), handler(&ctx, [this](Diagnostic &d) {
+          // Warnings (a choice the compiler could not honour) go out at
+          // once; the rest is kept for the message of a failed stage.
+          if (d.getSeverity() == DiagnosticSeverity::Warning) {
+            llvm::errs() << "deltac: warning: " << d << "\n";
+            return success();
+          }
           llvm::raw_string_ostream os(mlirDiags);
           os << d.getLocation() << ": " << d << "\n";
           return success();
@@ -264,16 +271,21 @@ static void explainSchedule(ModuleOp module) {
     }
     if (str("delta.schedule") == "split") {
       bool prep = str("delta.variant") == "split_prep";
-      fmt::print("  grid: x = N * H (sequence, head) pairs, y = {}\n",
-                 prep ? std::string("ceil(longest sequence / 64) chunks (blocks past a sequence's end return)")
-                      : fmt::format("V / {} = {} value tiles", tile, V / tile));
+      if (prep)
+        fmt::print("  grid: x = N * H (sequence, head) pairs, y = ceil(longest sequence / 64) chunks (blocks past "
+                   "a sequence's end return)\n");
+      else
+        fmt::print("  grid: x = N * H (sequence, head) pairs * {} value tiles of {} (block x = pair * {} + tile: "
+                   "a pair's tiles run side by side and share their reads of a chunk's key-side rows in L2; "
+                   "the tile: V / 8, at least 16, unless --split-value-tile says)\n",
+                   V / tile, tile, V / tile);
       fmt::print("  block: {} threads = {} warps; schedule: {}\n", block, block / 32, str("delta.schedule_detail"));
       fmt::print("  workspace: {} f16 per token row (W with log G in its padding, queries, keys, QK, U by value "
                  "tile; each field's rows head-major, a chunk's rows one contiguous piece); the runtime allocates it\n",
                  num("delta.workspace_f16_per_row"));
       fmt::print("  chosen by the runtime when N * H * ceil(V / wide tile) <= SMs / 2 (few pairs), or ceil(V / wide "
-                 "tile) >= 8 and N * H * ceil(V / wide tile) <= 3 SMs: the state-independent work done once per chunk "
-                 "instead of once per value tile; shared memory: {} bytes\n",
+                 "tile) >= 8 (K = V = 256): the state-independent work done once per chunk instead of once per "
+                 "value tile; shared memory: {} bytes\n",
                  num("delta.shared_bytes"));
       return;
     }

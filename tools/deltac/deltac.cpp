@@ -50,6 +50,14 @@ int main(int argc, char **argv) {
   compile->add_option("--value-tile", opts.valueTile, "value columns per block of the chunked GPU kernel")
       ->check(CLI::IsMember({16, 32, 64}))
       ->default_str("64");
+  compile
+      ->add_option_function<std::string>(
+          "--split-value-tile",
+          [&opts](const std::string &t) { opts.splitValueTile = t == "auto" ? -1 : std::stoll(t); },
+          "value columns per block of the split schedule's scan kernel (auto: V / 8, at least 16, "
+          "halved until it fits in shared memory)")
+      ->check(CLI::IsMember({"auto", "16", "32", "64"}))
+      ->default_str("auto");
   compile->add_option("--schedule", opts.schedule,
                       "chunked GPU kernel: pipelined (the next chunk's independent work beside this one's "
                       "solve, state in registers), phased (one phase after another), or auto (pipelined "

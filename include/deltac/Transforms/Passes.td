@@ -74,8 +74,6 @@ def DeltaToGPU : Pass<"delta-to-gpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"valueTile", "value-tile", "int64_t", /*default=*/"128",
            "threads per block (state columns per block)">,
-    Option<"splitValueTile", "split-value-tile", "int64_t", "16",
-           "Value tile of the split schedule's scan kernel (0: no split kernels)">,
     Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
            "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
   ];
@@ -112,15 +110,18 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     `split-value-tile` non-zero, also the split schedule's two kernels:
     `@<name>_split_prep` (one block per chunk: every state-independent
     operand of the chunk, written to a workspace) and `@<name>_split` (the
-    scan over chunks with that value tile, reading them).
+    scan over chunks with that value tile, reading them; block x is
+    pair * (V / tile) + tile). By default its tile is V / 8 (at least 16):
+    each of a chunk's key-side operands is read by at most eight blocks.
   }];
   let options = [
     Option<"valueTile", "value-tile", "int64_t", "64",
            "Value columns per block: 16, 32 or 64">,
     Option<"narrowValueTile", "narrow-value-tile", "int64_t", "16",
            "Value tile of the few-pairs variant (0: none)">,
-    Option<"splitValueTile", "split-value-tile", "int64_t", "16",
-           "Value tile of the split schedule's scan kernel (0: no split kernels)">,
+    Option<"splitValueTile", "split-value-tile", "int64_t", "-1",
+           "Value tile of the split schedule's scan kernel: 16, 32 or 64; -1: the "
+           "compiler's choice (V / 8, at least 16, halved until it fits); 0: no split kernels">,
     Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
            "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",

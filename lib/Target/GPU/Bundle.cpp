@@ -112,10 +112,11 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += fmt::format("split_value_tile {}\n", s64(found.split, "delta.value_tile"));
     m += fmt::format("split_shared_bytes {}\n", sharedBytes(module, found.split));
     m += fmt::format("split_workspace_f16_per_row {}\n", s64(found.split, "delta.workspace_f16_per_row"));
-    m += "split_schedule when N * H * ceil(value_dim / value_tile) <= SMs / 2, or ceil(value_dim / value_tile) >= 8 "
-         "and N * H * ceil(value_dim / value_tile) <= 3 SMs\n";
-    m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H, "
-         "y = value_dim / split_value_tile\n";
+    m += "split_schedule when N * H * ceil(value_dim / value_tile) <= SMs / 2, or ceil(value_dim / value_tile) "
+         ">= 8\n";
+    m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H * value_dim / "
+         "split_value_tile\n";
+    m += "split_scan_blocks pair_tiles\n"; // scan block x = pair * (value_dim / split_value_tile) + tile
     m += "split_params the params below, then work_f16 : f16 buffer (rows * split_workspace_f16_per_row)\n";
   }
   m += fmt::format("params q k v inputs o : {} buffers; h0 ht : f32 buffers; cu_seqlens : i64 buffer; "
