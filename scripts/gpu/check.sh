@@ -35,6 +35,16 @@ if command -v compute-sanitizer > /dev/null; then
   echo "memcheck exit ${PIPESTATUS[0]}"
   compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2
   echo "racecheck exit ${PIPESTATUS[0]}"
+  echo "== compute-sanitizer, split schedule (efla-d256-bf16-fixed: value tile 32; gated_deltanet-d128-bf16-varlen)"
+  for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen; do
+    for tool in memcheck racecheck synccheck; do
+      DELTART_SCHEDULE=split compute-sanitizer --tool $tool --error-exitcode 3 $RUN "$CASES/${c%:*}.bundle" \
+        --inputs "$CASES/${c%:*}-${c#*:}/in" | tail -1
+      rc=${PIPESTATUS[0]}
+      echo "${c%:*} $tool exit $rc"
+      [ "$rc" = 0 ] || status=1
+    done
+  done
 fi
 echo "== benchmark (deltac kernels; median of 30 after 3 warm-up runs, CUDA events)"
 for shape in 8,4096,16 1,32768,16 4,8192,32 2,16384,16; do
