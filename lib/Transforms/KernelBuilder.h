@@ -74,6 +74,8 @@ public:
   mlir::Value ht() { return arg(5 + numInputs); }
   /// The workspace buffer (f16) of a kernel built with `workspace`.
   mlir::Value workHalf() { return arg(9 + numInputs); }
+  /// The sequences' offsets (N + 1 i64) of a GPU kernel.
+  mlir::Value cuSeqlens() { return arg(6 + numInputs); }
   mlir::Value bos() { return bosV; }
   mlir::Value len() { return lenV; }
   mlir::Value head() { return headV; }
