@@ -425,15 +425,15 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   if (b->forcedSchedule == "wide" || (b->forcedSchedule == "narrow" && b->narrowFunction) ||
       (b->forcedSchedule == "split" && b->splitFunction))
     schedule = b->forcedSchedule;
-  auto launch = [&](CUfunction fn, unsigned gridY, int64_t shared) -> deltart_status {
-    if (CUresult rc = d->cuLaunchKernel(fn, unsigned(N * a->H), gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
+  auto launch = [&](CUfunction fn, unsigned gridX, unsigned gridY, int64_t shared) -> deltart_status {
+    if (CUresult rc = d->cuLaunchKernel(fn, gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
                                         static_cast<CUstream>(stream), params.data(), nullptr))
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
     return DELTART_OK;
   };
   auto launchTiled = [&](bool narrow) {
     int64_t tile = narrow ? b->narrowTile : b->tile;
-    return launch(narrow ? b->narrowFunction : b->function, unsigned((b->V + tile - 1) / tile),
+    return launch(narrow ? b->narrowFunction : b->function, unsigned(N * a->H), unsigned((b->V + tile - 1) / tile),
                   narrow ? b->narrowShared : b->shared);
   };
   if (schedule != "split")
@@ -458,14 +458,10 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   std::vector<uint64_t> more = {b->work16, b->work16, 0, uint64_t(rows * b->splitRecord), 1};
   for (uint64_t &v : more)
     params.push_back(&v);
-  if (deltart_status s = launch(b->prepFunction, unsigned((longest + b->chunk - 1) / b->chunk), b->prepShared))
+  if (deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned((longest + b->chunk - 1) / b->chunk),
+                                b->prepShared))
     return s;
-  const int64_t tiles = b->V / b->splitTile;
-  if (CUresult rc = d->cuLaunchKernel(b->splitFunction, unsigned(N * a->H * tiles), 1, 1, unsigned(b->block), 1, 1,
-                                      unsigned(b->splitShared), static_cast<CUstream>(stream), params.data(),
-                                      nullptr))
-    return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
-  return DELTART_OK;
+  return launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared);
 }
 
 namespace {
