@@ -26,6 +26,10 @@ namespace deltac {
 inline constexpr int64_t kChunk = 64, kThreads = 512, kWarps = 16;
 /// Dynamic shared memory one block may have on sm_90 (227 KiB).
 inline constexpr int64_t kMaxSharedBytes = 232448;
+/// Shared memory of an sm_90 SM (228 KiB), and what the hardware keeps of
+/// it per resident block (1 KiB): blocks an SM holds by shared memory =
+/// kSharedBytesPerSM / (block's bytes + kSharedBytesPerBlock).
+inline constexpr int64_t kSharedBytesPerSM = 233472, kSharedBytesPerBlock = 1024;
 
 struct Chunked {
   KernelBuilder &kb;

@@ -224,7 +224,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // K = 256), nothing hides a block's first loads: it prefetches those of
   // the block one wave ahead (measured at K = V = 256: -2..3%; at K = 128,
   // two blocks an SM, no gain, so none there).
-  const bool lookahead = 233472 / (sharedBytes + 1024) < 2;
+  const bool lookahead = kSharedBytesPerSM / (sharedBytes + kSharedBytesPerBlock) < 2;
   const Lookahead future = lookahead ? futureBlock(ck, 1) : Lookahead{};
   Value c0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(C));
   ck.when(ck.lt(c0, kb.len()), [&] {
