@@ -716,6 +716,54 @@ void Chunked::storeStateTile(Mat S, Value v0, int64_t VT) {
   });
 }
 
+SmallVector<Chunked::OwnTile> Chunked::ownStateTiles(int64_t VT, int64_t shift) {
+  const int64_t tilesN = VT / 16, tiles = (K / 16) * tilesN, owned = (tiles + kWarps - 1) / kWarps;
+  Value w = shift % kWarps ? rem(kb.iadd(warp, kb.idx(shift % kWarps)), kWarps) : warp;
+  SmallVector<OwnTile> own;
+  for (int64_t m = 0; m < owned; ++m) {
+    Value t = kb.iadd(w, kb.idx(kWarps * m));
+    Value tc = tiles % kWarps ? rem(t, tiles) : t;
+    own.push_back({kb.imul(div(tc, tilesN), kb.idx(16)), kb.imul(rem(tc, tilesN), kb.idx(16)), lt(t, kb.idx(tiles))});
+  }
+  return own;
+}
+
+SmallVector<Value> Chunked::loadStateRegisters(const Lane &ln, ArrayRef<OwnTile> own, Value v0) {
+  auto c2 = VectorType::get({2, 2}, f32);
+  Value Vn = kb.idx(V), fzero = kb.f32(0);
+  Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, kb.useH0(), kb.idx(0));
+  SmallVector<Value> S;
+  for (const OwnTile &o : own)
+    for (int64_t h = 0; h < 2; ++h) {
+      SmallVector<Value> e;
+      for (int64_t r = 0; r < 2; ++r)
+        for (int64_t c = 0; c < 2; ++c) {
+          Value d = kb.iadd(o.ti, kb.iadd(ln.g, kb.idx(8 * r)));
+          Value col = kb.iadd(v0, kb.iadd(o.tj, kb.iadd(ln.t2, kb.idx(8 * h + c))));
+          auto ld = scf::IfOp::create(b, l, TypeRange{f32}, arith::AndIOp::create(b, l, use, lt(col, Vn)), true);
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(ld.thenBlock());
+          scf::YieldOp::create(b, l, kb.load(kb.h0(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col))));
+          b.setInsertionPointToStart(ld.elseBlock());
+          scf::YieldOp::create(b, l, fzero);
+          e.push_back(ld.getResult(0));
+        }
+      S.push_back(vector::FromElementsOp::create(b, l, c2, e));
+    }
+  return S;
+}
+
+void Chunked::storeStateRegisters(const Lane &ln, ArrayRef<OwnTile> own, ArrayRef<Value> S, Value v0) {
+  Value Vn = kb.idx(V);
+  for (size_t m = 0; m < own.size(); ++m)
+    when(own[m].mine, [&] {
+      forEachElement(ln, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj, [&](Value d, Value j, Value x) {
+        Value col = kb.iadd(v0, j);
+        when(lt(col, Vn), [&] { kb.store(x, kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col))); });
+      });
+    });
+}
+
 void Chunked::storeOutputs(Mat QS, Value c0, Value n, Value v0, int64_t VT, Value scale, Value vi, Value vj0) {
   const int64_t C = kChunk, ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8, per = C * VT / kThreads;
   const int64_t unit = std::min<int64_t>(per, 16 / ioBytes);

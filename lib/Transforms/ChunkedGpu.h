@@ -126,6 +126,23 @@ struct Chunked {
     /// Start from accumulators kept by an earlier matmuls of the same tiling.
     std::optional<Acc> init = std::nullopt;
   };
+  /// A 16 x 16 tile of the K x VT state held in a warp's registers from h0
+  /// to ht (two accumulators, like a product's): rows ti.., columns tj..;
+  /// `mine` false where the warp holds a copy of another warp's tile.
+  struct OwnTile {
+    mlir::Value ti, tj, mine;
+  };
+  /// The tiles t = w + kWarps m (m < ceil(tiles / kWarps)) of the state, w =
+  /// (warp + shift) mod kWarps; past the last tile a warp repeats tile t mod
+  /// tiles.
+  llvm::SmallVector<OwnTile> ownStateTiles(int64_t VT, int64_t shift = 0);
+  /// Their accumulators (two per tile) from h0's columns v0 .. (zeros
+  /// without h0 or past V).
+  llvm::SmallVector<mlir::Value> loadStateRegisters(const Lane &ln, llvm::ArrayRef<OwnTile> own, mlir::Value v0);
+  /// ht's columns v0 .. (those inside V) = the accumulators S of the tiles
+  /// the warp owns.
+  void storeStateRegisters(const Lane &ln, llvm::ArrayRef<OwnTile> own, llvm::ArrayRef<mlir::Value> S,
+                           mlir::Value v0);
   mlir::Value zeroAcc();
   /// acc[p] += As[p][rows ai.., 0..Kd) * B[0..Kd, columns tj..] for one
   /// 16 x 16 tile; the B fragment loaded once per 16-deep step for all p.

@@ -234,17 +234,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // The state tiles this warp owns: t = warp + 16 m (warps past the last
   // tile repeat one and keep their results to themselves).
   Chunked::Lane ln = ck.lane();
-  const int64_t tilesN = VT / 16, tilesS = (K / 16) * tilesN, owned = (tilesS + kWarps - 1) / kWarps;
-  struct Own {
-    Value ti, tj, mine;
-  };
-  SmallVector<Own> own;
-  for (int64_t m = 0; m < owned; ++m) {
-    Value t = kb.iadd(ck.warp, kb.idx(kWarps * m));
-    Value tc = tilesS % kWarps ? ck.rem(t, tilesS) : t;
-    own.push_back({kb.imul(ck.div(tc, tilesN), kb.idx(16)), kb.imul(ck.rem(tc, tilesN), kb.idx(16)),
-                   ck.lt(t, kb.idx(tilesS))});
-  }
+  SmallVector<Chunked::OwnTile> own = ck.ownStateTiles(VT);
   auto c2 = VectorType::get({2, 2}, ck.f32);
   auto writeSh = [&](ArrayRef<Value> S) {
     for (size_t m = 0; m < own.size(); ++m)
@@ -257,25 +247,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       });
   };
   // The state from h0 (or 0).
-  SmallVector<Value> S0;
-  Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, kb.useH0(), zero);
-  for (const Own &o : own)
-    for (int64_t h = 0; h < 2; ++h) {
-      SmallVector<Value> e;
-      for (int64_t r = 0; r < 2; ++r)
-        for (int64_t c = 0; c < 2; ++c) {
-          Value d = kb.iadd(o.ti, kb.iadd(ln.g, kb.idx(8 * r)));
-          Value col = kb.iadd(v0, kb.iadd(o.tj, kb.iadd(ln.t2, kb.idx(8 * h + c))));
-          auto ld = scf::IfOp::create(b, l, TypeRange{ck.f32}, arith::AndIOp::create(b, l, use, ck.lt(col, Vn)), true);
-          OpBuilder::InsertionGuard g(b);
-          b.setInsertionPointToStart(ld.thenBlock());
-          scf::YieldOp::create(b, l, kb.load(kb.h0(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col))));
-          b.setInsertionPointToStart(ld.elseBlock());
-          scf::YieldOp::create(b, l, fzero);
-          e.push_back(ld.getResult(0));
-        }
-      S0.push_back(vector::FromElementsOp::create(b, l, c2, e));
-    }
+  SmallVector<Value> S0 = ck.loadStateRegisters(ln, own, v0);
   writeSh(S0);
 
   // Q K^T's tiles above the diagonal stay zero (never computed), in both
@@ -421,16 +393,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   }
 
   // ht = the state.
-  for (size_t m = 0; m < own.size(); ++m)
-    ck.when(own[m].mine, [&] {
-      ck.forEachElement(ln, {loop.getResult(2 * m), loop.getResult(2 * m + 1)}, own[m].ti, own[m].tj,
-                        [&](Value d, Value j, Value x) {
-                          Value col = kb.iadd(v0, j);
-                          ck.when(ck.lt(col, Vn), [&] {
-                            kb.store(x, kb.ht(), kb.iadd(kb.state(), kb.iadd(kb.imul(d, Vn), col)));
-                          });
-                        });
-    });
+  ck.storeStateRegisters(ln, own, SmallVector<Value>(loop.getResults().take_front(2 * own.size())), v0);
   kb.finish(false);
   return {fn, sharedBytes};
 }
