@@ -363,7 +363,10 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
           return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
     for (auto [fn, bytes] : {std::pair{b->function, b->shared}, std::pair{b->narrowFunction, b->narrowShared},
                              std::pair{b->splitFunction, b->splitShared}, std::pair{b->prepFunction, b->prepShared}})
-      if (fn && bytes > 48 * 1024)
+      // Asked for at every size: the 48 KiB a kernel gets without asking
+      // count its static shared memory too (the PTX's one byte of it made a
+      // kernel of exactly 49152 dynamic bytes fail to launch).
+      if (fn && bytes > 0)
         if (CUresult rc = d->cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(bytes)))
           return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
                                               std::to_string(bytes) + " bytes of shared memory");
