@@ -273,11 +273,14 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::Stri
                                  mlir::Type io, bool wgmma = false);
 
 /// The split schedule (ToGPUSplit.cpp): a chunk-parallel kernel writing the
-/// state-independent operands of every chunk to a workspace, and a scan
-/// kernel with value tile VT reading them. Null where it does not apply (V a
-/// multiple of 16 and of VT, keys in whole 16-byte pieces per thread).
-BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, mlir::Type io);
-BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, llvm::StringRef name, mlir::Type io);
+/// state-independent operands of every chunk to a workspace (U in value
+/// tiles of UT columns), and scan kernels with value tile VT (dividing UT)
+/// reading them; `variant` names the scan ("split", "split_large"). Null
+/// where it does not apply (V a multiple of 16 and of the tiles, keys in
+/// whole 16-byte pieces per thread).
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::StringRef name, mlir::Type io);
+BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
+                                 llvm::StringRef variant, mlir::Type io);
 
 } // namespace deltac
 

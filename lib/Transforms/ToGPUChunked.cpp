@@ -335,25 +335,41 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       if (Attribute v = fn->getAttr(a))
         twin.fn->setAttr(a, v);
   }
-  /// The split schedule's two kernels, when they apply and fit in shared
-  /// memory (else none). The compiler's value tile: V / 8, at least 16, so
-  /// that at most eight blocks re-read a chunk's W, Q, K and QK, halved
-  /// while the scan does not fit.
+  /// The split schedule's kernels, when they apply and fit in shared memory
+  /// (else none): the first kernel and the scan at the compiler's value
+  /// tile, V / 8, at least 16, so that at most eight blocks re-read a
+  /// chunk's W, Q, K and QK (halved while the scan does not fit), and beside
+  /// them a scan at twice that tile (up to 64; the workspace's U in its
+  /// tiles), which the runtime takes where it needs fewer waves of blocks.
+  /// A forced tile (--split-value-tile) gives that one scan only.
   bool addSplit(delta::RecurrenceOp rec, const std::string &name, Type io) {
     if (splitValueTile != -1 && splitValueTile != 16 && splitValueTile != 32 && splitValueTile != 64) {
       rec.emitOpError("the split value tile must be -1 (the compiler's choice), 0, 16, 32 or 64, got ")
           << splitValueTile;
       return false;
     }
-    int64_t VT = splitValueTile > 0 ? splitValueTile : std::clamp<int64_t>(rec.getValueDim() / 8, 16, 64);
-    for (; VT >= 16; VT /= 2) {
-      BuiltKernel prep = buildSplitPrepKernel(rec, VT, name + "_split_prep", io);
-      BuiltKernel scan = buildSplitScanKernel(rec, VT, name + "_split", io);
-      if (prep.fn && scan.fn && prep.sharedBytes <= kMaxSharedBytes && scan.sharedBytes <= kMaxSharedBytes)
+    const int64_t V = rec.getValueDim();
+    // The kernels at scan tile VT (and 2 VT when `large`); erased unless
+    // all of them fit.
+    auto build = [&](int64_t VT, bool large) {
+      const int64_t UT = large ? 2 * VT : VT;
+      SmallVector<BuiltKernel> ks = {buildSplitPrepKernel(rec, UT, name + "_split_prep", io),
+                                     buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io)};
+      if (large)
+        ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io));
+      if (llvm::all_of(ks, [](const BuiltKernel &k) { return k.fn && k.sharedBytes <= kMaxSharedBytes; }))
         return true;
-      for (BuiltKernel k : {prep, scan})
+      for (BuiltKernel k : ks)
         if (k.fn)
           k.fn->erase();
+      return false;
+    };
+    int64_t VT = splitValueTile > 0 ? splitValueTile : std::clamp<int64_t>(V / 8, 16, 64);
+    for (; VT >= 16; VT /= 2) {
+      if (splitValueTile < 0 && 2 * VT <= 64 && V % (2 * VT) == 0 && build(VT, true))
+        return true;
+      if (build(VT, false))
+        return true;
       if (splitValueTile > 0) {
         rec.emitWarning("the split schedule's kernels do not fit in shared memory at value tile ")
             << VT << "; the bundle has no split schedule";

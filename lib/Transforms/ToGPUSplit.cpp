@@ -50,7 +50,8 @@ using Mat = Chunked::Mat;
 ///   W, Q, K   K + 8 each (the pad of W's row holds log G as an f32, which
 ///             the scan fetches with W)
 ///   QK        C + 8
-///   U         V / VT tiles one after the other, each VT wide
+///   U         V / VT tiles one after the other, each VT wide (VT: the
+///             larger scan tile; the smaller scan reads part of a tile)
 struct Workspace {
   int64_t K, V, VT;
   int64_t wide() const { return K + 8; }
@@ -189,10 +190,10 @@ void prefetchFuture(Chunked &ck, const Lookahead &f, int64_t K, int64_t V) {
 
 } // namespace
 
-BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, Type io) {
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef name, Type io) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   const int64_t width = 128 / io.getIntOrFloatBitWidth();
-  if (V % 16 || V % VT || (K / 8) % width)
+  if (V % 16 || V % UT || (K / 8) % width)
     return {};
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true);
   OpBuilder &b = kb.builder();
@@ -202,7 +203,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
                         "split, first kernel: one block per (pair, chunk), all chunks at once; the prologue, "
                         "K K^T, Q K^T, the inverses and the solves for W and U, written to the workspace");
   const bool gated = !kb.ungated();
-  const Workspace wsp{K, V, VT};
+  const Workspace wsp{K, V, UT};
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
@@ -287,8 +288,8 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
           Value x = vector::LoadOp::create(b, l, v8, from.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
           Value row = wr.row(kb, kb.iadd(c0, i)), at;
           if (field == Workspace::U) {
-            Value tile = ck.div(c, VT);
-            at = wr.at(kb, field, row, ck.rem(c, VT), tile);
+            Value tile = ck.div(c, UT);
+            at = wr.at(kb, field, row, ck.rem(c, UT), tile);
           } else {
             at = wr.at(kb, field, row, c);
           }
@@ -328,11 +329,12 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   return {kb.function(), sharedBytes};
 }
 
-BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef name, Type io) {
+BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name, StringRef variant,
+                                 Type io) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   // A chunk's output tiles (C x VT): one warp each at most.
   const int64_t oTiles = (C / 16) * (VT / 16);
-  if (V % VT || V % 16 || oTiles > kWarps)
+  if (V % VT || V % 16 || oTiles > kWarps || UT % VT || V % UT)
     return {};
   // Block x is pair * (V / VT) + value tile: a pair's tiles run side by
   // side and read the same rows of W, Q, K and QK, which L2 then serves.
@@ -356,7 +358,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   const std::string owners =
       sTiles >= kWarps ? std::to_string(sTiles / kWarps) + (sTiles % kWarps ? " or more" : "") + " on every warp"
                        : "one each on warps " + warps(oTiles, sTiles);
-  Value smem = ck.begin(VT, "split", "split",
+  Value smem = ck.begin(VT, variant, "split",
                         "split, second kernel: the state's " + std::to_string(sTiles) +
                             " 16 x 16 tiles in registers (" + owners + "), 2 phases per chunk: [warps " +
                             warps(0, oTiles) + ": Delta = U - W S, Q S kept in registers] [warps " +
@@ -364,7 +366,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
                             ": O = Q S + QK Delta | the state's tiles: S = G_C S + K^T Delta, their f16 copy], O "
                             "stored to o after the second; the next chunk's operands by cp.async during the other "
                             "phase");
-  const Workspace wsp{K, V, VT};
+  const Workspace wsp{K, V, UT};
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Sh = ck.view(smem, off, K, VT, ck.f16);
@@ -385,6 +387,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Value zero = kb.idx(0);
   Value tileY = kb.tile();
   Value v0 = kb.imul(tileY, kb.idx(VT));
+  // This tile's columns of U: in the workspace's tile uTile from uCol on.
+  Value uTile = UT == VT ? tileY : ck.div(tileY, UT / VT);
+  Value uCol = UT == VT ? Value() : kb.imul(ck.rem(tileY, UT / VT), kb.idx(VT));
   Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
   // O's store: thread (vi, vj0) a run of C VT / threads columns.
   Value vi = ck.div(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
@@ -396,7 +401,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   auto fetch = [&](Mat to, Value c0, Workspace::Field field, int64_t cols) {
     copyRows(ck, to, ws, arith::SubIOp::create(b, l, kb.len(), c0), cols, 8, [&](Value i, Value c) {
       Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
-      return wr.at(kb, field, wr.row(kb, t), c, field == Workspace::U ? tileY : Value());
+      if (field != Workspace::U)
+        return wr.at(kb, field, wr.row(kb, t), c);
+      return wr.at(kb, field, wr.row(kb, t), uCol ? kb.iadd(uCol, c) : c, uTile);
     });
   };
   auto commit = [&] { nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{}); };

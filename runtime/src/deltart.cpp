@@ -49,9 +49,12 @@ struct deltart_bundle {
   // The split schedule's two kernels, if the bundle has them: the scan's
   // value tile and shared bytes, the first kernel's, the workspace record.
   int64_t splitTile = 0, splitShared = 0, prepShared = 0, splitRecord = 0, chunk = 64;
+  // The split schedule's second scan at a larger value tile, if any.
+  int64_t largeTile = 0, largeShared = 0;
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
-  CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr;
+  CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr,
+             largeFunction = nullptr;
   // The split schedule's workspace (f16, a record per token row), kept and
   // grown as needed: one forward at a time per bundle may use it.
   CUdeviceptr work16 = 0;
@@ -151,6 +154,15 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
     if (b.splitTile <= 0 || b.V % b.splitTile || b.splitShared < 0 || b.splitShared > (1 << 20) ||
         b.prepShared < 0 || b.prepShared > (1 << 20) || b.splitRecord <= 0 || b.splitRecord % 8 || b.chunk <= 0)
       return fail(DELTART_ERROR_FORMAT, "the manifest has a bad split schedule");
+    if (b.manifest.count("split_large_entry")) {
+      for (const char *key : {"split_large_value_tile", "split_large_shared_bytes"})
+        if (!b.manifest.count(key))
+          return fail(DELTART_ERROR_FORMAT, std::string("the manifest has split_large_entry but no '") + key + "'");
+      b.largeTile = std::atoll(b.manifest["split_large_value_tile"].c_str());
+      b.largeShared = std::atoll(b.manifest["split_large_shared_bytes"].c_str());
+      if (b.largeTile <= 0 || b.V % b.largeTile || b.largeShared < 0 || b.largeShared > (1 << 20))
+        return fail(DELTART_ERROR_FORMAT, "the manifest has a bad split_large scan");
+    }
   }
   if (b.K <= 0 || b.V <= 0 || b.block <= 0 || b.block > 1024 || b.tile <= 0)
     return fail(DELTART_ERROR_FORMAT, "the manifest has bad dimensions or launch sizes");
@@ -358,11 +370,14 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       if (CUresult rc = d->cuModuleGetFunction(&b->narrowFunction, b->module, b->manifest["narrow_entry"].c_str()))
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
     if (b->splitTile)
-      for (auto [fn, key] : {std::pair{&b->splitFunction, "split_entry"}, std::pair{&b->prepFunction, "split_prep_entry"}})
-        if (CUresult rc = d->cuModuleGetFunction(fn, b->module, b->manifest[key].c_str()))
-          return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
+      for (auto [fn, key] : {std::pair{&b->splitFunction, "split_entry"}, std::pair{&b->prepFunction, "split_prep_entry"},
+                             std::pair{&b->largeFunction, "split_large_entry"}})
+        if (fn != &b->largeFunction || b->largeTile)
+          if (CUresult rc = d->cuModuleGetFunction(fn, b->module, b->manifest[key].c_str()))
+            return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
     for (auto [fn, bytes] : {std::pair{b->function, b->shared}, std::pair{b->narrowFunction, b->narrowShared},
-                             std::pair{b->splitFunction, b->splitShared}, std::pair{b->prepFunction, b->prepShared}})
+                             std::pair{b->splitFunction, b->splitShared}, std::pair{b->prepFunction, b->prepShared},
+                             std::pair{b->largeFunction, b->largeShared}})
       // Asked for at every size: the 48 KiB a kernel gets without asking
       // count its static shared memory too (the PTX's one byte of it made a
       // kernel of exactly 49152 dynamic bytes fail to launch).
@@ -425,9 +440,13 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   const bool repeated = wideTiles >= 8;
   std::string schedule = few ? (b->splitFunction ? "split" : b->narrowFunction ? "narrow" : "wide")
                              : (b->splitFunction && repeated ? "split" : "wide");
-  if (b->forcedSchedule == "wide" || (b->forcedSchedule == "narrow" && b->narrowFunction) ||
-      (b->forcedSchedule == "split" && b->splitFunction))
-    schedule = b->forcedSchedule;
+  const std::string &forced = b->forcedSchedule;
+  const bool forcedSplit =
+      b->splitFunction && (forced == "split" || forced == "split_small" || forced == "split_large");
+  if (forced == "wide" || (forced == "narrow" && b->narrowFunction))
+    schedule = forced;
+  else if (forcedSplit)
+    schedule = "split";
   auto launch = [&](CUfunction fn, unsigned gridX, unsigned gridY, int64_t shared) -> deltart_status {
     if (CUresult rc = d->cuLaunchKernel(fn, gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
                                         static_cast<CUstream>(stream), params.data(), nullptr))
@@ -451,7 +470,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     b->work16 = 0, b->work16Bytes = 0;
     if (CUresult rc = d->cuMemAlloc(&b->work16, workBytes)) {
       b->work16 = 0;
-      if (b->forcedSchedule != "split")
+      if (!forcedSplit)
         return launchTiled(b->narrowFunction && few);
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc) + " (the split schedule's workspace, " +
                                           std::to_string(workBytes) + " bytes)");
@@ -464,6 +483,18 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   if (deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned((longest + b->chunk - 1) / b->chunk),
                                 b->prepShared))
     return s;
+  // The scan: at the larger tile where its blocks need fewer waves, one
+  // block per SM, by a third (measured, EFLA H16: K = V = 256 at 16 pairs
+  // tile 32 2.49 ms against 64 3.29; 32 pairs 2.48 / 2.24; 48 pairs 1.88 /
+  // 1.97; 64 and 128 pairs 2.50 / 2.25; K = V = 128 at 16 pairs tile 16
+  // 1.30 against 32 1.43, 32 pairs 1.30 / 1.00). DELTART_SCHEDULE=
+  // split_small or split_large forces one.
+  auto waves = [&](int64_t tile) { return (N * a->H * (b->V / tile) + b->sms - 1) / b->sms; };
+  bool large = b->largeFunction && 3 * waves(b->largeTile) < 2 * waves(b->splitTile);
+  if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
+    large = forced == "split_large";
+  if (large)
+    return launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared);
   return launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared);
 }
 

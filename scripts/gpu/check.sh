@@ -14,7 +14,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 status=0
 for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
   case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
-  for sched in wide narrow split; do # every schedule of the bundle, whatever the shape
+  for sched in wide narrow split_small split_large; do # every schedule of the bundle, whatever the shape
     # and both forms: the cubin (sm_90a: wgmma where the bundle has it), the
     # sm_80 PTX (mma.sync) compiled here by the driver
     for form in cubin ptx80; do
@@ -35,14 +35,18 @@ if command -v compute-sanitizer > /dev/null; then
   echo "memcheck exit ${PIPESTATUS[0]}"
   compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2
   echo "racecheck exit ${PIPESTATUS[0]}"
-  echo "== compute-sanitizer, split schedule (efla-d256-bf16-fixed: value tile 32; gated_deltanet-d128-bf16-varlen)"
+  echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-fixed: value tiles 32 and 64;"
+  echo "   gated_deltanet-d128-bf16-varlen: 16 and 32)"
   for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen; do
-    for tool in memcheck racecheck synccheck; do
-      DELTART_SCHEDULE=split compute-sanitizer --tool $tool --error-exitcode 3 $RUN "$CASES/${c%:*}.bundle" \
-        --inputs "$CASES/${c%:*}-${c#*:}/in" | tail -1
-      rc=${PIPESTATUS[0]}
-      echo "${c%:*} $tool exit $rc"
-      [ "$rc" = 0 ] || status=1
+    bundle=${c%:*}; kind=${c#*:}
+    for sched in split_small split_large; do
+      for tool in memcheck racecheck synccheck; do
+        DELTART_SCHEDULE=$sched compute-sanitizer --tool $tool --error-exitcode 3 $RUN "$CASES/$bundle.bundle" \
+          --inputs "$CASES/$bundle-$kind/in" | tail -1
+        rc=${PIPESTATUS[0]}
+        echo "$bundle $sched $tool exit $rc"
+        [ "$rc" = 0 ] || status=1
+      done
     done
   done
 fi
@@ -52,7 +56,7 @@ for shape in 8,4096,16 1,32768,16 4,8192,32 2,16384,16; do
   for spec in efla deltanet rk4; do
     $RUN "$CASES/$spec-d$D-bf16.bundle" --bench $shape --repeat 30
   done
-  for sched in wide narrow split; do
+  for sched in wide narrow split_small split_large; do
     DELTART_SCHEDULE=$sched $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed "s/^{/{\"schedule\": \"$sched\", /"
   done
   DELTART_PTX=80 $RUN "$CASES/efla-d$D-bf16.bundle" --bench $shape --repeat 30 | sed 's/^{/{"form": "sm_80 PTX", /'

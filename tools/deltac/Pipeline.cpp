@@ -277,8 +277,12 @@ static void explainSchedule(ModuleOp module) {
       else
         fmt::print("  grid: x = N * H (sequence, head) pairs * {} value tiles of {} (block x = pair * {} + tile: "
                    "a pair's tiles run side by side and share their reads of a chunk's key-side rows in L2; "
-                   "the tile: V / 8, at least 16, unless --split-value-tile says)\n",
-                   V / tile, tile, V / tile);
+                   "the tile: {})\n",
+                   V / tile, tile, V / tile,
+                   str("delta.variant") == "split_large"
+                       ? "twice the split scan's, for more pairs: the runtime takes this scan when its blocks need "
+                         "fewer waves, 3 * waves(this tile) < 2 * waves(the split scan's), a block per SM"
+                       : "V / 8, at least 16, unless --split-value-tile says");
       fmt::print("  block: {} threads = {} warps; schedule: {}\n", block, block / 32, str("delta.schedule_detail"));
       fmt::print("  workspace: {} f16 per token row (W with log G in its padding, queries, keys, QK, U by value "
                  "tile; each field's rows head-major, a chunk's rows one contiguous piece); the runtime allocates it\n",

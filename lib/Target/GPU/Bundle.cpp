@@ -30,7 +30,11 @@ GpuKernels findGpuKernels(ModuleOp module) {
       return;
     auto variant = fn->getAttrOfType<StringAttr>("delta.variant");
     llvm::StringRef v = variant ? variant.getValue() : "";
-    (v == "narrow" ? k.narrow : v == "split" ? k.split : v == "split_prep" ? k.splitPrep : k.wide) = fn;
+    (v == "narrow"        ? k.narrow
+     : v == "split"       ? k.split
+     : v == "split_prep"  ? k.splitPrep
+     : v == "split_large" ? k.splitLarge
+                          : k.wide) = fn;
   });
   return k;
 }
@@ -117,6 +121,15 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H * value_dim / "
          "split_value_tile\n";
     m += "split_scan_blocks pair_tiles\n"; // scan block x = pair * (value_dim / split_value_tile) + tile
+    if (found.splitLarge) {
+      // A second scan at a larger tile, on the same workspace: taken where
+      // its blocks need fewer waves.
+      m += fmt::format("split_large_entry {}\n", found.splitLarge.getName().str());
+      m += fmt::format("split_large_value_tile {}\n", s64(found.splitLarge, "delta.value_tile"));
+      m += fmt::format("split_large_shared_bytes {}\n", sharedBytes(module, found.splitLarge));
+      m += "split_large when 3 * waves(large) < 2 * waves(split), waves(tile) = ceil(N * H * value_dim / tile / "
+           "SMs)\n";
+    }
     m += "split_params the params below, then work_f16 : f16 buffer (rows * split_workspace_f16_per_row)\n";
   }
   m += fmt::format("params q k v inputs o : {} buffers; h0 ht : f32 buffers; cu_seqlens : i64 buffer; "

@@ -11,7 +11,8 @@
  * arch-specific target such as sm_90a). Two environment variables, read when
  * a bundle first launches, are for testing: DELTART_SCHEDULE=wide|narrow|split
  * forces a kernel variant (split: the two-kernel schedule, whose workspace
- * the bundle keeps, so one forward at a time per bundle); DELTART_PTX=<sm> (e.g. 80) loads that PTX image
+ * the bundle keeps, so one forward at a time per bundle; split_small and
+ * split_large force its scan's value tile too); DELTART_PTX=<sm> (e.g. 80) loads that PTX image
  * instead of the cubin, to run the sm_80 form of a kernel on a newer GPU.
  *===----------------------------------------------------------------------===*/
 #ifndef DELTART_H
