@@ -63,6 +63,8 @@ Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t c
   return t;
 }
 
+int64_t Chunked::paddedBytes(int64_t rows, int64_t cols, Type elem) { return Padded(rows, cols, elem, false).bytes; }
+
 Mat Chunked::at(const Twin &t, Value parity) {
   Value shift = kb.iadd(kb.idx(t.offset), kb.imul(parity, kb.idx(t.bytes)));
   return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.swizzled);

@@ -67,6 +67,8 @@ struct Chunked {
     bool swizzled;
   };
   Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false);
+  /// The bytes view() takes for such a matrix (unswizzled).
+  static int64_t paddedBytes(int64_t rows, int64_t cols, mlir::Type elem);
   /// The dynamic shared memory from its first 1024-byte boundary on (the
   /// caller asks for 1024 bytes more).
   mlir::Value alignShared(mlir::Value smem);
