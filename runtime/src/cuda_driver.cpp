@@ -59,6 +59,17 @@ const Driver *driver(std::string &error) {
     sym(d.cuEventDestroy, "cuEventDestroy_v2");
     sym(d.cuGetErrorString, "cuGetErrorString");
     sym(d.cuFuncSetAttribute, "cuFuncSetAttribute");
+    sym(d.cuStreamCreate, "cuStreamCreate");
+    sym(d.cuStreamDestroy, "cuStreamDestroy_v2");
+    // Optional: without them, a bundle keeps one workspace of its own.
+    auto optional = [&](auto &fn, const char *name) {
+      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
+    };
+    optional(d.cuMemPoolCreate, "cuMemPoolCreate");
+    optional(d.cuMemPoolDestroy, "cuMemPoolDestroy");
+    optional(d.cuMemPoolSetAttribute, "cuMemPoolSetAttribute");
+    optional(d.cuMemAllocFromPoolAsync, "cuMemAllocFromPoolAsync");
+    optional(d.cuMemFreeAsync, "cuMemFreeAsync");
     if (!all)
       return false;
     if (CUresult rc = d.cuInit(0)) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -55,16 +56,23 @@ struct deltart_bundle {
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr,
              largeFunction = nullptr;
-  // The split schedule's workspace (f16, a record per token row), kept and
-  // grown as needed: one forward at a time per bundle may use it.
+  // The split schedule's workspace (f16, a record per token row): each
+  // forward takes its own from the bundle's memory pool, on its stream, and
+  // gives it back there, so that forwards on several streams may overlap;
+  // the pool keeps the memory for the next. Where the driver has no memory
+  // pools, one workspace kept and grown per bundle (its forwards then must
+  // not overlap).
+  CUmemoryPool pool = nullptr;
   CUdeviceptr work16 = 0;
   size_t work16Bytes = 0;
+  // The host side of a forward (loading, the caches) one thread at a time.
+  std::mutex mutex;
   int loadedSm = 0, sms = 0;
   // DELTART_SCHEDULE at load: "wide" or "narrow" forces a kernel, else by shape.
   std::string forcedSchedule;
-  // A device cu_seqlens for fixed-length problems, kept for reuse.
-  CUdeviceptr cu = 0;
-  int64_t cuB = -1, cuT = -1;
+  // Device cu_seqlens for fixed-length problems, one per (B, T), kept until
+  // the bundle closes (a forward still running may read an older one).
+  std::map<std::pair<int64_t, int64_t>, CUdeviceptr> fixedCu;
 };
 
 namespace {
@@ -231,11 +239,14 @@ void deltart_bundle_close(deltart_bundle *b) {
   if (!b)
     return;
   std::string err;
-  if (const Driver *d = (b->module || b->cu) ? driver(err) : nullptr) {
-    if (b->cu)
-      d->cuMemFree(b->cu);
+  if (const Driver *d = (b->module || !b->fixedCu.empty()) ? driver(err) : nullptr) {
+    for (auto &[shape, cu] : b->fixedCu)
+      d->cuMemFree(cu);
     if (b->work16)
       d->cuMemFree(b->work16);
+    // Returns at once; what forwards still hold is released when they end.
+    if (b->pool)
+      d->cuMemPoolDestroy(b->pool);
     if (b->module)
       d->cuModuleUnload(b->module);
   }
@@ -260,6 +271,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     return fail(DELTART_ERROR_INVALID_ARGUMENT, "bundle is null");
   if (!a)
     return fail(DELTART_ERROR_INVALID_ARGUMENT, "args is null");
+  std::lock_guard<std::mutex> lock(b->mutex);
   const std::string &name = b->manifest["entry"];
   if (entry && name != entry)
     return fail(DELTART_ERROR_UNKNOWN_ENTRY, std::string("the bundle has no entry point '") + entry +
@@ -386,26 +398,48 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
           return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
                                               std::to_string(bytes) + " bytes of shared memory");
     d->cuDeviceGetAttribute(&b->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+    // The split schedule's memory pool on this device, keeping what it has
+    // between forwards (no release threshold). DELTART_WORKSPACE=shared
+    // takes the path of drivers without pools: one workspace per bundle.
+    int pools = 0;
+    d->cuDeviceGetAttribute(&pools, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev);
+    const char *shared = std::getenv("DELTART_WORKSPACE");
+    if (b->splitTile && pools && !(shared && std::string(shared) == "shared") && d->cuMemPoolCreate && d->cuMemPoolDestroy && d->cuMemPoolSetAttribute &&
+        d->cuMemAllocFromPoolAsync && d->cuMemFreeAsync) {
+      CUmemPoolProps props{};
+      props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+      props.locationType = CU_MEM_LOCATION_TYPE_DEVICE;
+      props.locationId = dev;
+      uint64_t keep = UINT64_MAX;
+      if (d->cuMemPoolCreate(&b->pool, &props))
+        b->pool = nullptr;
+      else if (d->cuMemPoolSetAttribute(b->pool, CU_MEMPOOL_ATTR_RELEASE_THRESHOLD, &keep))
+        d->cuMemPoolDestroy(b->pool), b->pool = nullptr;
+    }
     if (const char *force = std::getenv("DELTART_SCHEDULE"))
       b->forcedSchedule = force;
     b->loadedSm = sm;
   }
   CUdeviceptr cu = a->cu_seqlens;
   if (!cu) {
-    if (b->cuB != a->B || b->cuT != a->T) {
-      if (b->cu)
-        d->cuMemFree(b->cu);
-      b->cu = 0;
+    CUdeviceptr &fixed = b->fixedCu[{a->B, a->T}];
+    if (!fixed) {
       std::vector<int64_t> host(a->B + 1);
       for (int64_t i = 0; i <= a->B; ++i)
         host[i] = i * a->T;
-      if (CUresult rc = d->cuMemAlloc(&b->cu, host.size() * 8))
+      CUdeviceptr p = 0;
+      if (CUresult rc = d->cuMemAlloc(&p, host.size() * 8)) {
+        b->fixedCu.erase({a->B, a->T});
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc));
-      if (CUresult rc = d->cuMemcpyHtoD(b->cu, host.data(), host.size() * 8))
+      }
+      if (CUresult rc = d->cuMemcpyHtoD(p, host.data(), host.size() * 8)) {
+        d->cuMemFree(p);
+        b->fixedCu.erase({a->B, a->T});
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemcpyHtoD", rc));
-      b->cuB = a->B, b->cuT = a->T;
+      }
+      fixed = p;
     }
-    cu = b->cu;
+    cu = fixed;
   }
   // Parameters: each buffer as a memref descriptor (ptr, ptr, 0, size, 1).
   const int64_t rows = a->B * a->T * a->H, N = a->N;
@@ -460,29 +494,35 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   };
   if (schedule != "split")
     return launchTiled(schedule == "narrow");
-  // The split schedule: the workspace (one f16 record per token row, kept
-  // and grown per bundle), then the first kernel over every chunk and the
-  // scan (block x = pair * tiles + tile).
+  // The split schedule: the workspace (one f16 record per token row), the
+  // first kernel over every chunk, the scan (block x = pair * tiles + tile),
+  // then the workspace given back to the pool, all in stream order.
   const size_t workBytes = size_t(rows) * b->splitRecord * 2;
-  if (b->work16Bytes < workBytes) {
+  CUstream st = static_cast<CUstream>(stream);
+  CUdeviceptr work = 0;
+  CUresult rc = 0;
+  if (b->pool) {
+    rc = d->cuMemAllocFromPoolAsync(&work, workBytes, b->pool, st);
+  } else if (b->work16Bytes < workBytes) {
     if (b->work16)
       d->cuMemFree(b->work16);
     b->work16 = 0, b->work16Bytes = 0;
-    if (CUresult rc = d->cuMemAlloc(&b->work16, workBytes)) {
-      b->work16 = 0;
-      if (!forcedSplit)
-        return launchTiled(b->narrowFunction && few);
-      return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuMemAlloc", rc) + " (the split schedule's workspace, " +
-                                          std::to_string(workBytes) + " bytes)");
-    }
-    b->work16Bytes = workBytes;
+    if (!(rc = d->cuMemAlloc(&b->work16, workBytes)))
+      b->work16Bytes = workBytes;
   }
-  std::vector<uint64_t> more = {b->work16, b->work16, 0, uint64_t(rows * b->splitRecord), 1};
+  if (rc) {
+    if (!forcedSplit)
+      return launchTiled(b->narrowFunction && few);
+    return fail(DELTART_ERROR_CUDA, cudaError(*d, b->pool ? "cuMemAllocFromPoolAsync" : "cuMemAlloc", rc) +
+                                        " (the split schedule's workspace, " + std::to_string(workBytes) + " bytes)");
+  }
+  if (!b->pool)
+    work = b->work16;
+  std::vector<uint64_t> more = {work, work, 0, uint64_t(rows * b->splitRecord), 1};
   for (uint64_t &v : more)
     params.push_back(&v);
-  if (deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned((longest + b->chunk - 1) / b->chunk),
-                                b->prepShared))
-    return s;
+  deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned((longest + b->chunk - 1) / b->chunk),
+                            b->prepShared);
   // The scan: at the larger tile where its blocks need fewer waves, one
   // block per SM, by a third (measured, EFLA H16: K = V = 256 at 16 pairs
   // tile 32 2.49 ms against 64 3.29; 32 pairs 2.48 / 2.24; 48 pairs 1.88 /
@@ -493,9 +533,12 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   bool large = b->largeFunction && 3 * waves(b->largeTile) < 2 * waves(b->splitTile);
   if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
     large = forced == "split_large";
-  if (large)
-    return launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared);
-  return launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared);
+  if (s == DELTART_OK)
+    s = large ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared)
+              : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared);
+  if (b->pool)
+    d->cuMemFreeAsync(work, st);
+  return s;
 }
 
 namespace {

@@ -2,11 +2,15 @@
 //
 //   deltart-run BUNDLE --inputs DIR [--outputs DIR] [--repeat N]
 //   deltart-run BUNDLE --bench B,T,H [--repeat N] [--rotate R]
+//   deltart-run BUNDLE --bench B,T,H --rotate R --concurrent [--repeat N]
 //
 // Loads a bundle with libdeltart, uploads .npy inputs (q, k, v, one file per
 // per-token input named in the manifest, optional h0 and cu_seqlens) or
 // random ones, poisons the outputs with NaN, runs, and prints one JSON line
-// (median time over the repeats, measured with CUDA events). No LLVM inside.
+// (median time over the repeats, measured with CUDA events). With
+// --concurrent: the R input sets' forwards on R streams at once, each into
+// outputs of its own, then one after the other; the outputs must agree bit
+// for bit (else exit status 1). No LLVM inside.
 //
 //===----------------------------------------------------------------------===//
 #include "../src/cuda_driver.h"
@@ -42,9 +46,11 @@ struct DeviceBuffer {
 
 int main(int argc, char **argv) {
   if (argc < 3)
-    return die("usage: deltart-run BUNDLE (--inputs DIR [--outputs DIR] | --bench B,T,H [--rotate R]) [--repeat N]");
+    return die("usage: deltart-run BUNDLE (--inputs DIR [--outputs DIR] | --bench B,T,H [--rotate R] [--concurrent]) "
+               "[--repeat N]");
   std::string bundlePath = argv[1], inputs, outputs, bench;
   int repeat = 1, rotate = 1; // --rotate: R input sets, used in turn, so no run finds its inputs in L2
+  bool concurrent = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -53,6 +59,7 @@ int main(int argc, char **argv) {
     else if (a == "--bench") bench = next();
     else if (a == "--repeat") repeat = std::max(1, std::atoi(next().c_str()));
     else if (a == "--rotate") rotate = std::max(1, std::atoi(next().c_str()));
+    else if (a == "--concurrent") concurrent = true;
     else return die("unknown option '" + a + "'");
   }
   deltart_bundle *bundle = nullptr;
@@ -191,6 +198,61 @@ int main(int argc, char **argv) {
     args.h0 = dh0.ptr, args.o = dout.ptr, args.ht = dht.ptr;
     args.B = B, args.T = T, args.H = H, args.K = K, args.V = V;
     args.cu_seqlens = dcu.ptr, args.N = N;
+  }
+  if (concurrent) {
+    if (bench.empty() || sets < 2)
+      return die("--concurrent needs --bench and --rotate 2 or more");
+    // Each set's outputs on a stream of its own, all launched before any
+    // wait; then each again alone on the default stream.
+    std::vector<DeviceBuffer> os(sets), hts(sets);
+    std::vector<CUstream> streams(sets);
+    for (int r = 0; r < sets; ++r) {
+      if (!upload(nullptr, rows * V * ioBytes, os[r]) || !upload(nullptr, N * H * K * V * 4, hts[r]))
+        return 1;
+      if (CUresult rc = d->cuStreamCreate(&streams[r], CU_STREAM_NON_BLOCKING))
+        return die(cudaError(*d, "cuStreamCreate", rc));
+      argSets[r].o = os[r].ptr, argSets[r].ht = hts[r].ptr;
+    }
+    auto run = [&](bool together) -> std::vector<std::vector<unsigned char>> {
+      for (int r = 0; r < sets; ++r) {
+        d->cuMemsetD32(os[r].ptr, 0x7fc00000u, rows * V * ioBytes / 4);
+        d->cuMemsetD32(hts[r].ptr, 0x7fc00000u, N * H * K * V);
+      }
+      d->cuCtxSynchronize();
+      for (int rep = 0; rep < repeat; ++rep)
+        for (int r = 0; r < sets; ++r) {
+          if (deltart_status s = deltart_forward(bundle, nullptr, &argSets[r], together ? streams[r] : nullptr)) {
+            die(std::string(deltart_status_string(s)) + ": " + deltart_last_error());
+            return {};
+          }
+          if (!together)
+            d->cuCtxSynchronize();
+        }
+      if (CUresult rc = d->cuCtxSynchronize()) {
+        die(cudaError(*d, "kernel", rc));
+        return {};
+      }
+      std::vector<std::vector<unsigned char>> out;
+      for (int r = 0; r < sets; ++r)
+        for (const DeviceBuffer *buf : {&os[r], &hts[r]}) {
+          out.emplace_back(buf->bytes);
+          d->cuMemcpyDtoH(out.back().data(), buf->ptr, buf->bytes);
+        }
+      return out;
+    };
+    std::vector<std::vector<unsigned char>> together = run(true), alone = run(false);
+    if (together.empty() || alone.empty())
+      return 1;
+    size_t differ = 0;
+    for (size_t i = 0; i < together.size(); ++i)
+      differ += together[i] != alone[i];
+    std::printf("{\"bundle\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"streams\": %d, \"repeat\": %d, "
+                "\"outputs_differing\": %zu}\n",
+                bundlePath.c_str(), (long long)B, (long long)T, (long long)H, sets, repeat, differ);
+    for (CUstream st : streams)
+      d->cuStreamDestroy(st);
+    deltart_bundle_close(bundle);
+    return differ ? 1 : 0;
   }
   // Poisoned outputs: whatever the kernel does not write stays NaN.
   if (ioBytes == 4)

@@ -50,6 +50,17 @@ if command -v compute-sanitizer > /dev/null; then
     done
   done
 fi
+echo "== one bundle's forwards on four streams at once, against one after the other (bit for bit)"
+for sched in split_small split_large wide; do
+  DELTART_SCHEDULE=$sched $RUN "$CASES/gated_deltanet-d128-bf16.bundle" --bench 1,4096,4 --rotate 4 --concurrent \
+    --repeat 3 | sed "s/^{/{\"schedule\": \"$sched\", /"
+  [ "${PIPESTATUS[0]}" = 0 ] || { echo "FAILED concurrent forwards ($sched)"; status=1; }
+done
+echo "   the split schedule with one workspace per bundle (DELTART_WORKSPACE=shared, as on drivers without"
+echo "   memory pools, where forwards must not overlap): overlapping forwards are expected to differ"
+DELTART_WORKSPACE=shared DELTART_SCHEDULE=split_small $RUN "$CASES/gated_deltanet-d128-bf16.bundle" \
+  --bench 1,4096,4 --rotate 4 --concurrent --repeat 3
+echo "   exit $? (1: they differed)"
 echo "== benchmark (deltac kernels; median of 30 after 3 warm-up runs, CUDA events)"
 for shape in 8,4096,16 1,32768,16 4,8192,32 2,16384,16; do
   D=128; [ "$shape" = "4,8192,32" ] && D=64; [ "$shape" = "2,16384,16" ] && D=256

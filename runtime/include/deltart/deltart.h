@@ -10,10 +10,16 @@
  * newest PTX the driver can compile for it (never PTX built for another
  * arch-specific target such as sm_90a). Two environment variables, read when
  * a bundle first launches, are for testing: DELTART_SCHEDULE=wide|narrow|split
- * forces a kernel variant (split: the two-kernel schedule, whose workspace
- * the bundle keeps, so one forward at a time per bundle; split_small and
- * split_large force its scan's value tile too); DELTART_PTX=<sm> (e.g. 80) loads that PTX image
- * instead of the cubin, to run the sm_80 form of a kernel on a newer GPU.
+ * forces a kernel variant (split: the two-kernel schedule; split_small and
+ * split_large force its scan's value tile too); DELTART_PTX=<sm> (e.g. 80)
+ * loads that PTX image instead of the cubin, to run the sm_80 form of a
+ * kernel on a newer GPU; DELTART_WORKSPACE=shared gives the split schedule
+ * one workspace per bundle, as on drivers without memory pools.
+ *
+ * Forwards of one bundle may run on several streams at once, from several
+ * threads: the split schedule's workspace is taken per forward from the
+ * bundle's memory pool, in stream order (drivers without memory pools: one
+ * workspace per bundle, and its forwards must not overlap).
  *===----------------------------------------------------------------------===*/
 #ifndef DELTART_H
 #define DELTART_H
