@@ -18,6 +18,7 @@
 #include "deltart/npy.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -213,12 +214,14 @@ int main(int argc, char **argv) {
         return die(cudaError(*d, "cuStreamCreate", rc));
       argSets[r].o = os[r].ptr, argSets[r].ht = hts[r].ptr;
     }
+    float msTogether = 0, msAlone = 0;
     auto run = [&](bool together) -> std::vector<std::vector<unsigned char>> {
       for (int r = 0; r < sets; ++r) {
         d->cuMemsetD32(os[r].ptr, 0x7fc00000u, rows * V * ioBytes / 4);
         d->cuMemsetD32(hts[r].ptr, 0x7fc00000u, N * H * K * V);
       }
       d->cuCtxSynchronize();
+      auto wall = std::chrono::steady_clock::now();
       for (int rep = 0; rep < repeat; ++rep)
         for (int r = 0; r < sets; ++r) {
           if (deltart_status s = deltart_forward(bundle, nullptr, &argSets[r], together ? streams[r] : nullptr)) {
@@ -232,6 +235,8 @@ int main(int argc, char **argv) {
         die(cudaError(*d, "kernel", rc));
         return {};
       }
+      (together ? msTogether : msAlone) =
+          std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - wall).count();
       std::vector<std::vector<unsigned char>> out;
       for (int r = 0; r < sets; ++r)
         for (const DeviceBuffer *buf : {&os[r], &hts[r]}) {
@@ -247,8 +252,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < together.size(); ++i)
       differ += together[i] != alone[i];
     std::printf("{\"bundle\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"streams\": %d, \"repeat\": %d, "
-                "\"outputs_differing\": %zu}\n",
-                bundlePath.c_str(), (long long)B, (long long)T, (long long)H, sets, repeat, differ);
+                "\"ms_wall_together\": %.3f, \"ms_wall_alone\": %.3f, \"outputs_differing\": %zu}\n",
+                bundlePath.c_str(), (long long)B, (long long)T, (long long)H, sets, repeat, msTogether, msAlone,
+                differ);
     for (CUstream st : streams)
       d->cuStreamDestroy(st);
     deltart_bundle_close(bundle);
