@@ -146,17 +146,20 @@ void KernelBuilder::loop(Value lb, Value ub, int64_t step,
   body(forOp.getInductionVar());
 }
 
-Value KernelBuilder::reduce(Value lb, Value ub, Value init,
-                            const std::function<Value(Value, Value)> &body) {
-  auto forOp = scf::ForOp::create(b, l, lb, ub, idx(1), ValueRange{init});
+SmallVector<Value> KernelBuilder::carry(Value lb, Value ub, int64_t step, ValueRange init,
+                                        const std::function<SmallVector<Value>(Value, ValueRange)> &body) {
+  auto forOp = scf::ForOp::create(b, l, lb, ub, idx(step), init);
   OpBuilder::InsertionGuard guard(b);
   Block *blk = forOp.getBody();
   if (!blk->empty() && blk->back().hasTrait<OpTrait::IsTerminator>())
     blk->back().erase();
   b.setInsertionPointToEnd(blk);
-  Value next = body(forOp.getInductionVar(), forOp.getRegionIterArgs()[0]);
-  scf::YieldOp::create(b, l, next);
-  return forOp.getResult(0);
+  scf::YieldOp::create(b, l, body(forOp.getInductionVar(), forOp.getRegionIterArgs()));
+  return SmallVector<Value>(forOp.getResults());
+}
+
+Value KernelBuilder::reduce(Value lb, Value ub, Value init, const std::function<Value(Value, Value)> &body) {
+  return carry(lb, ub, 1, ValueRange{init}, [&](Value iv, ValueRange acc) { return SmallVector<Value>{body(iv, acc[0])}; })[0];
 }
 
 Value KernelBuilder::tokenRow(Value t) {

@@ -108,6 +108,11 @@ public:
 
   /// for (iv = lb; iv < ub; iv += step) body(iv)
   void loop(mlir::Value lb, mlir::Value ub, int64_t step, const std::function<void(mlir::Value)> &body);
+  /// A loop carrying values: body(iv, the values) gives the next ones;
+  /// returns the final ones.
+  llvm::SmallVector<mlir::Value>
+  carry(mlir::Value lb, mlir::Value ub, int64_t step, mlir::ValueRange init,
+        const std::function<llvm::SmallVector<mlir::Value>(mlir::Value, mlir::ValueRange)> &body);
   /// A loop carrying one f32 value; returns its final value.
   mlir::Value reduce(mlir::Value lb, mlir::Value ub, mlir::Value init,
                      const std::function<mlir::Value(mlir::Value, mlir::Value)> &body);

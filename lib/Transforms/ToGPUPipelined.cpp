@@ -318,16 +318,9 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     init.append(ahead.getResults().begin(), ahead.getResults().end());
   }
 
-  auto loop = scf::ForOp::create(b, l, zero, len, kb.idx(C), init);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    Block *body = loop.getBody();
-    if (!body->empty() && body->back().hasTrait<OpTrait::IsTerminator>())
-      body->back().erase();
-    b.setInsertionPointToEnd(body);
-    Value c0 = loop.getInductionVar();
-    SmallVector<Value> S(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().begin() + 2 * own.size());
-    SmallVector<Value> ahead(loop.getRegionIterArgs().begin() + 2 * own.size(), loop.getRegionIterArgs().end());
+  SmallVector<Value> out = kb.carry(zero, len, C, init, [&](Value c0, ValueRange carried) {
+    SmallVector<Value> S(carried.begin(), carried.begin() + 2 * own.size());
+    SmallVector<Value> ahead(carried.begin() + 2 * own.size(), carried.end());
     Value p = ck.rem(ck.div(c0, C), 2), q = arith::SubIOp::create(b, l, one, p);
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, len, c0));
     Value cn = kb.iadd(c0, kb.idx(C));
@@ -389,11 +382,11 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       ck.fenceAsyncShared();
     ck.barrier();
     next.append(ahead2);
-    scf::YieldOp::create(b, l, next);
-  }
+    return next;
+  });
 
   // ht = the state.
-  ck.storeStateRegisters(ln, own, SmallVector<Value>(loop.getResults().take_front(2 * own.size())), v0);
+  ck.storeStateRegisters(ln, own, ArrayRef<Value>(out).take_front(2 * own.size()), v0);
   kb.finish(false);
   return {fn, sharedBytes};
 }

@@ -470,15 +470,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     fetchA(zero, zero);
     fetchB(zero, zero);
   });
-  auto loop = scf::ForOp::create(b, l, zero, kb.len(), kb.idx(C), S0);
-  {
-    OpBuilder::InsertionGuard guard(b);
-    Block *body = loop.getBody();
-    if (!body->empty() && body->back().hasTrait<OpTrait::IsTerminator>())
-      body->back().erase();
-    b.setInsertionPointToEnd(body);
-    Value c0 = loop.getInductionVar();
-    SmallVector<Value> S(loop.getRegionIterArgs().begin(), loop.getRegionIterArgs().end());
+  SmallVector<Value> last = kb.carry(zero, kb.len(), C, S0, [&](Value c0, ValueRange S) {
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
     Value next = kb.iadd(c0, kb.idx(C));
     Value p = twin ? ck.rem(ck.div(c0, C), 2) : zero;
@@ -555,8 +547,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       fetchB(next, zero);
       ck.storeOutputs(O, c0, n, v0, VT, scale, vi, vj0); // O to o
     }
-    scf::YieldOp::create(b, l, updated);
-  }
+    return updated;
+  });
   waitGroups(0);
   if (twin) { // the last chunk's O
     ck.barrier();
@@ -565,7 +557,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       ck.storeOutputs(O, lastC0, arith::SubIOp::create(b, l, kb.len(), lastC0), v0, VT, scale, vi, vj0);
     });
   }
-  ck.storeStateRegisters(ln, own, SmallVector<Value>(loop.getResults()), v0);
+  ck.storeStateRegisters(ln, own, last, v0);
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
   kb.finish(false);
