@@ -143,8 +143,7 @@ struct Chunked {
   llvm::SmallVector<mlir::Value> loadStateRegisters(const Lane &ln, llvm::ArrayRef<OwnTile> own, mlir::Value v0);
   /// ht's columns v0 .. (those inside V) = the accumulators S of the tiles
   /// the warp owns.
-  void storeStateRegisters(const Lane &ln, llvm::ArrayRef<OwnTile> own, llvm::ArrayRef<mlir::Value> S,
-                           mlir::Value v0);
+  void storeStateRegisters(const Lane &ln, llvm::ArrayRef<OwnTile> own, llvm::ArrayRef<mlir::Value> S, mlir::Value v0);
   mlir::Value zeroAcc();
   /// acc[p] += As[p][rows ai.., 0..Kd) * B[0..Kd, columns tj..] for one
   /// 16 x 16 tile; the B fragment loaded once per 16-deep step for all p.

@@ -159,7 +159,8 @@ SmallVector<Value> KernelBuilder::carry(Value lb, Value ub, int64_t step, ValueR
 }
 
 Value KernelBuilder::reduce(Value lb, Value ub, Value init, const std::function<Value(Value, Value)> &body) {
-  return carry(lb, ub, 1, ValueRange{init}, [&](Value iv, ValueRange acc) { return SmallVector<Value>{body(iv, acc[0])}; })[0];
+  return carry(lb, ub, 1, ValueRange{init},
+               [&](Value iv, ValueRange acc) { return SmallVector<Value>{body(iv, acc[0])}; })[0];
 }
 
 Value KernelBuilder::tokenRow(Value t) {

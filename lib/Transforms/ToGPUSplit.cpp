@@ -371,8 +371,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   Value smem = ck.begin(VT, variant, "split",
                         "split, second kernel: the state's " + std::to_string(sTiles) +
                             " 16 x 16 tiles in registers (" + owners + "), 2 phases per chunk: [warps " +
-                            warps(0, oTiles) + ": Delta = U - W S, Q S kept in registers] [warps " +
-                            warps(0, oTiles) +
+                            warps(0, oTiles) + ": Delta = U - W S, Q S kept in registers] [warps " + warps(0, oTiles) +
                             ": O = Q S + QK Delta | the state's tiles: S = G_C S + K^T Delta, their f16 copy], O "
                             "stored to o after the second; " +
                             (twin ? "the chunk operands double buffered, the next chunk's by cp.async during this one"
@@ -387,8 +386,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       off -= t.bytes; // buffer 0 only
     return t;
   };
-  Chunked::Twin W2 = operand(C, K), Q2 = operand(C, K), K2 = operand(C, K), U2 = operand(C, VT),
-                QK2 = operand(C, C);
+  Chunked::Twin W2 = operand(C, K), Q2 = operand(C, K), K2 = operand(C, K), U2 = operand(C, VT), QK2 = operand(C, C);
   Mat Dh = ck.view(smem, off, C, VT, ck.f16);
   Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
   Mat O = ck.view(smem, off, C, VT, ck.f32);
@@ -496,7 +494,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     Value lastLG = gated ? logG(W, arith::SubIOp::create(b, l, n, kb.idx(1))) : Value();
     Chunked::Product delta{W, Dh};
     delta.pairEpilogue = [&](Value i, Value j, Value x0, Value x1) {
-      Value d = arith::SubFOp::create(b, l, loadPair(U, i, j), vector::FromElementsOp::create(b, l, f2, ValueRange{x0, x1}));
+      Value d =
+          arith::SubFOp::create(b, l, loadPair(U, i, j), vector::FromElementsOp::create(b, l, f2, ValueRange{x0, x1}));
       storePair(d, Dh, i, j);
       if (gated) {
         Value f = vector::BroadcastOp::create(b, l, f2, kb.exp(kb.sub(lastLG, logG(W, i))));
@@ -553,9 +552,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   if (twin) { // the last chunk's O
     ck.barrier();
     Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, kb.len(), kb.idx(1)), C), kb.idx(C));
-    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), [&] {
-      ck.storeOutputs(O, lastC0, arith::SubIOp::create(b, l, kb.len(), lastC0), v0, VT, scale, vi, vj0);
-    });
+    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero),
+            [&] { ck.storeOutputs(O, lastC0, arith::SubIOp::create(b, l, kb.len(), lastC0), v0, VT, scale, vi, vj0); });
   }
   ck.storeStateRegisters(ln, own, last, v0);
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));

@@ -68,7 +68,8 @@ struct deltart_bundle {
   // The host side of a forward (loading, the caches) one thread at a time.
   std::mutex mutex;
   int loadedSm = 0, sms = 0;
-  // DELTART_SCHEDULE at load: "wide" or "narrow" forces a kernel, else by shape.
+  // DELTART_SCHEDULE at load: "wide", "narrow", "split", "split_small" or
+  // "split_large" forces a kernel (and scan), else by shape.
   std::string forcedSchedule;
   // Device cu_seqlens for fixed-length problems, one per (B, T), kept until
   // the bundle closes (a forward still running may read an older one).
@@ -382,8 +383,9 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       if (CUresult rc = d->cuModuleGetFunction(&b->narrowFunction, b->module, b->manifest["narrow_entry"].c_str()))
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
     if (b->splitTile)
-      for (auto [fn, key] : {std::pair{&b->splitFunction, "split_entry"}, std::pair{&b->prepFunction, "split_prep_entry"},
-                             std::pair{&b->largeFunction, "split_large_entry"}})
+      for (auto [fn, key] :
+           {std::pair{&b->splitFunction, "split_entry"}, std::pair{&b->prepFunction, "split_prep_entry"},
+            std::pair{&b->largeFunction, "split_large_entry"}})
         if (fn != &b->largeFunction || b->largeTile)
           if (CUresult rc = d->cuModuleGetFunction(fn, b->module, b->manifest[key].c_str()))
             return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
@@ -403,9 +405,10 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     // takes the path of drivers without pools: one workspace per bundle.
     int pools = 0;
     d->cuDeviceGetAttribute(&pools, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev);
-    const char *shared = std::getenv("DELTART_WORKSPACE");
-    if (b->splitTile && pools && !(shared && std::string(shared) == "shared") && d->cuMemPoolCreate && d->cuMemPoolDestroy && d->cuMemPoolSetAttribute &&
-        d->cuMemAllocFromPoolAsync && d->cuMemFreeAsync) {
+    const char *workspace = std::getenv("DELTART_WORKSPACE");
+    const bool sharedWorkspace = workspace && std::string(workspace) == "shared";
+    if (b->splitTile && pools && !sharedWorkspace && d->cuMemPoolCreate && d->cuMemPoolDestroy &&
+        d->cuMemPoolSetAttribute && d->cuMemAllocFromPoolAsync && d->cuMemFreeAsync) {
       CUmemPoolProps props{};
       props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
       props.locationType = CU_MEM_LOCATION_TYPE_DEVICE;
@@ -521,8 +524,8 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   std::vector<uint64_t> more = {work, work, 0, uint64_t(rows * b->splitRecord), 1};
   for (uint64_t &v : more)
     params.push_back(&v);
-  deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned((longest + b->chunk - 1) / b->chunk),
-                            b->prepShared);
+  deltart_status s =
+      launch(b->prepFunction, unsigned(N * a->H), unsigned((longest + b->chunk - 1) / b->chunk), b->prepShared);
   // The scan: at the larger tile where its blocks need fewer waves, one
   // block per SM, by a third (measured, EFLA H16: K = V = 256 at 16 pairs
   // tile 32 2.49 ms against 64 3.29; 32 pairs 2.48 / 2.24; 48 pairs 1.88 /
