@@ -60,8 +60,7 @@ int main(int argc, char **argv) {
     else if (a == "--bench") bench = next();
     else if (a == "--repeat") repeat = std::max(1, std::atoi(next().c_str()));
     else if (a == "--rotate") rotate = std::max(1, std::atoi(next().c_str()));
-    else if (a == "--concurrent")
-      concurrent = true;
+    else if (a == "--concurrent") concurrent = true;
     else return die("unknown option '" + a + "'");
   }
   deltart_bundle *bundle = nullptr;
