@@ -50,10 +50,10 @@ using Mat = Chunked::Mat;
 ///   W, Q, K   K + 8 each (the pad of W's row holds log G as an f32, which
 ///             the scan fetches with W)
 ///   QK        C + 8
-///   U         V / VT tiles one after the other, each VT wide (VT: the
+///   U         V / UT tiles one after the other, each UT wide (UT: the
 ///             larger scan tile; the smaller scan reads part of a tile)
 struct Workspace {
-  int64_t K, V, VT;
+  int64_t K, V, UT;
   int64_t wide() const { return K + 8; }
   int64_t qkStride() const { return kChunk + 8; }
   int64_t perRow() const { return 3 * wide() + qkStride() + V; }
@@ -70,7 +70,7 @@ struct Workspace {
     }
     return 0;
   }
-  int64_t stride(Field f) const { return f == QK ? qkStride() : f == U ? VT : wide(); }
+  int64_t stride(Field f) const { return f == QK ? qkStride() : f == U ? UT : wide(); }
 };
 
 /// Where the workspace's rows are: R (the rows of k) and the row of the
@@ -89,7 +89,7 @@ struct WorkRows {
   Value at(KernelBuilder &kb, Workspace::Field f, Value row, Value col, Value tile = {}) const {
     Value base = kb.imul(R, kb.idx(ws.prefix(f)));
     if (tile)
-      base = kb.iadd(base, kb.imul(tile, kb.imul(R, kb.idx(ws.VT))));
+      base = kb.iadd(base, kb.imul(tile, kb.imul(R, kb.idx(ws.UT))));
     return kb.iadd(base, kb.iadd(kb.imul(row, kb.idx(ws.stride(f))), col));
   }
 };

@@ -202,6 +202,14 @@ int main(int argc, char **argv) {
     args.B = B, args.T = T, args.H = H, args.K = K, args.V = V;
     args.cu_seqlens = dcu.ptr, args.N = N;
   }
+  // Poisoned outputs: whatever the kernel does not write stays NaN.
+  auto poison = [&](CUdeviceptr o, CUdeviceptr ht) {
+    if (ioBytes == 4)
+      d->cuMemsetD32(o, 0x7fc00000u, rows * V);
+    else
+      d->cuMemsetD16(o, npy::nan16(dtype), rows * V);
+    d->cuMemsetD32(ht, 0x7fc00000u, N * H * K * V);
+  };
   if (concurrent) {
     if (bench.empty() || sets < 2)
       return die("--concurrent needs --bench and --rotate 2 or more");
@@ -218,10 +226,8 @@ int main(int argc, char **argv) {
     }
     float msTogether = 0, msAlone = 0;
     auto run = [&](bool together) -> std::vector<std::vector<unsigned char>> {
-      for (int r = 0; r < sets; ++r) {
-        d->cuMemsetD32(os[r].ptr, 0x7fc00000u, rows * V * ioBytes / 4);
-        d->cuMemsetD32(hts[r].ptr, 0x7fc00000u, N * H * K * V);
-      }
+      for (int r = 0; r < sets; ++r)
+        poison(os[r].ptr, hts[r].ptr);
       d->cuCtxSynchronize();
       auto wall = std::chrono::steady_clock::now();
       for (int rep = 0; rep < repeat; ++rep)
@@ -267,12 +273,7 @@ int main(int argc, char **argv) {
     deltart_bundle_close(bundle);
     return differ ? 1 : 0;
   }
-  // Poisoned outputs: whatever the kernel does not write stays NaN.
-  if (ioBytes == 4)
-    d->cuMemsetD32(dout.ptr, 0x7fc00000u, rows * V);
-  else
-    d->cuMemsetD16(dout.ptr, npy::nan16(dtype), rows * V);
-  d->cuMemsetD32(dht.ptr, 0x7fc00000u, N * H * K * V);
+  poison(dout.ptr, dht.ptr);
   CUevent start, stop;
   d->cuEventCreate(&start, 0);
   d->cuEventCreate(&stop, 0);

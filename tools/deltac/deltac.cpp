@@ -54,8 +54,8 @@ int main(int argc, char **argv) {
       ->add_option_function<std::string>(
           "--split-value-tile",
           [&opts](const std::string &t) { opts.splitValueTile = t == "auto" ? -1 : std::stoll(t); },
-          "value columns per block of the split schedule's scan kernel (auto: V / 8, at least 16, "
-          "halved until it fits in shared memory)")
+          "value columns per block of the split schedule's scan kernel, that scan only (auto: V / 8, at "
+          "least 16, halved until it fits in shared memory, and a second scan at twice that tile)")
       ->check(CLI::IsMember({"auto", "16", "32", "64"}))
       ->default_str("auto");
   compile->add_option("--schedule", opts.schedule,

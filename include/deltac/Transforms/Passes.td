@@ -120,8 +120,9 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     Option<"narrowValueTile", "narrow-value-tile", "int64_t", "16",
            "Value tile of the few-pairs variant (0: none)">,
     Option<"splitValueTile", "split-value-tile", "int64_t", "-1",
-           "Value tile of the split schedule's scan kernel: 16, 32 or 64; -1: the "
-           "compiler's choice (V / 8, at least 16, halved until it fits); 0: no split kernels">,
+           "Value tile of the split schedule's scan kernel: 16, 32 or 64 (that scan only); -1: the "
+           "compiler's choice (V / 8, at least 16, halved until it fits, and a second scan at twice "
+           "that tile where it fits); 0: no split kernels">,
     Option<"storage", "storage", "std::string", /*default=*/"\"spec\"",
            "storage type of q, k, v, the inputs and o: spec (the spec's dtype), f32, bf16 or f16">,
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
