@@ -435,70 +435,89 @@ void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const M
   auto a4 = VectorType::get({4, 2}, f16), b2 = VectorType::get({2, 2}, f16);
   auto c2 = VectorType::get({2, 2}, f32), ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32);
   // Strip s (columns 8s ..) by warp s mod 16: one strip per warp up to 128
-  // columns, a loop over the warp's strips beyond.
-  auto strip = [&](Value s) {
-  Lane ln = lane();
-  Value g = ln.g, t = ln.t, t2 = ln.t2, l16 = ln.l16, hi8 = ln.hi8;
-  Value j0 = kb.imul(s, kb.idx(8));
-  Value lastLG = DWh ? kb.load(LG, kb.idx(kChunk - 1)) : Value();
-  auto rc = [&](int64_t r, Value dr, Value c) -> SmallVector<Value, 2> { return {kb.iadd(kb.idx(r), dr), c}; };
-  for (int64_t r = 0; r < kChunk / 16; ++r) {
-    const int64_t r0 = 16 * r;
-    // acc (rows r0 + g, r0 + g + 8; columns j0 + 2t, + 1) = RHS_r.
-    SmallVector<Value> e;
-    for (int64_t h = 0; h < 2; ++h)
-      for (int64_t c = 0; c < 2; ++c)
-        e.push_back(kb.load(RHS.mem, rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c))))));
-    Value acc = vector::FromElementsOp::create(b, l, c2, e);
-    for (int64_t k = 0; k < r; ++k) {
-      Value a = nvgpu::LdMatrixOp::create(b, l, a4, Lh.mem, rc(r0, l16, kb.iadd(kb.idx(16 * k), hi8)), false, 4);
-      Value bb = nvgpu::LdMatrixOp::create(b, l, b2, Dh.mem, rc(16 * k, l16, j0), true, 2);
-      acc = nvgpu::MmaSyncOp::create(b, l, a, bb, acc, ArrayRef<int64_t>{16, 8, 16});
-    }
-    // Through shared memory into the B layout (row t / t + 4, column g).
-    if (r > 0) {
-      for (int64_t h = 0; h < 2; ++h)
-        for (int64_t c = 0; c < 2; ++c)
-          kb.store(vector::ExtractOp::create(b, l, acc, ArrayRef<int64_t>{h, c}), RHS.mem,
-                   rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c)))));
+  // columns; beyond, a warp's strips side by side (two, at 256 columns: their
+  // chains of products overlap and share the fragments of L and the
+  // inverses), or a loop over them.
+  auto strips = [&](ArrayRef<Value> ss) {
+    Lane ln = lane();
+    Value g = ln.g, t = ln.t, t2 = ln.t2, l16 = ln.l16, hi8 = ln.hi8;
+    const size_t ns = ss.size();
+    SmallVector<Value> j0s;
+    for (Value s : ss)
+      j0s.push_back(kb.imul(s, kb.idx(8)));
+    Value lastLG = DWh ? kb.load(LG, kb.idx(kChunk - 1)) : Value();
+    auto rc = [&](int64_t r, Value dr, Value c) -> SmallVector<Value, 2> { return {kb.iadd(kb.idx(r), dr), c}; };
+    for (int64_t r = 0; r < kChunk / 16; ++r) {
+      const int64_t r0 = 16 * r;
+      // acc (rows r0 + g, r0 + g + 8; columns j0 + 2t, + 1) = RHS_r.
+      SmallVector<Value> accs;
+      for (Value j0 : j0s) {
+        SmallVector<Value> e;
+        for (int64_t h = 0; h < 2; ++h)
+          for (int64_t c = 0; c < 2; ++c)
+            e.push_back(kb.load(RHS.mem, rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c))))));
+        accs.push_back(vector::FromElementsOp::create(b, l, c2, e));
+      }
+      for (int64_t k = 0; k < r; ++k) {
+        Value a = nvgpu::LdMatrixOp::create(b, l, a4, Lh.mem, rc(r0, l16, kb.iadd(kb.idx(16 * k), hi8)), false, 4);
+        for (size_t x = 0; x < ns; ++x) {
+          Value bb = nvgpu::LdMatrixOp::create(b, l, b2, Dh.mem, rc(16 * k, l16, j0s[x]), true, 2);
+          accs[x] = nvgpu::MmaSyncOp::create(b, l, a, bb, accs[x], ArrayRef<int64_t>{16, 8, 16});
+        }
+      }
+      // Through shared memory into the B layout (row t / t + 4, column g).
+      if (r > 0) {
+        for (size_t x = 0; x < ns; ++x)
+          for (int64_t h = 0; h < 2; ++h)
+            for (int64_t c = 0; c < 2; ++c)
+              kb.store(vector::ExtractOp::create(b, l, accs[x], ArrayRef<int64_t>{h, c}), RHS.mem,
+                       rc(r0 + 8 * h, g, kb.iadd(j0s[x], kb.iadd(t2, kb.idx(c)))));
+        syncWarp();
+      }
+      SmallVector<Value> ds(ns, zeroAcc());
+      for (int64_t k = 0; k < 2; ++k) {
+        Value col = kb.iadd(kb.idx(8 * k), t);
+        SmallVector<Value> ah, al;
+        for (auto [dr, dc] : {std::pair{0, 0}, {8, 0}, {0, 4}, {8, 4}}) {
+          auto [h, lo] = splitTf32(kb.load(Tinv.mem, rc(r0 + dr, g, kb.iadd(col, kb.idx(dc)))));
+          ah.push_back(h), al.push_back(lo);
+        }
+        SmallVector<SmallVector<Value>> bh(ns), bl(ns);
+        for (size_t x = 0; x < ns; ++x)
+          for (int64_t dk : {0, 4}) {
+            auto [h, lo] = splitTf32(kb.load(RHS.mem, rc(r0 + 8 * k + dk, t, kb.iadd(j0s[x], g))));
+            bh[x].push_back(h), bl[x].push_back(lo);
+          }
+        Value Ah = vector::FromElementsOp::create(b, l, ta, ah), Al = vector::FromElementsOp::create(b, l, ta, al);
+        for (size_t x = 0; x < ns; ++x) {
+          Value Bh = vector::FromElementsOp::create(b, l, tb, bh[x]),
+                Bl = vector::FromElementsOp::create(b, l, tb, bl[x]);
+          ds[x] = nvgpu::MmaSyncOp::create(b, l, Al, Bh, ds[x], ArrayRef<int64_t>{16, 8, 8}, true);
+          ds[x] = nvgpu::MmaSyncOp::create(b, l, Ah, Bl, ds[x], ArrayRef<int64_t>{16, 8, 8}, true);
+          ds[x] = nvgpu::MmaSyncOp::create(b, l, Ah, Bh, ds[x], ArrayRef<int64_t>{16, 8, 8}, true);
+        }
+      }
+      for (int64_t h = 0; h < 2; ++h) {
+        Value w = DWh ? kb.exp(kb.sub(lastLG, kb.load(LG, rc(r0 + 8 * h, g, j0s[0])[0]))) : Value();
+        for (size_t x = 0; x < ns; ++x)
+          for (int64_t c = 0; c < 2; ++c) {
+            Value v = vector::ExtractOp::create(b, l, ds[x], ArrayRef<int64_t>{h, c});
+            SmallVector<Value, 2> ij = rc(r0 + 8 * h, g, kb.iadd(j0s[x], kb.iadd(t2, kb.idx(c))));
+            kb.store(toF16(v), Dh.mem, ij);
+            if (DWh)
+              kb.store(toF16(kb.mul(w, v)), DWh->mem, ij);
+          }
+      }
       syncWarp();
     }
-    Value d = zeroAcc();
-    for (int64_t k = 0; k < 2; ++k) {
-      Value col = kb.iadd(kb.idx(8 * k), t);
-      SmallVector<Value> ah, al, bh, bl;
-      for (auto [dr, dc] : {std::pair{0, 0}, {8, 0}, {0, 4}, {8, 4}}) {
-        auto [h, lo] = splitTf32(kb.load(Tinv.mem, rc(r0 + dr, g, kb.iadd(col, kb.idx(dc)))));
-        ah.push_back(h), al.push_back(lo);
-      }
-      for (int64_t dk : {0, 4}) {
-        auto [h, lo] = splitTf32(kb.load(RHS.mem, rc(r0 + 8 * k + dk, t, kb.iadd(j0, g))));
-        bh.push_back(h), bl.push_back(lo);
-      }
-      Value Ah = vector::FromElementsOp::create(b, l, ta, ah), Al = vector::FromElementsOp::create(b, l, ta, al);
-      Value Bh = vector::FromElementsOp::create(b, l, tb, bh), Bl = vector::FromElementsOp::create(b, l, tb, bl);
-      d = nvgpu::MmaSyncOp::create(b, l, Al, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
-      d = nvgpu::MmaSyncOp::create(b, l, Ah, Bl, d, ArrayRef<int64_t>{16, 8, 8}, true);
-      d = nvgpu::MmaSyncOp::create(b, l, Ah, Bh, d, ArrayRef<int64_t>{16, 8, 8}, true);
-    }
-    for (int64_t h = 0; h < 2; ++h) {
-      SmallVector<Value, 2> row = rc(r0 + 8 * h, g, j0);
-      Value w = DWh ? kb.exp(kb.sub(lastLG, kb.load(LG, row[0]))) : Value();
-      for (int64_t c = 0; c < 2; ++c) {
-        Value x = vector::ExtractOp::create(b, l, d, ArrayRef<int64_t>{h, c});
-        SmallVector<Value, 2> ij = rc(r0 + 8 * h, g, kb.iadd(j0, kb.iadd(t2, kb.idx(c))));
-        kb.store(toF16(x), Dh.mem, ij);
-        if (DWh)
-          kb.store(toF16(kb.mul(w, x)), DWh->mem, ij);
-      }
-    }
-    syncWarp();
-  }
   };
-  if (VT / 8 <= kWarps)
-    when(lt(warp, kb.idx(VT / 8)), [&] { strip(warp); });
+  const int64_t n = VT / 8;
+  if (n <= kWarps)
+    when(lt(warp, kb.idx(n)), [&] { strips({warp}); });
+  else if (n == 2 * kWarps)
+    strips({warp, kb.iadd(warp, kb.idx(kWarps))});
   else
-    kb.loop(warp, kb.idx(VT / 8), kWarps, strip);
+    kb.loop(warp, kb.idx(n), kWarps, [&](Value s) { strips({s}); });
 }
 
 void Chunked::unrolled(int64_t n, const std::function<SmallVector<Value>(Value)> &loads,
@@ -766,8 +785,10 @@ void Chunked::storeStateRegisters(const Lane &ln, ArrayRef<OwnTile> own, ArrayRe
     });
 }
 
-void Chunked::storeOutputs(Mat QS, Value c0, Value n, Value v0, int64_t VT, Value scale, Value vi, Value vj0) {
-  const int64_t C = kChunk, ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8, per = C * VT / kThreads;
+void Chunked::storeOutputs(Mat QS, Value c0, Value n, Value v0, int64_t VT, Value scale, Value vi, Value vj0,
+                           int64_t threads) {
+  const int64_t C = kChunk, ioBytes = kb.ioType().getIntOrFloatBitWidth() / 8, per = C * VT / threads;
+  assert((V % 16 == 0 || threads == kThreads) && "a part of the block stores whole vectors only");
   const int64_t unit = std::min<int64_t>(per, 16 / ioBytes);
   Value Vn = kb.idx(V);
   if (V % 16 == 0) {

@@ -242,9 +242,10 @@ struct Chunked {
   void storeStateTile(Mat S, mlir::Value v0, int64_t VT);
   /// o's rows c0 + i (i < n) and columns v0 .. v0 + VT = scale * O (f32,
   /// C x VT): thread (vi, vj0) a run of C VT / threads consecutive columns,
-  /// stored as whole vectors of the storage type when V is a multiple of 16.
-  void storeOutputs(Mat O, mlir::Value c0, mlir::Value n, mlir::Value v0, int64_t VT, mlir::Value scale,
-                    mlir::Value vi, mlir::Value vj0);
+  /// stored as whole vectors of the storage type when V is a multiple of 16
+  /// (then `threads` may be fewer than the block's: those that call it).
+  void storeOutputs(Mat O, mlir::Value c0, mlir::Value n, mlir::Value v0, int64_t VT, mlir::Value scale, mlir::Value vi,
+                    mlir::Value vj0, int64_t threads = kThreads);
 
   /// An epilogue storing scale * O's pairs straight to o (rows c0 + i, i <
   /// n; columns v0 + j inside V).

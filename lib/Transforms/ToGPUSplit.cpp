@@ -94,21 +94,30 @@ struct WorkRows {
   }
 };
 
+/// The threads that move a kernel's data: `count` of them, this one number
+/// `id` among them (by default the whole block).
+struct Movers {
+  Value id;
+  int64_t count = kThreads;
+};
+
 /// Per 16-byte piece e < C cols / width of a chunk's rows x `cols` block
 /// (`width` elements a piece: 8 f16): body(row i, column of the piece);
-/// rounds of one piece per thread, the last one guarded.
-void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body, int64_t width = 8) {
+/// rounds of one piece per mover, the last one guarded.
+void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body, int64_t width = 8,
+               Movers mv = {}) {
   KernelBuilder &kb = ck.kb;
   const int64_t per = cols / width, pieces = kChunk * per;
-  for (int64_t m = 0; m < pieces; m += kThreads) {
+  Value id = mv.id ? mv.id : ck.tid;
+  for (int64_t m = 0; m < pieces; m += mv.count) {
     auto one = [&] {
-      Value e = kb.iadd(ck.tid, kb.idx(m));
+      Value e = kb.iadd(id, kb.idx(m));
       body(ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(width)));
     };
-    if (pieces - m >= kThreads)
+    if (pieces - m >= mv.count)
       one();
     else
-      ck.when(ck.lt(ck.tid, kb.idx(pieces - m)), one);
+      ck.when(ck.lt(id, kb.idx(pieces - m)), one);
   }
 }
 
@@ -116,7 +125,7 @@ void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)
 /// pieces of `width` elements, the piece at chunk row i and column c from
 /// element at(i, c); rows i >= n (n may be <= 0) zero-filled.
 void copyRows(Chunked &ck, Mat to, Value src, Value n, int64_t cols, int64_t width,
-              const std::function<Value(Value, Value)> &at) {
+              const std::function<Value(Value, Value)> &at, Movers mv = {}) {
   auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ck.b.getContext());
   forPieces(
       ck, cols,
@@ -126,7 +135,7 @@ void copyRows(Chunked &ck, Mat to, Value src, Value n, int64_t cols, int64_t wid
                                          ck.b.getIndexAttr(width), ck.select(live, ck.kb.idx(width), ck.kb.idx(0)),
                                          ck.b.getUnitAttr());
       },
-      width);
+      width, mv);
 }
 
 /// The token row of chunk row i (rows past the chunk's n live ones read the
@@ -361,6 +370,13 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // B1 T32768 -4..-5% at D = 128, -8% at D = 64.) Else one buffer each, the
   // next chunk's W, Q, U arriving during the second phase and K, QK during
   // the first, three barriers.
+  // The movers: where the warps of Delta and O are at most half the block
+  // and K >= 128, the other half issues the cp.async and stores O, so that
+  // the products' warps start their chain right after the barrier.
+  // (Measured against every warp moving: B1 T32768 D128 -2..-3%, B2 T16384
+  // D128 -4%, D256 at tile 32 +-2%; at K = 64, B1 T32768, +5..10%, so not
+  // there.)
+  const int64_t firstMover = oTiles <= kWarps / 2 && K >= 128 ? kThreads / 2 : 0;
   auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
   const int64_t operandBytes = 3 * pb(C, K, ck.f16) + pb(C, VT, ck.f16) + pb(C, C, ck.f16);
   const int64_t otherBytes = pb(K, VT, ck.f16) + (gated ? 2 : 1) * pb(C, VT, ck.f16) + pb(C, VT, ck.f32);
@@ -368,14 +384,17 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   const std::string owners =
       sTiles >= kWarps ? std::to_string(sTiles / kWarps) + (sTiles % kWarps ? " or more" : "") + " on every warp"
                        : "one each on warps " + warps(oTiles, sTiles);
-  Value smem = ck.begin(VT, variant, "split",
-                        "split, second kernel: the state's " + std::to_string(sTiles) +
-                            " 16 x 16 tiles in registers (" + owners + "), 2 phases per chunk: [warps " +
-                            warps(0, oTiles) + ": Delta = U - W S, Q S kept in registers] [warps " + warps(0, oTiles) +
-                            ": O = Q S + QK Delta | the state's tiles: S = G_C S + K^T Delta, their f16 copy], O "
-                            "stored to o after the second; " +
-                            (twin ? "the chunk operands double buffered, the next chunk's by cp.async during this one"
-                                  : "the next chunk's operands by cp.async during the other phase"));
+  Value smem = ck.begin(
+      VT, variant, "split",
+      "split, second kernel: the state's " + std::to_string(sTiles) + " 16 x 16 tiles in registers (" + owners +
+          "), 2 phases per chunk: [warps " + warps(0, oTiles) + ": Delta = U - W S, Q S kept in registers] [warps " +
+          warps(0, oTiles) +
+          ": O = Q S + QK Delta | the state's tiles: S = G_C S + K^T Delta, their f16 copy], O "
+          "stored to o after the second; " +
+          (twin ? "the chunk operands double buffered, the next chunk's by cp.async during this one"
+                : "the next chunk's operands by cp.async during the other phase") +
+          (firstMover ? " (issued by warps " + warps(firstMover / 32, kWarps - firstMover / 32) + ", which store O too)"
+                      : ""));
   const Workspace wsp{K, V, UT};
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
@@ -405,20 +424,31 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   Value uTile = UT == VT ? tileY : ck.div(tileY, UT / VT);
   Value uCol = UT == VT ? Value() : kb.imul(ck.rem(tileY, UT / VT), kb.idx(VT));
   Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
-  // O's store: thread (vi, vj0) a run of C VT / threads columns.
-  Value vi = ck.div(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
-  Value vj0 = ck.rem(kb.imul(ck.tid, kb.idx(C * VT / kThreads)), VT);
+  // O's store: mover (vi, vj0) a run of C VT / movers columns.
+  const Movers mv{arith::SubIOp::create(b, l, ck.tid, kb.idx(firstMover)), kThreads - firstMover};
+  Value mover = ck.le(kb.idx(firstMover), ck.tid);
+  Value vi = ck.div(kb.imul(mv.id, kb.idx(C * VT / mv.count)), VT);
+  Value vj0 = ck.rem(kb.imul(mv.id, kb.idx(C * VT / mv.count)), VT);
+  auto byMovers = [&](const std::function<void()> &body) {
+    if (firstMover)
+      ck.when(mover, body);
+    else
+      body();
+  };
   Value ws = kb.workHalf();
   auto tokenTy = nvgpu::DeviceAsyncTokenType::get(b.getContext());
   // cp.async of the chunk at c0's rows of a field (`cols` columns from 0)
   // into `to` (rows past the end, or chunks past it, zero-filled).
   auto fetch = [&](Mat to, Value c0, Workspace::Field field, int64_t cols) {
-    copyRows(ck, to, ws, arith::SubIOp::create(b, l, kb.len(), c0), cols, 8, [&](Value i, Value c) {
-      Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
-      if (field != Workspace::U)
-        return wr.at(kb, field, wr.row(kb, t), c);
-      return wr.at(kb, field, wr.row(kb, t), uCol ? kb.iadd(uCol, c) : c, uTile);
-    });
+    copyRows(
+        ck, to, ws, arith::SubIOp::create(b, l, kb.len(), c0), cols, 8,
+        [&](Value i, Value c) {
+          Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
+          if (field != Workspace::U)
+            return wr.at(kb, field, wr.row(kb, t), c);
+          return wr.at(kb, field, wr.row(kb, t), uCol ? kb.iadd(uCol, c) : c, uTile);
+        },
+        mv);
   };
   auto commit = [&] { nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{}); };
   auto waitGroups = [&](int32_t pending) {
@@ -465,8 +495,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     ck.when(own[m].mine, [&] { writeSh(own[m], {S0[2 * m], S0[2 * m + 1]}); });
   ck.barrier();
   ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), [&] {
-    fetchA(zero, zero);
-    fetchB(zero, zero);
+    byMovers([&] {
+      fetchA(zero, zero);
+      fetchB(zero, zero);
+    });
   });
   SmallVector<Value> last = kb.carry(zero, kb.len(), C, S0, [&](Value c0, ValueRange S) {
     Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
@@ -480,10 +512,12 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       waitGroups(0);
       ck.barrier();
       Value q = arith::SubIOp::create(b, l, kb.idx(1), p);
-      fetchA(next, q);
-      fetchB(next, q);
-      ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, c0, zero), [&] {
-        ck.storeOutputs(O, arith::SubIOp::create(b, l, c0, kb.idx(C)), kb.idx(C), v0, VT, scale, vi, vj0);
+      byMovers([&] {
+        fetchA(next, q);
+        fetchB(next, q);
+        ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, c0, zero), [&] {
+          ck.storeOutputs(O, arith::SubIOp::create(b, l, c0, kb.idx(C)), kb.idx(C), v0, VT, scale, vi, vj0, mv.count);
+        });
       });
     } else {
       waitGroups(1); // group A of this chunk (B may still be in flight)
@@ -512,7 +546,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       waitGroups(0); // group B of this chunk
     ck.barrier();
     if (!twin)
-      fetchA(next, zero);
+      byMovers([&] { fetchA(next, zero); });
     // Phase 2: O = QS + QK Delta; S = G_C S + K^T (diag(G_C / G) Delta).
     Chunked::Product o{QKh, O};
     o.init = kept[0];
@@ -543,8 +577,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     }
     if (!twin) {
       ck.barrier();
-      fetchB(next, zero);
-      ck.storeOutputs(O, c0, n, v0, VT, scale, vi, vj0); // O to o
+      byMovers([&] {
+        fetchB(next, zero);
+        ck.storeOutputs(O, c0, n, v0, VT, scale, vi, vj0, mv.count); // O to o
+      });
     }
     return updated;
   });
@@ -552,8 +588,11 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   if (twin) { // the last chunk's O
     ck.barrier();
     Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, kb.len(), kb.idx(1)), C), kb.idx(C));
-    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero),
-            [&] { ck.storeOutputs(O, lastC0, arith::SubIOp::create(b, l, kb.len(), lastC0), v0, VT, scale, vi, vj0); });
+    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), [&] {
+      byMovers([&] {
+        ck.storeOutputs(O, lastC0, arith::SubIOp::create(b, l, kb.len(), lastC0), v0, VT, scale, vi, vj0, mv.count);
+      });
+    });
   }
   ck.storeStateRegisters(ln, own, last, v0);
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
