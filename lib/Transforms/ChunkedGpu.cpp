@@ -498,7 +498,7 @@ void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const M
         }
       }
       for (int64_t h = 0; h < 2; ++h) {
-        Value w = DWh ? kb.exp(kb.sub(lastLG, kb.load(LG, rc(r0 + 8 * h, g, j0s[0])[0]))) : Value();
+        Value w = DWh ? kb.exp(kb.sub(lastLG, kb.load(LG, kb.iadd(kb.idx(r0 + 8 * h), g)))) : Value();
         for (size_t x = 0; x < ns; ++x)
           for (int64_t c = 0; c < 2; ++c) {
             Value v = vector::ExtractOp::create(b, l, ds[x], ArrayRef<int64_t>{h, c});
