@@ -164,16 +164,24 @@ Value Chunked::zeroAcc() {
 
 void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Value tj, int64_t Kd,
                            MutableArrayRef<Acc> acc) {
+  stripProducts(ln, As, B, ai, {tj}, Kd, acc);
+}
+
+void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, ArrayRef<Value> tjs, int64_t Kd,
+                            MutableArrayRef<Acc> acc) {
   auto a4 = VectorType::get({4, 2}, f16);
+  const size_t n = tjs.size();
+  assert(acc.size() == As.size() * n && "an accumulator per product and column tile");
   for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
     Value kk = kb.idx(k0);
     // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
-    Value bq = B.colMajor ? nvgpu::LdMatrixOp::create(b, l, a4, B.mem,
-                                                      el(B, kb.iadd(tj, kb.iadd(ln.l8, ln.hi8)), kb.iadd(kk, ln.q8)),
-                                                      false, 4)
-                          : nvgpu::LdMatrixOp::create(b, l, a4, B.mem,
-                                                      el(B, kb.iadd(kk, kb.iadd(ln.l8, ln.q8)), kb.iadd(tj, ln.hi8)),
-                                                      true, 4);
+    SmallVector<Value> bqs;
+    for (Value tj : tjs)
+      bqs.push_back(
+          B.colMajor ? nvgpu::LdMatrixOp::create(
+                           b, l, a4, B.mem, el(B, kb.iadd(tj, kb.iadd(ln.l8, ln.hi8)), kb.iadd(kk, ln.q8)), false, 4)
+                     : nvgpu::LdMatrixOp::create(
+                           b, l, a4, B.mem, el(B, kb.iadd(kk, kb.iadd(ln.l8, ln.q8)), kb.iadd(tj, ln.hi8)), true, 4));
     for (size_t p = 0; p < As.size(); ++p) {
       // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k
       // 0-7 | 8-15). Column-major A is read from X = A^T (rows k): lanes 0-7
@@ -184,10 +192,11 @@ void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Va
                                                        true, 4)
                            : nvgpu::LdMatrixOp::create(b, l, a4, A.mem,
                                                        el(A, kb.iadd(ai, ln.l16), kb.iadd(kk, ln.hi8)), false, 4);
-      for (int h = 0; h < 2; ++h) {
-        Value bh = vector::ShuffleOp::create(b, l, bq, bq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
-        acc[p][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[p][h], ArrayRef<int64_t>{16, 8, 16});
-      }
+      for (size_t m = 0; m < n; ++m)
+        for (int h = 0; h < 2; ++h) {
+          Value bh = vector::ShuffleOp::create(b, l, bqs[m], bqs[m], ArrayRef<int64_t>{2 * h, 2 * h + 1});
+          acc[p * n + m][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[p * n + m][h], ArrayRef<int64_t>{16, 8, 16});
+        }
     }
   }
 }
@@ -205,13 +214,14 @@ void Chunked::forEachElement(const Lane &ln, const Acc &acc, Value oi, Value tj,
 
 SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M,
                                            int64_t N, int64_t Kd, int64_t w0, int64_t nw,
-                                           ArrayRef<std::pair<int64_t, int64_t>> order) {
+                                           ArrayRef<std::pair<int64_t, int64_t>> order, int64_t strip) {
   auto c2 = VectorType::get({2, 2}, f32);
   Lane ln = lane();
-  int64_t tilesN = N / 16, tiles = order.empty() ? (M / 16) * tilesN : int64_t(order.size());
+  assert(N % (16 * strip) == 0 && (strip == 1 || order.empty()) && "whole strips, no order");
+  int64_t tilesN = N / (16 * strip), tiles = order.empty() ? (M / 16) * tilesN : int64_t(order.size());
   Value first = w0 ? arith::SubIOp::create(b, l, warp, kb.idx(w0)).getResult() : warp;
   int64_t keeping = llvm::count_if(ps, [](const Product &p) { return p.keep; });
-  bool registers = keeping || llvm::any_of(ps, [](const Product &p) { return p.init.has_value(); });
+  bool registers = keeping || llvm::any_of(ps, [](const Product &p) { return !p.init.empty(); });
   assert((!registers || (tiles <= nw && order.empty())) && "kept accumulators: one tile per warp, same tiling");
   (void)registers;
   // The tile of warp w0 + t: its products, epilogues, and the accumulators
@@ -219,7 +229,7 @@ SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, M
   auto body = [&](Value t) {
     SmallVector<Value> kept;
     Value ti = kb.imul(div(t, tilesN), kb.idx(16));
-    Value tj = kb.imul(rem(t, tilesN), kb.idx(16));
+    Value tj = kb.imul(rem(t, tilesN), kb.idx(16 * strip));
     if (!order.empty()) { // the listed tile: a chain of selects on t
       ti = kb.idx(16 * order[0].first), tj = kb.idx(16 * order[0].second);
       for (size_t k = 1; k < order.size(); ++k) {
@@ -229,62 +239,72 @@ SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, M
       }
     }
     Value oi = kb.iadd(ti, kb.idx(oRow)), ai = kb.iadd(ti, kb.idx(aRow));
-    SmallVector<Acc> acc(ps.size());
+    // The strip's column tiles; acc[p * strip + m]: product p's at tjs[m].
+    SmallVector<Value> tjs;
+    for (int64_t m = 0; m < strip; ++m)
+      tjs.push_back(m ? kb.iadd(tj, kb.idx(16 * m)) : tj);
+    SmallVector<Acc> acc(ps.size() * strip);
     SmallVector<Mat> As;
     for (size_t p = 0; p < ps.size(); ++p) {
       As.push_back(ps[p].A);
-      if (ps[p].init) {
-        acc[p] = *ps[p].init;
+      if (!ps[p].init.empty()) {
+        assert(int64_t(ps[p].init.size()) == strip && "an initial accumulator per column tile");
+        for (int64_t m = 0; m < strip; ++m)
+          acc[p * strip + m] = ps[p].init[m];
         continue;
       }
-      for (int h = 0; h < 2; ++h) {
-        if (!ps[p].accumulate) {
-          acc[p][h] = zeroAcc();
+      for (int64_t m = 0; m < strip; ++m)
+        for (int h = 0; h < 2; ++h) {
+          Acc &a = acc[p * strip + m];
+          if (!ps[p].accumulate) {
+            a[h] = zeroAcc();
+            continue;
+          }
+          Value col = kb.iadd(tjs[m], kb.iadd(ln.t2, kb.idx(8 * h)));
+          SmallVector<Value> e;
+          for (int r = 0; r < 2; ++r)
+            for (int c = 0; c < 2; ++c) {
+              Value x = kb.load(ps[p].out.mem,
+                                el(ps[p].out, kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(col, kb.idx(c))));
+              e.push_back(ps[p].accScale ? kb.mul(ps[p].accScale, x) : x);
+            }
+          a[h] = vector::FromElementsOp::create(b, l, c2, e);
+        }
+    }
+    stripProducts(ln, As, B, ai, tjs, Kd, acc);
+    for (size_t p = 0; p < ps.size(); ++p)
+      for (int64_t m = 0; m < strip; ++m) {
+        Acc &a = acc[p * strip + m];
+        if (ps[p].keep) {
+          for (int h = 0; h < 2; ++h) {
+            if (ps[p].rowScale) {
+              SmallVector<Value> e;
+              for (int r = 0; r < 2; ++r) {
+                Value s = ps[p].rowScale(kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))));
+                for (int c = 0; c < 2; ++c)
+                  e.push_back(kb.mul(s, vector::ExtractOp::create(b, l, a[h], ArrayRef<int64_t>{r, c})));
+              }
+              a[h] = vector::FromElementsOp::create(b, l, c2, e);
+            }
+            kept.push_back(a[h]);
+          }
           continue;
         }
-        Value col = kb.iadd(tj, kb.iadd(ln.t2, kb.idx(8 * h)));
-        SmallVector<Value> e;
-        for (int r = 0; r < 2; ++r)
-          for (int c = 0; c < 2; ++c) {
-            Value x =
-                kb.load(ps[p].out.mem, el(ps[p].out, kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(col, kb.idx(c))));
-            e.push_back(ps[p].accScale ? kb.mul(ps[p].accScale, x) : x);
-          }
-        acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
-      }
-    }
-    tileProducts(ln, As, B, ai, tj, Kd, acc);
-    for (size_t p = 0; p < ps.size(); ++p) {
-      if (ps[p].keep) {
-        for (int h = 0; h < 2; ++h) {
-          if (ps[p].rowScale) {
-            SmallVector<Value> e;
+        if (const PairEpilogue &pe = ps[p].pairEpilogue) {
+          for (int h = 0; h < 2; ++h)
             for (int r = 0; r < 2; ++r) {
-              Value s = ps[p].rowScale(kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))));
-              for (int c = 0; c < 2; ++c)
-                e.push_back(kb.mul(s, vector::ExtractOp::create(b, l, acc[p][h], ArrayRef<int64_t>{r, c})));
+              auto x = [&](int c) { return vector::ExtractOp::create(b, l, a[h], ArrayRef<int64_t>{r, c}); };
+              pe(kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(tjs[m], kb.iadd(ln.t2, kb.idx(8 * h))), x(0), x(1));
             }
-            acc[p][h] = vector::FromElementsOp::create(b, l, c2, e);
-          }
-          kept.push_back(acc[p][h]);
+          continue;
         }
-        continue;
+        forEachElement(ln, a, oi, tjs[m], [&](Value i, Value j, Value x) {
+          if (ps[p].epilogue)
+            ps[p].epilogue(i, j, x);
+          else
+            kb.store(x, ps[p].out.mem, el(ps[p].out, i, j));
+        });
       }
-      if (const PairEpilogue &pe = ps[p].pairEpilogue) {
-        for (int h = 0; h < 2; ++h)
-          for (int r = 0; r < 2; ++r) {
-            auto x = [&](int c) { return vector::ExtractOp::create(b, l, acc[p][h], ArrayRef<int64_t>{r, c}); };
-            pe(kb.iadd(oi, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(tj, kb.iadd(ln.t2, kb.idx(8 * h))), x(0), x(1));
-          }
-        continue;
-      }
-      forEachElement(ln, acc[p], oi, tj, [&](Value i, Value j, Value x) {
-        if (ps[p].epilogue)
-          ps[p].epilogue(i, j, x);
-        else
-          kb.store(x, ps[p].out.mem, el(ps[p].out, i, j));
-      });
-    }
     return kept;
   };
   // Straight-line code when every warp takes at most one tile (the compiler
@@ -293,13 +313,13 @@ SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, M
   if (tiles == nw) {
     flat = body(first);
   } else if (tiles < nw && keeping) {
-    SmallVector<Type> types(2 * keeping, c2);
+    SmallVector<Type> types(2 * keeping * strip, c2);
     auto op = scf::IfOp::create(b, l, types, lt(first, kb.idx(tiles)), true);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(op.thenBlock());
     scf::YieldOp::create(b, l, body(first));
     b.setInsertionPointToStart(op.elseBlock());
-    scf::YieldOp::create(b, l, SmallVector<Value>(2 * keeping, zeroAcc()));
+    scf::YieldOp::create(b, l, SmallVector<Value>(2 * keeping * strip, zeroAcc()));
     flat.assign(op.getResults().begin(), op.getResults().end());
   } else if (tiles < nw) {
     when(lt(first, kb.idx(tiles)), [&] { body(first); });

@@ -125,8 +125,9 @@ struct Chunked {
     /// given) instead of storing them: matmuls returns them.
     bool keep = false;
     std::function<mlir::Value(mlir::Value)> rowScale = nullptr;
-    /// Start from accumulators kept by an earlier matmuls of the same tiling.
-    std::optional<Acc> init = std::nullopt;
+    /// Start from accumulators kept by an earlier matmuls of the same tiling
+    /// (one per column tile of a warp's strip; none: empty).
+    llvm::SmallVector<Acc, 2> init = {};
   };
   /// A 16 x 16 tile of the K x VT state held in a warp's registers from h0
   /// to ht (two accumulators, like a product's): rows ti.., columns tj..;
@@ -149,6 +150,11 @@ struct Chunked {
   /// 16 x 16 tile; the B fragment loaded once per 16-deep step for all p.
   void tileProducts(const Lane &ln, llvm::ArrayRef<Mat> As, Mat B, mlir::Value ai, mlir::Value tj, int64_t Kd,
                     llvm::MutableArrayRef<Acc> acc);
+  /// The same for the 16 x 16 tiles at columns tjs of one row strip: A's
+  /// fragments loaded once per step for all of them, B's once for all p;
+  /// acc[p * tjs.size() + m] is product p's tile at tjs[m].
+  void stripProducts(const Lane &ln, llvm::ArrayRef<Mat> As, Mat B, mlir::Value ai, llvm::ArrayRef<mlir::Value> tjs,
+                     int64_t Kd, llvm::MutableArrayRef<Acc> acc);
   /// fn(row, column, value) for the accumulator elements of a tile at (oi, tj).
   void forEachElement(const Lane &ln, const Acc &acc, mlir::Value oi, mlir::Value tj,
                       const std::function<void(mlir::Value, mlir::Value, mlir::Value)> &fn);
@@ -157,13 +163,15 @@ struct Chunked {
   /// it, on tensor cores. Warps w0 .. w0 + nw - 1 take the 16 x 16 output
   /// tiles in turn (the caller keeps the other warps out); `order`, when
   /// given, lists the tiles (row, column in tile units) to compute instead of
-  /// all of them, tile t going to warp w0 + t mod nw. Products that keep, or
+  /// all of them, tile t going to warp w0 + t mod nw. With `strip` > 1 (no
+  /// `order`), a warp's tile is 16 x (16 strip): that many 16 x 16 tiles of
+  /// one row, A's fragments loaded once for them. Products that keep, or
   /// start from kept accumulators, need at most one tile per warp and no
-  /// `order`; the kept accumulators are returned, one Acc per keeping
+  /// `order`; the kept accumulators are returned, `strip` Accs per keeping
   /// product (zeros in the warps without a tile).
   llvm::SmallVector<Acc> matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N,
                                  int64_t Kd, int64_t w0 = 0, int64_t nw = kWarps,
-                                 llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {});
+                                 llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {}, int64_t strip = 1);
 
   /// cp.async of `per` values of token row `row` of v from column v0 + j0
   /// into Vc[i, j0 ..], in pieces of `unit` elements (zero-filled unless

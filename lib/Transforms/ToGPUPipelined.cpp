@@ -364,7 +364,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Chunked::PairEpilogue storeO = ck.outputPairs(c0, n, v0, scale);
     Chunked::Product o{ck.at(QKh2, p), QS, true, nullptr, nullptr, storeO};
     if (qsInRegisters)
-      o.init = qs[0];
+      o.init = {qs[0]};
     ck.matmuls({o}, 0, Dh, 0, C, VT, C);
     Value gc = gated ? kb.exp(kb.load(LGp, kb.idx(C - 1))) : Value();
     SmallVector<Value> next;

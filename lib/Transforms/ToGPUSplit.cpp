@@ -585,7 +585,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       byMovers([&] { fetchA(next, zero); });
     // Phase 2: O = QS + QK Delta; S = G_C S + K^T (diag(G_C / G) Delta).
     Chunked::Product o{QKh, O};
-    o.init = kept[0];
+    o.init = {kept[0]};
     ck.matmuls({o}, 0, Dh, 0, C, VT, C);
     auto c2 = VectorType::get({2, 2}, ck.f32);
     SmallVector<Value> updated;
