@@ -354,11 +354,11 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   Location l = kb.loc();
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   const bool gated = !kb.ungated();
-  // Phase 1: warps 0 .. oTiles - 1 each take a tile of Delta and of Q S,
+  // Phase 1: warps 0 .. oWarps - 1 each take a tile of Delta and of Q S,
   // and keep Q S in registers for their tile of O in phase 2. (Measured
   // with Delta and Q S on separate warps: the same at D = 128, +9% at
   // D = 256.) The state tiles live in the warps' registers from h0 to ht,
-  // tile (warp - oTiles) mod 16 + 16 m: the warps without a tile of O take
+  // tile (warp - oWarps) mod 16 + 16 m: the warps without a tile of O take
   // them first. O goes through shared memory to o, stored by every thread
   // after the phase in whole vectors (measured: O stored in pairs from the
   // accumulators, +6% at B1 T32768 D128).
@@ -379,18 +379,27 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // D128 -4%, D256 at tile 32 +-2%; at K = 64, B1 T32768, +5..10%, so not
   // there.)
   const int64_t firstMover = oTiles <= kWarps / 2 && K >= 128 ? kThreads / 2 : 0;
+  // Where a chunk's output tiles outnumber half the warps (value tile 64),
+  // a warp takes a 16 x 32 strip of Delta and of Q S (then of O): W's and
+  // Q's fragments loaded once for two tiles, a third less ldmatrix traffic.
+  // (Measured at D = 256, B2 T16384: -5.5..-6%; with warps 8-15 moving as
+  // well, +2% (ptxas spills 76 bytes) and gated +20%; at value tile 32,
+  // B2 T16384 D128, four warps of 16 x 32: +8%.) Not when gated: the gate
+  // factors of the epilogues then make ptxas spill.
+  const int64_t strip = oTiles > kWarps / 2 && !gated ? 2 : 1;
+  const int64_t oWarps = oTiles / strip;
   auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
   const int64_t operandBytes = 3 * pb(C, K, ck.f16) + pb(C, VT, ck.f16) + pb(C, C, ck.f16);
   const int64_t otherBytes = pb(K, VT, ck.f16) + (gated ? 2 : 1) * pb(C, VT, ck.f16) + pb(C, VT, ck.f32);
   const bool twin = otherBytes + 2 * operandBytes <= kMaxSharedBytes;
   const std::string owners =
       sTiles >= kWarps ? std::to_string(sTiles / kWarps) + (sTiles % kWarps ? " or more" : "") + " on every warp"
-                       : "one each on warps " + warps(oTiles, sTiles);
+                       : "one each on warps " + warps(oWarps, sTiles);
   Value smem = ck.begin(
       VT, variant, "split",
       "split, second kernel: the state's " + std::to_string(sTiles) + " 16 x 16 tiles in registers (" + owners +
-          "), 2 phases per chunk: [warps " + warps(0, oTiles) + ": Delta = U - W S, Q S kept in registers] [warps " +
-          warps(0, oTiles) +
+          "), 2 phases per chunk: [warps " + warps(0, oWarps) + (strip > 1 ? " (16 x 32 each)" : "") +
+          ": Delta = U - W S, Q S kept in registers] [warps " + warps(0, oWarps) +
           ": O = Q S + QK Delta | the state's tiles: S = G_C S + K^T Delta, their f16 copy], O "
           "stored to o after the second; " +
           (twin ? std::string("the chunk operands double buffered, the next chunk's by cp.async during this one") +
@@ -513,7 +522,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
                             llvm::MaybeAlign(4));
   };
   Chunked::Lane ln = ck.lane();
-  SmallVector<Chunked::OwnTile> own = ck.ownStateTiles(VT, kWarps - oTiles);
+  SmallVector<Chunked::OwnTile> own = ck.ownStateTiles(VT, kWarps - oWarps);
   const bool everyTileMine = sTiles % kWarps == 0;
   // The f16 copy of a state tile the warp owns.
   auto writeSh = [&](const Chunked::OwnTile &o, const Chunked::Acc &acc) {
@@ -576,7 +585,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     qs.keep = true;
     if (gated)
       qs.rowScale = [&](Value i) { return kb.exp(logG(W, i)); };
-    SmallVector<Chunked::Acc> kept = ck.matmuls({delta, qs}, 0, Sh, 0, C, VT, K);
+    SmallVector<Chunked::Acc> kept = ck.matmuls({delta, qs}, 0, Sh, 0, C, VT, K, 0, kWarps, {}, strip);
     Value gc = gated ? kb.exp(lastLG) : Value();
     if (!twin)
       waitGroups(0); // group B of this chunk
@@ -585,8 +594,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       byMovers([&] { fetchA(next, zero); });
     // Phase 2: O = QS + QK Delta; S = G_C S + K^T (diag(G_C / G) Delta).
     Chunked::Product o{QKh, O};
-    o.init = {kept[0]};
-    ck.matmuls({o}, 0, Dh, 0, C, VT, C);
+    o.init.assign(kept.begin(), kept.end());
+    ck.matmuls({o}, 0, Dh, 0, C, VT, C, 0, kWarps, {}, strip);
     auto c2 = VectorType::get({2, 2}, ck.f32);
     SmallVector<Value> updated;
     for (size_t m = 0; m < own.size(); ++m) {
