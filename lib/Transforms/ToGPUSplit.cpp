@@ -383,9 +383,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // a warp takes a 16 x 32 strip of Delta and of Q S (then of O): W's and
   // Q's fragments loaded once for two tiles, a third less ldmatrix traffic.
   // (Measured at D = 256, B2 T16384: -5.5..-6%; with warps 8-15 moving as
-  // well, +2% (ptxas spills 76 bytes) and gated +20%; at value tile 32,
-  // B2 T16384 D128, four warps of 16 x 32: +8%.) Not when gated: the gate
-  // factors of the epilogues then make ptxas spill.
+  // well, +2% (ptxas spills 76 bytes); at value tile 32, B2 T16384 D128,
+  // four warps of 16 x 32: +8%.) Not when gated: the gate factors of the
+  // epilogues then make ptxas spill 52-60 bytes (measured +2..4%).
   const int64_t strip = oTiles > kWarps / 2 && !gated ? 2 : 1;
   const int64_t oWarps = oTiles / strip;
   auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
