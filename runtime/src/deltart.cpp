@@ -71,6 +71,9 @@ struct deltart_bundle {
   // DELTART_SCHEDULE at load: "wide", "narrow", "split", "split_small" or
   // "split_large" forces a kernel (and scan), else by shape.
   std::string forcedSchedule;
+  // DELTART_WORKSPACE=none at load: every allocation of the split schedule's
+  // workspace fails, as when the device is out of memory (tests the fallback).
+  bool noWorkspace = false;
   // Device cu_seqlens for fixed-length problems, one per (B, T), kept until
   // the bundle closes (a forward still running may read an older one).
   std::map<std::pair<int64_t, int64_t>, CUdeviceptr> fixedCu;
@@ -407,6 +410,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     d->cuDeviceGetAttribute(&pools, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev);
     const char *workspace = std::getenv("DELTART_WORKSPACE");
     const bool sharedWorkspace = workspace && std::string(workspace) == "shared";
+    b->noWorkspace = workspace && std::string(workspace) == "none";
     if (b->splitTile && pools && !sharedWorkspace && d->cuMemPoolCreate && d->cuMemPoolDestroy &&
         d->cuMemPoolSetAttribute && d->cuMemAllocFromPoolAsync && d->cuMemFreeAsync) {
       CUmemPoolProps props{};
@@ -504,7 +508,9 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   CUstream st = static_cast<CUstream>(stream);
   CUdeviceptr work = 0;
   CUresult rc = 0;
-  if (b->pool) {
+  if (b->noWorkspace) {
+    rc = CUDA_ERROR_OUT_OF_MEMORY;
+  } else if (b->pool) {
     rc = d->cuMemAllocFromPoolAsync(&work, workBytes, b->pool, st);
   } else if (b->work16Bytes < workBytes) {
     if (b->work16)

@@ -14,7 +14,10 @@
  * split_large force its scan's value tile too); DELTART_PTX=<sm> (e.g. 80)
  * loads that PTX image instead of the cubin, to run the sm_80 form of a
  * kernel on a newer GPU; DELTART_WORKSPACE=shared gives the split schedule
- * one workspace per bundle, as on drivers without memory pools.
+ * one workspace per bundle, as on drivers without memory pools, and
+ * DELTART_WORKSPACE=none makes its every allocation fail, as when the device
+ * is out of memory (the forward then runs the wide or narrow kernel, unless
+ * DELTART_SCHEDULE forced the split one: then it fails).
  *
  * Forwards of one bundle may run on several streams at once, from several
  * threads: the split schedule's workspace is taken per forward from the
