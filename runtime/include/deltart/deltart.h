@@ -8,7 +8,7 @@
  *
  * A bundle's module is the cubin for the device's architecture, else the
  * newest PTX the driver can compile for it (never PTX built for another
- * arch-specific target such as sm_90a). Two environment variables, read when
+ * arch-specific target such as sm_90a). Three environment variables, read when
  * a bundle first launches, are for testing: DELTART_SCHEDULE=wide|narrow|split
  * forces a kernel variant (split: the two-kernel schedule; split_small and
  * split_large force its scan's value tile too); DELTART_PTX=<sm> (e.g. 80)
