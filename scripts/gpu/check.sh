@@ -25,6 +25,21 @@ for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
     done
   done
 done
+echo "== no workspace to be had (DELTART_WORKSPACE=none: its allocation fails as out of memory): unforced, the"
+echo "   forward falls back to the wide or narrow kernel (its outputs in the table below: gpu-noworkspace); forced"
+echo "   split, it must fail and say why"
+for dir in "$CASES"/efla-d128-bf16-varlen "$CASES"/gated_deltanet-d256-bf16-fixed; do
+  case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
+  rm -rf "$dir/gpu-noworkspace"
+  DELTART_WORKSPACE=none $RUN "$CASES/$spec.bundle" --inputs "$dir/in" --outputs "$dir/gpu-noworkspace" > /dev/null ||
+    { echo "FAILED $case (no workspace, unforced)"; status=1; }
+  if err=$(DELTART_WORKSPACE=none DELTART_SCHEDULE=split $RUN "$CASES/$spec.bundle" --inputs "$dir/in" 2>&1); then
+    echo "FAILED $case (no workspace, split forced: ran)"; status=1
+  else
+    echo "$case forced split without a workspace: $(echo "$err" | grep -o "the split schedule's workspace[^)]*)" | head -1)"
+    echo "$err" | grep -q "split schedule's workspace" || { echo "FAILED $case (no workspace: no message)"; status=1; }
+  fi
+done
 python3 scripts/gpu/compare.py "$CASES" || status=1
 echo "== example app (examples/app/efla_gpu_app.c, the kernel embedded in a header)"
 cc -std=c11 -O2 -I"$CASES" -Iruntime/include examples/app/efla_gpu_app.c $RT/libdeltart.a -lstdc++ -ldl -lm \
@@ -50,23 +65,6 @@ if command -v compute-sanitizer > /dev/null; then
     done
   done
 fi
-echo "== no workspace to be had (DELTART_WORKSPACE=none: its allocation fails as out of memory): unforced, the"
-echo "   forward falls back to the wide or narrow kernel (its outputs against the reference: gpu-noworkspace); forced"
-echo "   split, it must fail and say why"
-for dir in "$CASES"/efla-d128-bf16-varlen "$CASES"/gated_deltanet-d256-bf16-fixed; do
-  case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
-  rm -rf "$dir/gpu-noworkspace"
-  DELTART_WORKSPACE=none $RUN "$CASES/$spec.bundle" --inputs "$dir/in" --outputs "$dir/gpu-noworkspace" > /dev/null ||
-    { echo "FAILED $case (no workspace, unforced)"; status=1; }
-  if err=$(DELTART_WORKSPACE=none DELTART_SCHEDULE=split $RUN "$CASES/$spec.bundle" --inputs "$dir/in" 2>&1); then
-    echo "FAILED $case (no workspace, split forced: ran)"; status=1
-  else
-    echo "$case forced split without a workspace: $(echo "$err" | grep -o "the split schedule's workspace[^)]*)" | head -1)"
-    echo "$err" | grep -q "split schedule's workspace" || { echo "FAILED $case (no workspace: no message)"; status=1; }
-  fi
-done
-out=$(python3 scripts/gpu/compare.py "$CASES") || status=1
-echo "$out" | grep -E "noworkspace|failed"
 echo "== one bundle's forwards on four streams at once, against one after the other (bit for bit; the four"
 echo "   input sets' outputs must differ from each other, sets_alike 0, or the check proves nothing)"
 concurrent() {
