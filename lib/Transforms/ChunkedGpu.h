@@ -30,6 +30,13 @@ inline constexpr int64_t kMaxSharedBytes = 232448;
 /// it per resident block (1 KiB): blocks an SM holds by shared memory =
 /// kSharedBytesPerSM / (block's bytes + kSharedBytesPerBlock).
 inline constexpr int64_t kSharedBytesPerSM = 233472, kSharedBytesPerBlock = 1024;
+/// The ten 16 x 16 tiles (row, column in tiles) of a chunk's K K^T and Q K^T
+/// on or below the diagonal (those above it are zero, never computed), in
+/// the order the kernels deal them to warps: the diagonal ones third to
+/// sixth (with eight warps from warp 8 on, to warps 10-13).
+inline constexpr std::pair<int64_t, int64_t> kLowerTiles[] = {{1, 0}, {2, 0}, {0, 0}, {1, 1}, {2, 2},
+                                                              {3, 3}, {3, 0}, {2, 1}, {3, 1}, {3, 2}};
+static_assert(kChunk == 64, "four 16-row blocks");
 
 struct Chunked {
   KernelBuilder &kb;

@@ -262,9 +262,6 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // its cumulative log G (gated), then the ten 16 x 16 tiles of K K^T and
   // Q K^T on or below the diagonal (the diagonal ones to warps 10-13, which
   // then invert their block: no barrier between product and inverse).
-  static_assert(kChunk == 64, "four 16-row blocks");
-  const std::pair<int64_t, int64_t> lowerTiles[] = {{1, 0}, {2, 0}, {0, 0}, {1, 1}, {2, 2},
-                                                    {3, 3}, {3, 0}, {2, 1}, {3, 1}, {3, 2}};
   auto chunkMatrices = [&](Value par) {
     Mat Kh = ck.at(Kh2, par), Qh = ck.at(Qh2, par);
     Mat KKd = KKdInVc ? ck.at(*KKdInVc, arith::SubIOp::create(b, l, kb.idx(1), par)) : KKdOwn;
@@ -273,8 +270,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       ck.when(ck.eq(ck.warp, kb.idx(8)), [&] { ck.scanLogG(LG); });
       ck.namedBarrier(1, 8 * 32);
     }
-    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, ck.at(Lh2, par), ck.at(QKh2, par), A, LG, gated), 0, Chunked::T(Kh), 0, C,
-               C, K, 8, 8, lowerTiles);
+    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, ck.at(Lh2, par), ck.at(QKh2, par), A, LG, gated), 0, Chunked::T(Kh), 0, C, C,
+               K, 8, 8, kLowerTiles);
     Value w = arith::SubIOp::create(b, l, ck.warp, kb.idx(10));
     ck.when(ck.lt(w, kb.idx(C / 16)), [&] {
       ck.syncWarp();

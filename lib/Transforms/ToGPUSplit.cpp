@@ -231,6 +231,26 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   const bool f32io = kb.ioType().isF32();
   Mat Vin = f32io ? RHS : ck.view(smem, dOff, C, V, kb.ioType());
   const int64_t sharedBytes = off;
+  // RHS (f32) = diag(rowScale) X for the chunk's C x cols matrix X (f16, f32
+  // or the storage type; may be RHS itself): eight columns of a row per
+  // thread and round, 16-byte vectors, every round's loads before its stores.
+  auto scaleRows = [&](Mat X, int64_t cols, const std::function<Value(Value)> &rowScale) {
+    const int64_t per = cols / 8;
+    Type elem = llvm::cast<MemRefType>(X.mem.getType()).getElementType();
+    auto v8 = VectorType::get({8}, elem), f8 = VectorType::get({8}, ck.f32);
+    auto at = [&](Value e) { return SmallVector<Value, 2>{ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(8))}; };
+    ck.unrolled(
+        C * per,
+        [&](Value e) -> SmallVector<Value> {
+          Value x = vector::LoadOp::create(b, l, v8, X.mem, at(e), false, llvm::MaybeAlign(16));
+          return {elem.isF32() ? x : Value(arith::ExtFOp::create(b, l, f8, x))};
+        },
+        [&](Value e, ArrayRef<Value> x) {
+          SmallVector<Value, 2> ij = at(e);
+          Value s = vector::BroadcastOp::create(b, l, f8, rowScale(ij[0]));
+          vector::StoreOp::create(b, l, kb.mul(s, x[0]), RHS.mem, ij, false, llvm::MaybeAlign(16));
+        });
+  };
 
   // Where an SM holds one block at a time (by shared memory, 228 KB an SM:
   // K = 256), nothing hides a block's first loads: it prefetches those of
@@ -269,6 +289,17 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
         prefetchFuture(ck, future, K, V);
       ck.finishPrologue(rec, ks, qs, i, d0, part, ck.lt(i, n), row, Kh, Qh, A, Bc, LG);
     }
+    // Q K^T's tiles above the diagonal are zero (not computed): each thread
+    // clears one 16-byte piece of the chunk's 64 x 64 where it lies there.
+    {
+      static_assert(kChunk * kChunk / 8 == kThreads, "a piece per thread");
+      Value i = ck.div(ck.tid, C / 8), p = ck.rem(ck.tid, C / 8);
+      ck.when(ck.lt(ck.div(i, 16), ck.div(p, 2)), [&] {
+        auto v8 = VectorType::get({8}, ck.f16);
+        Value z = arith::ConstantOp::create(b, l, DenseElementsAttr::get(v8, b.getZeroAttr(ck.f16)));
+        vector::StoreOp::create(b, l, z, QKh.mem, ValueRange{i, kb.imul(p, kb.idx(8))}, false, llvm::MaybeAlign(16));
+      });
+    }
     Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(0));
     ck.barrier();
@@ -276,15 +307,12 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
       ck.when(ck.lt(ck.tid, kb.idx(32)), [&] { ck.scanLogG(LG); });
       ck.barrier();
     }
-    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, Lh, QKh, A, LG, gated), 0, Chunked::T(Kh), 0, C, C, K);
+    // The ten tiles on or below the diagonal, on warps 0-9. (Measured
+    // against all sixteen tiles on every warp: see bench/RESULTS.md.)
+    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, Lh, QKh, A, LG, gated), 0, Chunked::T(Kh), 0, C, C, K, 0, kWarps,
+               kLowerTiles);
     // U's right-hand side diag(b) V beside the diagonal inverses.
-    ck.strided(C * V, [&](Value e) {
-      Value i = ck.div(e, V), j = ck.rem(e, V);
-      Value x = kb.load(Vin.mem, {i, j});
-      if (!f32io)
-        x = arith::ExtFOp::create(b, l, ck.f32, x);
-      kb.store(kb.mul(kb.load(Bc, i), x), RHS.mem, {i, j});
-    });
+    scaleRows(Vin, V, [&](Value i) { return kb.load(Bc, i); });
     ck.barrier();
     ck.when(ck.lt(ck.tid, kb.idx(32 * (C / 16))), [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, Tinv); });
     ck.barrier();
@@ -309,12 +337,9 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
       });
     };
     store(Dh, Workspace::U, V);
-    ck.strided(C * K, [&](Value e) {
-      Value i = ck.div(e, K), d = ck.rem(e, K);
+    scaleRows(Kh, K, [&](Value i) {
       Value s = kb.load(A, i);
-      if (gated)
-        s = kb.mul(s, kb.exp(kb.load(LG, i)));
-      kb.store(kb.mul(s, arith::ExtFOp::create(b, l, ck.f32, kb.load(Kh.mem, {i, d}))), RHS.mem, {i, d});
+      return gated ? kb.mul(s, kb.exp(kb.load(LG, i))) : s;
     });
     ck.barrier();
     ck.solveStrips(Lh, Tinv, RHS, Dh, K);
