@@ -667,14 +667,32 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
   auto ratio = [=](Value i, Value j) {
     return gated ? kb.exp(kb.sub(kb.load(LG, i), kb.load(LG, j))) : kb.f32(1);
   };
-  Product kk{Kh, KKd, false, [=](Value i, Value j, Value x) {
-               Value lower = select(lt(j, i), kb.mul(kb.load(A, i), kb.mul(ratio(i, j), x)), kb.f32(0));
-               when(eq(div(i, 16), div(j, 16)), [&] { kb.store(lower, KKd.mem, {i, rem(j, 16)}); });
-               kb.store(toF16(arith::NegFOp::create(b, l, lower)), Lh.mem, {i, j});
-             }};
-  Product qk{Qh, QKh, false, [=](Value i, Value j, Value x) {
-               kb.store(toF16(select(le(j, i), kb.mul(ratio(i, j), x), kb.f32(0))), QKh.mem, el(QKh, i, j));
-             }};
+  // Pairs of neighbouring columns (j, j + 1; j even): a coefficient load and
+  // one store per pair.
+  assert(!QKh.swizzled && !QKh.colMajor && !Lh.swizzled && !Lh.colMajor && !KKd.colMajor && "row-major pairs");
+  auto pair = [=](Type elem, Value x0, Value x1) {
+    Value v = vector::FromElementsOp::create(b, l, VectorType::get({2}, f32), ValueRange{x0, x1});
+    return elem.isF16() ? arith::TruncFOp::create(b, l, VectorType::get({2}, f16), v).getResult() : v;
+  };
+  auto store2 = [=](Value v, Value mem, Value i, Value j) {
+    vector::StoreOp::create(b, l, v, mem, ValueRange{i, j}, false,
+                            llvm::MaybeAlign(2 * llvm::cast<VectorType>(v.getType()).getElementTypeBitWidth() / 8));
+  };
+  Product kk{Kh, KKd};
+  kk.pairEpilogue = [=](Value i, Value j, Value x0, Value x1) {
+    Value a = kb.load(A, i), j1 = kb.iadd(j, kb.idx(1));
+    Value l0 = select(lt(j, i), kb.mul(a, kb.mul(ratio(i, j), x0)), kb.f32(0));
+    Value l1 = select(lt(j1, i), kb.mul(a, kb.mul(ratio(i, j1), x1)), kb.f32(0));
+    when(eq(div(i, 16), div(j, 16)), [&] { store2(pair(f32, l0, l1), KKd.mem, i, rem(j, 16)); });
+    store2(pair(f16, arith::NegFOp::create(b, l, l0), arith::NegFOp::create(b, l, l1)), Lh.mem, i, j);
+  };
+  Product qk{Qh, QKh};
+  qk.pairEpilogue = [=](Value i, Value j, Value x0, Value x1) {
+    Value j1 = kb.iadd(j, kb.idx(1));
+    Value q0 = select(le(j, i), kb.mul(ratio(i, j), x0), kb.f32(0));
+    Value q1 = select(le(j1, i), kb.mul(ratio(i, j1), x1), kb.f32(0));
+    store2(pair(f16, q0, q1), QKh.mem, i, j);
+  };
   return {kk, qk};
 }
 
