@@ -262,6 +262,13 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // its cumulative log G (gated), then the ten 16 x 16 tiles of K K^T and
   // Q K^T on or below the diagonal (the diagonal ones to warps 10-13, which
   // then invert their block: no barrier between product and inverse).
+  // With `balanced`, the first eight tiles both products each (the
+  // diagonal ones on warps 10-13), the last two tiles' K K^T on warps 8-9
+  // and their Q K^T on warps 14-15: at most three tile products a warp
+  // instead of four. Only in the wide kernel at K = 64. (Measured: B4 T8192
+  // D64 -4%; at K = 128 ptxas spills 24 bytes and B8 T4096 took +4..6%, the
+  // narrow kernel at B1 T32768 +3..4%.)
+  const bool balanced = K <= 64 && VT == 64;
   auto chunkMatrices = [&](Value par) {
     Mat Kh = ck.at(Kh2, par), Qh = ck.at(Qh2, par);
     Mat KKd = KKdInVc ? ck.at(*KKdInVc, arith::SubIOp::create(b, l, kb.idx(1), par)) : KKdOwn;
@@ -270,8 +277,17 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       ck.when(ck.eq(ck.warp, kb.idx(8)), [&] { ck.scanLogG(LG); });
       ck.namedBarrier(1, 8 * 32);
     }
-    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, ck.at(Lh2, par), ck.at(QKh2, par), A, LG, gated), 0, Chunked::T(Kh), 0, C, C,
-               K, 8, 8, kLowerTiles);
+    SmallVector<Chunked::Product> kq = ck.kqProducts(Kh, Qh, KKd, ck.at(Lh2, par), ck.at(QKh2, par), A, LG, gated);
+    ArrayRef<std::pair<int64_t, int64_t>> tiles(kLowerTiles);
+    if (balanced) {
+      ck.matmuls(kq, 0, Chunked::T(Kh), 0, C, C, K, 8, 8, tiles.take_front(8));
+      ck.when(ck.lt(ck.warp, kb.idx(10)),
+              [&] { ck.matmuls({kq[0]}, 0, Chunked::T(Kh), 0, C, C, K, 8, 2, tiles.drop_front(8)); });
+      ck.when(ck.le(kb.idx(14), ck.warp),
+              [&] { ck.matmuls({kq[1]}, 0, Chunked::T(Kh), 0, C, C, K, 14, 2, tiles.drop_front(8)); });
+    } else { // warps 8-9 take two tiles, both products each
+      ck.matmuls(kq, 0, Chunked::T(Kh), 0, C, C, K, 8, 8, tiles);
+    }
     Value w = arith::SubIOp::create(b, l, ck.warp, kb.idx(10));
     ck.when(ck.lt(w, kb.idx(C / 16)), [&] {
       ck.syncWarp();
