@@ -669,7 +669,7 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
   };
   // Pairs of neighbouring columns (j, j + 1; j even): a coefficient load and
   // one store per pair.
-  assert(!QKh.swizzled && !QKh.colMajor && !Lh.swizzled && !Lh.colMajor && !KKd.colMajor && "row-major pairs");
+  assert(!QKh.swizzled && !QKh.colMajor && !Lh.swizzled && !Lh.colMajor && "row-major pairs");
   auto pair = [=](Type elem, Value x0, Value x1) {
     Value v = vector::FromElementsOp::create(b, l, VectorType::get({2}, f32), ValueRange{x0, x1});
     return elem.isF16() ? arith::TruncFOp::create(b, l, VectorType::get({2}, f16), v).getResult() : v;
@@ -683,7 +683,11 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
     Value a = kb.load(A, i), j1 = kb.iadd(j, kb.idx(1));
     Value l0 = select(lt(j, i), kb.mul(a, kb.mul(ratio(i, j), x0)), kb.f32(0));
     Value l1 = select(lt(j1, i), kb.mul(a, kb.mul(ratio(i, j1), x1)), kb.f32(0));
-    when(eq(div(i, 16), div(j, 16)), [&] { store2(pair(f32, l0, l1), KKd.mem, i, rem(j, 16)); });
+    when(eq(div(i, 16), div(j, 16)), [&] { // the diagonal block, transposed
+      Value r = kb.iadd(kb.imul(div(i, 16), kb.idx(16)), rem(j, 16)), c = rem(i, 16);
+      kb.store(l0, KKd.mem, {r, c});
+      kb.store(l1, KKd.mem, {kb.iadd(r, kb.idx(1)), c});
+    });
     store2(pair(f16, arith::NegFOp::create(b, l, l0), arith::NegFOp::create(b, l, l1)), Lh.mem, i, j);
   };
   Product qk{Qh, QKh};
@@ -699,7 +703,8 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
 void Chunked::inverse(Value r0, Mat KKd, Mat Tinv) {
   // Lane (h, j) holds rows 8h .. 8h+7 of column j and substitutes forward,
   // row k's final value broadcast by a shuffle at step k (L is strictly
-  // lower, so rows at or above k are left unchanged).
+  // lower, so rows at or above k are left unchanged). The block is stored
+  // transposed: column k of the lane's eight rows is two 16-byte vectors.
   Value fzero = kb.f32(0);
   Value ln = rem(tid, 32);
   Value j = rem(ln, 16);
@@ -714,8 +719,13 @@ void Chunked::inverse(Value r0, Mat KKd, Mat Tinv) {
     Value xk = gpu::ShuffleOp::create(b, l, x[k % 8], src, arith::ConstantIntOp::create(b, l, 32, 32),
                                       gpu::ShuffleMode::IDX)
                    .getShuffleResult();
+    auto v4 = VectorType::get({4}, f32);
+    Value col[2];
+    for (int64_t q = 0; q < 2; ++q)
+      col[q] = vector::LoadOp::create(b, l, v4, KKd.mem, ValueRange{kb.iadd(r0, kb.idx(k)), kb.iadd(h8, kb.idx(4 * q))},
+                                      false, llvm::MaybeAlign(16));
     for (int64_t m = 0; m < 8; ++m) {
-      Value lik = kb.load(KKd.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), kb.idx(k)});
+      Value lik = vector::ExtractOp::create(b, l, col[m / 4], ArrayRef<int64_t>{m % 4});
       x[m] = kb.sub(x[m], kb.mul(lik, xk));
     }
   }

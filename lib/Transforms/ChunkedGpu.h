@@ -238,8 +238,9 @@ struct Chunked {
   /// LG <- its inclusive prefix sum (64 entries), by the calling warp.
   void scanLogG(mlir::Value LG);
   /// K K^T and Q K^T with their epilogues: KKd the f32 diagonal 16 x 16
-  /// blocks of L = diag(a) (Gamma o StrictTril(K K^T)) (row i, column
-  /// j mod 16), Lh = -L (f16), QKh = Gamma o Tril(Q K^T) (f16).
+  /// blocks of L = diag(a) (Gamma o StrictTril(K K^T)), each transposed
+  /// (L[i][j] at row 16 (i / 16) + j mod 16, column i mod 16), Lh = -L
+  /// (f16), QKh = Gamma o Tril(Q K^T) (f16).
   llvm::SmallVector<Product> kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat Lh, Mat QKh, mlir::Value A, mlir::Value LG,
                                         bool gated);
   /// The inverse of the unit lower-triangular diagonal block at rows r0 (of
