@@ -700,6 +700,17 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
   return {kk, qk};
 }
 
+void Chunked::clearUpperTiles(Mat M) {
+  static_assert(kChunk * kChunk / 8 == kThreads, "a piece per thread");
+  assert(!M.swizzled && !M.colMajor && "padded rows");
+  Value i = div(tid, kChunk / 8), p = rem(tid, kChunk / 8); // columns 8p .. 8p + 7
+  when(lt(div(i, 16), div(p, 2)), [&] {
+    auto v8 = VectorType::get({8}, f16);
+    Value z = arith::ConstantOp::create(b, l, DenseElementsAttr::get(v8, b.getZeroAttr(f16)));
+    vector::StoreOp::create(b, l, z, M.mem, ValueRange{i, kb.imul(p, kb.idx(8))}, false, llvm::MaybeAlign(16));
+  });
+}
+
 void Chunked::inverse(Value r0, Mat KKd, Mat Tinv) {
   // Lane (h, j) holds rows 8h .. 8h+7 of column j and substitutes forward,
   // row k's final value broadcast by a shuffle at step k (L is strictly

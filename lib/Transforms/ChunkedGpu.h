@@ -243,6 +243,10 @@ struct Chunked {
   /// (f16), QKh = Gamma o Tril(Q K^T) (f16).
   llvm::SmallVector<Product> kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat Lh, Mat QKh, mlir::Value A, mlir::Value LG,
                                         bool gated);
+  /// Zeros in the 16 x 16 tiles above the diagonal of a chunk's C x C f16
+  /// matrix M (padded rows): one 16-byte store per thread where its piece
+  /// lies there.
+  void clearUpperTiles(Mat M);
   /// The inverse of the unit lower-triangular diagonal block at rows r0 (of
   /// I + L, from KKd) into Tinv, by the calling warp.
   void inverse(mlir::Value r0, Mat KKd, Mat Tinv);

@@ -252,12 +252,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
 
   // Q K^T's tiles above the diagonal stay zero (never computed), in both
   // buffers.
-  for (Value par : {zero, one}) {
-    Mat QKh = ck.at(QKh2, par);
-    ck.strided(C * C, [&](Value e) {
-      kb.store(arith::ConstantOp::create(b, l, b.getF16FloatAttr(0)), QKh.mem, {ck.div(e, C), ck.rem(e, C)});
-    });
-  }
+  for (Value par : {zero, one})
+    ck.clearUpperTiles(ck.at(QKh2, par));
   // The state-independent work of a chunk on warps 8-15 (named barrier 1):
   // its cumulative log G (gated), then the ten 16 x 16 tiles of K K^T and
   // Q K^T on or below the diagonal (the diagonal ones to warps 10-13, which

@@ -289,17 +289,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
         prefetchFuture(ck, future, K, V);
       ck.finishPrologue(rec, ks, qs, i, d0, part, ck.lt(i, n), row, Kh, Qh, A, Bc, LG);
     }
-    // Q K^T's tiles above the diagonal are zero (not computed): each thread
-    // clears one 16-byte piece of the chunk's 64 x 64 where it lies there.
-    {
-      static_assert(kChunk * kChunk / 8 == kThreads, "a piece per thread");
-      Value i = ck.div(ck.tid, C / 8), p = ck.rem(ck.tid, C / 8);
-      ck.when(ck.lt(ck.div(i, 16), ck.div(p, 2)), [&] {
-        auto v8 = VectorType::get({8}, ck.f16);
-        Value z = arith::ConstantOp::create(b, l, DenseElementsAttr::get(v8, b.getZeroAttr(ck.f16)));
-        vector::StoreOp::create(b, l, z, QKh.mem, ValueRange{i, kb.imul(p, kb.idx(8))}, false, llvm::MaybeAlign(16));
-      });
-    }
+    ck.clearUpperTiles(QKh); // Q K^T's: not computed
     Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
     nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(0));
     ck.barrier();
