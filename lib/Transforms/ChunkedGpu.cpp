@@ -670,13 +670,10 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
   // Pairs of neighbouring columns (j, j + 1; j even): a coefficient load and
   // one store per pair.
   assert(!QKh.swizzled && !QKh.colMajor && !Lh.swizzled && !Lh.colMajor && "row-major pairs");
-  auto pair = [=](Type elem, Value x0, Value x1) {
+  auto store2 = [=](Value x0, Value x1, Value mem, Value i, Value j) { // as f16 at (i, j), (i, j + 1)
     Value v = vector::FromElementsOp::create(b, l, VectorType::get({2}, f32), ValueRange{x0, x1});
-    return elem.isF16() ? arith::TruncFOp::create(b, l, VectorType::get({2}, f16), v).getResult() : v;
-  };
-  auto store2 = [=](Value v, Value mem, Value i, Value j) {
-    vector::StoreOp::create(b, l, v, mem, ValueRange{i, j}, false,
-                            llvm::MaybeAlign(2 * llvm::cast<VectorType>(v.getType()).getElementTypeBitWidth() / 8));
+    v = arith::TruncFOp::create(b, l, VectorType::get({2}, f16), v);
+    vector::StoreOp::create(b, l, v, mem, ValueRange{i, j}, false, llvm::MaybeAlign(4));
   };
   Product kk{Kh, KKd};
   kk.pairEpilogue = [=](Value i, Value j, Value x0, Value x1) {
@@ -688,14 +685,14 @@ SmallVector<Chunked::Product> Chunked::kqProducts(Mat Kh, Mat Qh, Mat KKd, Mat L
       kb.store(l0, KKd.mem, {r, c});
       kb.store(l1, KKd.mem, {kb.iadd(r, kb.idx(1)), c});
     });
-    store2(pair(f16, arith::NegFOp::create(b, l, l0), arith::NegFOp::create(b, l, l1)), Lh.mem, i, j);
+    store2(arith::NegFOp::create(b, l, l0), arith::NegFOp::create(b, l, l1), Lh.mem, i, j);
   };
   Product qk{Qh, QKh};
   qk.pairEpilogue = [=](Value i, Value j, Value x0, Value x1) {
     Value j1 = kb.iadd(j, kb.idx(1));
     Value q0 = select(le(j, i), kb.mul(ratio(i, j), x0), kb.f32(0));
     Value q1 = select(le(j1, i), kb.mul(ratio(i, j1), x1), kb.f32(0));
-    store2(pair(f16, q0, q1), QKh.mem, i, j);
+    store2(q0, q1, QKh.mem, i, j);
   };
   return {kk, qk};
 }
