@@ -290,6 +290,10 @@ SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, M
           }
           continue;
         }
+        if (ps[p].tileEpilogue) {
+          ps[p].tileEpilogue(oi, tjs[m], a);
+          continue;
+        }
         if (const PairEpilogue &pe = ps[p].pairEpilogue) {
           for (int h = 0; h < 2; ++h)
             for (int r = 0; r < 2; ++r) {
@@ -888,6 +892,43 @@ Chunked::PairEpilogue Chunked::outputPairs(Value c0, Value n, Value v0, Value sc
         vec = arith::TruncFOp::create(b, l, VectorType::get({2}, io), vec);
       vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, i)), Vn), col)},
                               false, llvm::MaybeAlign(2 * io.getIntOrFloatBitWidth() / 8));
+    });
+  };
+}
+
+Chunked::TileEpilogue Chunked::outputTiles(Value c0, Value n, Value v0, Value scale, Mat stage, int64_t N) {
+  return [this, c0, n, v0, scale, stage, N](Value oi, Value tj, const Acc &acc) {
+    Type io = kb.ioType();
+    assert(io.getIntOrFloatBitWidth() == 16 && V % 8 == 0 && "16-byte pieces of b16 rows");
+    Lane ln = lane();
+    Value slot = kb.imul(kb.iadd(kb.imul(div(oi, 16), kb.idx(N / 16)), div(tj, 16)), kb.idx(256));
+    // Element (i, j) of the tile at slot + 16 i + 8 (j / 8 xor (i / 4) mod 2)
+    // + j mod 8: the pairs one store of the warp writes, and the 16-byte
+    // pieces a quarter warp reads back, fall in different banks.
+    auto at = [&](Value i, Value half) {
+      Value swapped = arith::XOrIOp::create(b, l, half, rem(div(i, 4), 2));
+      return kb.iadd(slot, kb.iadd(kb.imul(i, kb.idx(16)), kb.imul(swapped, kb.idx(8))));
+    };
+    auto f2 = VectorType::get({2}, f32), io2 = VectorType::get({2}, io);
+    for (int64_t h = 0; h < 2; ++h)
+      for (int64_t r = 0; r < 2; ++r) {
+        SmallVector<Value> xs;
+        for (int64_t c = 0; c < 2; ++c)
+          xs.push_back(kb.mul(scale, vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, c})));
+        Value pair = arith::TruncFOp::create(b, l, io2, vector::FromElementsOp::create(b, l, f2, xs));
+        Value i = kb.iadd(ln.g, kb.idx(8 * r));
+        vector::StoreOp::create(b, l, pair, stage.mem, ValueRange{kb.iadd(at(i, kb.idx(h)), ln.t2)}, false,
+                                llvm::MaybeAlign(4));
+      }
+    syncWarp();
+    Value i = div(ln.lane, 2), half = rem(ln.lane, 2);
+    Value vec = vector::LoadOp::create(b, l, VectorType::get({8}, io), stage.mem, ValueRange{at(i, half)}, false,
+                                       llvm::MaybeAlign(16));
+    Value col = kb.iadd(v0, kb.iadd(tj, kb.imul(half, kb.idx(8))));
+    Value row = kb.iadd(oi, i);
+    when(arith::AndIOp::create(b, l, lt(row, n), lt(col, kb.idx(V))), [&] {
+      Value at = kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, row)), kb.idx(V)), col);
+      vector::StoreOp::create(b, l, vec, kb.o(), ValueRange{at}, false, llvm::MaybeAlign(16));
     });
   };
 }

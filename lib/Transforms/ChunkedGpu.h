@@ -121,6 +121,8 @@ struct Chunked {
   /// Accumulators of one 16 x 16 output tile: columns 0-7 and 8-15, each a
   /// vector<2x2xf32> (rows g, g + 8; columns 2t, 2t + 1).
   using Acc = std::array<mlir::Value, 2>;
+  /// What becomes of a whole 16 x 16 accumulator tile at (row, column).
+  using TileEpilogue = std::function<void(mlir::Value, mlir::Value, const Acc &)>;
   struct Product {
     Mat A;
     Mat out;
@@ -128,6 +130,7 @@ struct Chunked {
     Epilogue epilogue = nullptr;
     mlir::Value accScale = nullptr; // those values times this
     PairEpilogue pairEpilogue = nullptr;
+    TileEpilogue tileEpilogue = nullptr;
     /// Keep the warp's accumulators in registers (times rowScale(row) when
     /// given) instead of storing them: matmuls returns them.
     bool keep = false;
@@ -270,6 +273,13 @@ struct Chunked {
   /// An epilogue storing scale * O's pairs straight to o (rows c0 + i, i <
   /// n; columns v0 + j inside V).
   PairEpilogue outputPairs(mlir::Value c0, mlir::Value n, mlir::Value v0, mlir::Value scale);
+  /// The same for whole tiles of O (storage f16 or bf16; O's columns N): a
+  /// warp writes scale * its tile's pairs into its 512-byte slot of `stage`
+  /// (a vector of io elements, one slot per tile of the C x N output, the
+  /// two 16-byte halves of a row swapped in rows 4-7 and 12-15 so that
+  /// neither side conflicts), reads back a row half per lane and stores it
+  /// to o as one 16-byte vector.
+  TileEpilogue outputTiles(mlir::Value c0, mlir::Value n, mlir::Value v0, mlir::Value scale, Mat stage, int64_t N);
 
   mlir::Value shuffleXor(mlir::Value x, int32_t offset);
   mlir::Value toF16(mlir::Value x);
