@@ -168,7 +168,7 @@ void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Va
 }
 
 void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, ArrayRef<Value> tjs, int64_t Kd,
-                            MutableArrayRef<Acc> acc) {
+                            MutableArrayRef<Acc> acc, ArrayRef<Value> ais) {
   auto a4 = VectorType::get({4, 2}, f16);
   const size_t n = tjs.size();
   assert(acc.size() == As.size() * n && "an accumulator per product and column tile");
@@ -187,6 +187,8 @@ void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, A
       // 0-7 | 8-15). Column-major A is read from X = A^T (rows k): lanes 0-7
       // | 8-15 | 16-23 | 24-31 address the four matrices' rows.
       const Mat &A = As[p];
+      if (!ais.empty())
+        ai = ais[p];
       Value a = A.colMajor ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem,
                                                        el(A, kb.iadd(kk, kb.iadd(ln.l8, ln.hi8)), kb.iadd(ai, ln.q8)),
                                                        true, 4)

@@ -163,8 +163,9 @@ struct Chunked {
   /// The same for the 16 x 16 tiles at columns tjs of one row strip: A's
   /// fragments loaded once per step for all of them, B's once for all p;
   /// acc[p * tjs.size() + m] is product p's tile at tjs[m].
+  /// With `ais`, A p's rows start at ais[p] (ai unused).
   void stripProducts(const Lane &ln, llvm::ArrayRef<Mat> As, Mat B, mlir::Value ai, llvm::ArrayRef<mlir::Value> tjs,
-                     int64_t Kd, llvm::MutableArrayRef<Acc> acc);
+                     int64_t Kd, llvm::MutableArrayRef<Acc> acc, llvm::ArrayRef<mlir::Value> ais = {});
   /// fn(row, column, value) for the accumulator elements of a tile at (oi, tj).
   void forEachElement(const Lane &ln, const Acc &acc, mlir::Value oi, mlir::Value tj,
                       const std::function<void(mlir::Value, mlir::Value, mlir::Value)> &fn);
