@@ -17,10 +17,13 @@
 //       warps 8 .. 15: chunk c + 1's cumulative log G (then named barrier
 //       1), the ten K K^T / Q K^T tiles on or below the diagonal with their
 //       masks; warps 10-13 compute one diagonal tile each and invert it
-//   I3  all warps: O = QS + QK Delta, stored to o from the accumulators;
+//   I3  all warps: O = QS + QK Delta, each warp's tile staged in shared
+//       memory (b16 storage) and stored to o as 16-byte rows;
 //       S = G_C S + K^T (diag(G_C / G) Delta) in registers (each warp owns
 //       fixed 16 x 16 tiles of the state), its f16 copy for the next chunk;
-//       the global loads of chunk c + 2's prologue issued
+//       ungated with Q S in registers, the warp's tile of O and its state
+//       tiles in one pass over Delta; the global loads of chunk c + 2's
+//       prologue issued
 //
 // Chunk operands (keys, queries, values, coefficients, -L, QK, the inverses)
 // are double buffered by chunk parity; the state tile lives in registers
