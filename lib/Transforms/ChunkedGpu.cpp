@@ -168,12 +168,17 @@ void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Va
 }
 
 void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, ArrayRef<Value> tjs, int64_t Kd,
-                            MutableArrayRef<Acc> acc, ArrayRef<Value> ais) {
+                            MutableArrayRef<Acc> acc, ArrayRef<Value> ais, int64_t kSplit) {
   auto a4 = VectorType::get({4, 2}, f16);
   const size_t n = tjs.size();
   assert(acc.size() == As.size() * n && "an accumulator per product and column tile");
+  kSplit = std::max<int64_t>(1, std::min(kSplit, Kd / 16));
+  // Set 0 is acc itself; the others start from zero.
+  SmallVector<SmallVector<Acc>> sets(kSplit - 1, SmallVector<Acc>(acc.size(), Acc{zeroAcc(), zeroAcc()}));
   for (int64_t k0 = 0; k0 < Kd; k0 += 16) {
     Value kk = kb.idx(k0);
+    const int64_t set = (k0 / 16) % kSplit;
+    MutableArrayRef<Acc> into = set ? MutableArrayRef<Acc>(sets[set - 1]) : acc;
     // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
     SmallVector<Value> bqs;
     for (Value tj : tjs)
@@ -197,10 +202,14 @@ void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, A
       for (size_t m = 0; m < n; ++m)
         for (int h = 0; h < 2; ++h) {
           Value bh = vector::ShuffleOp::create(b, l, bqs[m], bqs[m], ArrayRef<int64_t>{2 * h, 2 * h + 1});
-          acc[p * n + m][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, acc[p * n + m][h], ArrayRef<int64_t>{16, 8, 16});
+          into[p * n + m][h] = nvgpu::MmaSyncOp::create(b, l, a, bh, into[p * n + m][h], ArrayRef<int64_t>{16, 8, 16});
         }
     }
   }
+  for (const SmallVector<Acc> &more : sets)
+    for (size_t i = 0; i < acc.size(); ++i)
+      for (int h = 0; h < 2; ++h)
+        acc[i][h] = arith::AddFOp::create(b, l, acc[i][h], more[i][h]);
 }
 
 void Chunked::forEachElement(const Lane &ln, const Acc &acc, Value oi, Value tj,
@@ -216,7 +225,7 @@ void Chunked::forEachElement(const Lane &ln, const Acc &acc, Value oi, Value tj,
 
 SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M,
                                            int64_t N, int64_t Kd, int64_t w0, int64_t nw,
-                                           ArrayRef<std::pair<int64_t, int64_t>> order, int64_t strip) {
+                                           ArrayRef<std::pair<int64_t, int64_t>> order, int64_t strip, int64_t kSplit) {
   auto c2 = VectorType::get({2, 2}, f32);
   Lane ln = lane();
   assert(N % (16 * strip) == 0 && (strip == 1 || order.empty()) && "whole strips, no order");
@@ -273,7 +282,7 @@ SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, M
           a[h] = vector::FromElementsOp::create(b, l, c2, e);
         }
     }
-    stripProducts(ln, As, B, ai, tjs, Kd, acc);
+    stripProducts(ln, As, B, ai, tjs, Kd, acc, {}, kSplit);
     for (size_t p = 0; p < ps.size(); ++p)
       for (int64_t m = 0; m < strip; ++m) {
         Acc &a = acc[p * strip + m];

@@ -163,9 +163,12 @@ struct Chunked {
   /// The same for the 16 x 16 tiles at columns tjs of one row strip: A's
   /// fragments loaded once per step for all of them, B's once for all p;
   /// acc[p * tjs.size() + m] is product p's tile at tjs[m].
-  /// With `ais`, A p's rows start at ais[p] (ai unused).
+  /// With `ais`, A p's rows start at ais[p] (ai unused). With kSplit > 1,
+  /// the 16-deep steps go round-robin into that many sets of accumulators
+  /// (independent chains of tensor-core products), added at the end.
   void stripProducts(const Lane &ln, llvm::ArrayRef<Mat> As, Mat B, mlir::Value ai, llvm::ArrayRef<mlir::Value> tjs,
-                     int64_t Kd, llvm::MutableArrayRef<Acc> acc, llvm::ArrayRef<mlir::Value> ais = {});
+                     int64_t Kd, llvm::MutableArrayRef<Acc> acc, llvm::ArrayRef<mlir::Value> ais = {},
+                     int64_t kSplit = 1);
   /// fn(row, column, value) for the accumulator elements of a tile at (oi, tj).
   void forEachElement(const Lane &ln, const Acc &acc, mlir::Value oi, mlir::Value tj,
                       const std::function<void(mlir::Value, mlir::Value, mlir::Value)> &fn);
@@ -179,10 +182,11 @@ struct Chunked {
   /// one row, A's fragments loaded once for them. Products that keep, or
   /// start from kept accumulators, need at most one tile per warp and no
   /// `order`; the kept accumulators are returned, `strip` Accs per keeping
-  /// product (zeros in the warps without a tile).
+  /// product (zeros in the warps without a tile). kSplit: stripProducts'.
   llvm::SmallVector<Acc> matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N,
                                  int64_t Kd, int64_t w0 = 0, int64_t nw = kWarps,
-                                 llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {}, int64_t strip = 1);
+                                 llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {}, int64_t strip = 1,
+                                 int64_t kSplit = 1);
 
   /// cp.async of `per` values of token row `row` of v from column v0 + j0
   /// into Vc[i, j0 ..], in pieces of `unit` elements (zero-filled unless

@@ -371,7 +371,12 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       // +3..+8%: there the prologue stays after them.)
       Token t;
       Chunked::TokenMath early = tokenMath(ahead, cn, t);
-      qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
+      // Ungated at K = 64, the 16-deep steps in two sets of accumulators
+      // (two independent chains per accumulator instead of one). (Measured:
+      // B4 T8192 D64 -2%; at K = 128 ptxas spills 16-24 bytes and B8 T4096
+      // took +2..+4%; gated, 32-36 bytes spilled; in the split scan's first
+      // phase +3..+8%.)
+      qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K, 0, kWarps, {}, 1, K <= 64 && !gated ? 2 : 1);
       finish(t, unpack(ahead, 1), Khq, Qhq, Aq, Bq, LGq, &early);
     } else {
       qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
