@@ -70,6 +70,17 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // where only some warps keep a tile, +4..+10% at B1 T32768.) The wgmma
   // form's warpgroups split the tiles differently: shared memory there.
   const bool qsInRegisters = !wgmma && (C / 16) * (VT / 16) == kWarps;
+  // O's 16 x 16 tiles staged for 16-byte stores in the place of RHS, dead
+  // in I3. (Measured against the accumulator pairs stored straight to o:
+  // -2..-3% at B8 T4096 D128 and B4 T8192 D64, where the stores' address
+  // registers waited on the pair stores ahead of them.)
+  const bool stagedO = io.getIntOrFloatBitWidth() == 16;
+  // I3 in one pass over Delta when the warp's tile of O (tile `warp`: Q S
+  // in its registers) and its state tiles (tiles warp + 16 m) lie in the
+  // same columns and read the same Delta (ungated): Delta's fragments
+  // loaded once for all of them, their chains interleaved. (Measured:
+  // -5..-6% at B8 T4096 D128 and B4 T8192 D64.)
+  const bool fusedI3 = qsInRegisters && stagedO && kb.ungated() && kWarps % (VT / 16) == 0;
   Value smem = ck.begin(
       VT, variant, "pipelined",
       std::string("pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S") +
@@ -78,10 +89,13 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
                            "coefficients issued before them"
                          : "") +
           "; the next chunk's prologue] "
-          "[warps 0-" + std::to_string(VT / 8 - 1) +
+          "[warps 0-" +
+          std::to_string(VT / 8 - 1) +
           ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal, "
-          "warps 10-13 inverting the diagonal blocks] [all warps: O to o, the state update, the loads for the "
-          "chunk after next]; chunk operands double buffered, the state tile in registers");
+          "warps 10-13 inverting the diagonal blocks] [all warps: O to o" +
+          (stagedO ? " (each warp's tile staged in shared memory, stored as 16-byte rows)" : "") +
+          (fusedI3 ? " and the state update in one pass over Delta" : ", the state update") +
+          ", the loads for the chunk after next]; chunk operands double buffered, the state tile in registers");
   if (wgmma)
     fn->setAttr("delta.target", b.getStringAttr("sm_90a"));
   fn->setAttr("delta.value_staging", b.getStringAttr("cp.async"));
@@ -114,19 +128,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   Mat KKdOwn = KKdInVc ? Mat{} : ck.view(smem, off, C, 16, ck.f32);
   int64_t rhsOff = off;
   Mat RHS = ck.view(smem, off, C, VT, ck.f32);
-  // O's 16 x 16 tiles staged for 16-byte stores in the place of RHS, dead
-  // in I3. (Measured against the accumulator pairs stored straight to o:
-  // -2..-3% at B8 T4096 D128 and B4 T8192 D64, where the stores' address
-  // registers waited on the pair stores ahead of them.)
-  const bool stagedO = io.getIntOrFloatBitWidth() == 16;
   Mat Ostage = stagedO ? ck.view(smem, rhsOff, (C / 16) * (VT / 16) * 256, 1, io) : Mat{};
   assert(rhsOff <= off && "the staging fits in RHS");
-  // I3 in one pass over Delta when the warp's tile of O (tile `warp`: Q S
-  // in its registers) and its state tiles (tiles warp + 16 m) lie in the
-  // same columns and read the same Delta (ungated): Delta's fragments
-  // loaded once for all of them, their chains interleaved. (Measured:
-  // -5..-6% at B8 T4096 D128 and B4 T8192 D64.)
-  const bool fusedI3 = qsInRegisters && stagedO && !gated && kWarps % (VT / 16) == 0;
   Mat QS = qsInRegisters ? Mat{} : ck.view(smem, off, C, VT, ck.f32);
   Mat Dh = ck.view(smem, off, C, VT, ck.f16);
   Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
