@@ -405,13 +405,14 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     d->cuDeviceGetAttribute(&b->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
     // The split schedule's memory pool on this device, keeping what it has
     // between forwards (no release threshold). DELTART_WORKSPACE=shared
-    // takes the path of drivers without pools: one workspace per bundle.
+    // takes the path of drivers without pools: one workspace per bundle;
+    // DELTART_WORKSPACE=none, no pool (nothing is ever allocated from it).
     int pools = 0;
     d->cuDeviceGetAttribute(&pools, CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, dev);
     const char *workspace = std::getenv("DELTART_WORKSPACE");
     const bool sharedWorkspace = workspace && std::string(workspace) == "shared";
     b->noWorkspace = workspace && std::string(workspace) == "none";
-    if (b->splitTile && pools && !sharedWorkspace && d->cuMemPoolCreate && d->cuMemPoolDestroy &&
+    if (b->splitTile && pools && !sharedWorkspace && !b->noWorkspace && d->cuMemPoolCreate && d->cuMemPoolDestroy &&
         d->cuMemPoolSetAttribute && d->cuMemAllocFromPoolAsync && d->cuMemFreeAsync) {
       CUmemPoolProps props{};
       props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
