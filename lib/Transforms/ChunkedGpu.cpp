@@ -228,7 +228,7 @@ SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, M
                                            ArrayRef<std::pair<int64_t, int64_t>> order, int64_t strip, int64_t kSplit) {
   auto c2 = VectorType::get({2, 2}, f32);
   Lane ln = lane();
-  assert(N % (16 * strip) == 0 && (strip == 1 || order.empty()) && "whole strips, no order");
+  assert(N % (16 * strip) == 0 && "whole strips");
   int64_t tilesN = N / (16 * strip), tiles = order.empty() ? (M / 16) * tilesN : int64_t(order.size());
   Value first = w0 ? arith::SubIOp::create(b, l, warp, kb.idx(w0)).getResult() : warp;
   int64_t keeping = llvm::count_if(ps, [](const Product &p) { return p.keep; });
@@ -238,10 +238,12 @@ SmallVector<Chunked::Acc> Chunked::matmuls(ArrayRef<Product> ps, int64_t aRow, M
   // The tile of warp w0 + t: its products, epilogues, and the accumulators
   // it keeps (flattened).
   auto body = [&](Value t) {
+    if (pinTiles)
+      t = pin(t);
     SmallVector<Value> kept;
     Value ti = kb.imul(div(t, tilesN), kb.idx(16));
     Value tj = kb.imul(rem(t, tilesN), kb.idx(16 * strip));
-    if (!order.empty()) { // the listed tile: a chain of selects on t
+    if (!order.empty()) { // the listed tile (the strip's first): a chain of selects on t
       ti = kb.idx(16 * order[0].first), tj = kb.idx(16 * order[0].second);
       for (size_t k = 1; k < order.size(); ++k) {
         Value is = eq(t, kb.idx(k));
@@ -600,11 +602,15 @@ Chunked::TokenMath Chunked::tokenCoefficients(Value lam, Value rs, Value live, V
 }
 
 Value Chunked::pin(Value x) {
-  assert(x.getType().isF32() && "an f32 register");
-  return LLVM::InlineAsmOp::create(b, l, x.getType(), ValueRange{x}, b.getStringAttr("mov.b32 $0, $1;"),
-                                   b.getStringAttr("=f,f"), b.getUnitAttr(), UnitAttr(), LLVM::TailCallKindAttr(),
-                                   LLVM::AsmDialectAttr(), ArrayAttr())
-      .getResult(0);
+  // An index (below 2^31 here: tile and warp numbers) as a 32-bit register.
+  const bool index = x.getType().isIndex();
+  assert((x.getType().isF32() || index) && "an f32 register or an index");
+  Value in = index ? arith::IndexCastUIOp::create(b, l, b.getI32Type(), x).getResult() : x;
+  Value out = LLVM::InlineAsmOp::create(b, l, in.getType(), ValueRange{in}, b.getStringAttr("mov.b32 $0, $1;"),
+                                        b.getStringAttr(index ? "=r,r" : "=f,f"), b.getUnitAttr(), UnitAttr(),
+                                        LLVM::TailCallKindAttr(), LLVM::AsmDialectAttr(), ArrayAttr())
+                  .getResult(0);
+  return index ? arith::IndexCastUIOp::create(b, l, b.getIndexType(), out).getResult() : out;
 }
 
 void Chunked::finishPrologue(delta::RecurrenceOp rec, ArrayRef<Value> ks, ArrayRef<Value> qs, Value i, Value d0,

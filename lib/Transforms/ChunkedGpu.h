@@ -45,6 +45,11 @@ struct Chunked {
   int64_t K, V;
   mlir::Value tid, warp;
   mlir::Type f16, f32;
+  /// While set, matmuls pins each warp's tile number: the indices,
+  /// addresses and comparisons of its products and epilogues are computed
+  /// where they are used instead of once before the loop around (a register
+  /// each for all of it).
+  bool pinTiles = false;
 
   /// A matrix in shared memory; rows are padded (8 f16 or 4 f32 elements) so
   /// that the 16 rows a tensor-core fragment touches fall in different banks.
@@ -177,9 +182,10 @@ struct Chunked {
   /// it, on tensor cores. Warps w0 .. w0 + nw - 1 take the 16 x 16 output
   /// tiles in turn (the caller keeps the other warps out); `order`, when
   /// given, lists the tiles (row, column in tile units) to compute instead of
-  /// all of them, tile t going to warp w0 + t mod nw. With `strip` > 1 (no
-  /// `order`), a warp's tile is 16 x (16 strip): that many 16 x 16 tiles of
-  /// one row, A's fragments loaded once for them. Products that keep, or
+  /// all of them, tile t going to warp w0 + t mod nw. With `strip` > 1, a
+  /// warp's tile is 16 x (16 strip): that many 16 x 16 tiles of one row
+  /// (with `order`, from the listed one on), A's fragments loaded once for
+  /// them. Products that keep, or
   /// start from kept accumulators, need at most one tile per warp and no
   /// `order`; the kept accumulators are returned, `strip` Accs per keeping
   /// product (zeros in the warps without a tile). kSplit: stripProducts'.
@@ -240,8 +246,10 @@ struct Chunked {
   /// The token's a, b and log g from ||k||^2 (zeros unless `live`).
   TokenMath tokenCoefficients(mlir::Value lam, mlir::Value rs, mlir::Value live, mlir::Value row,
                               llvm::ArrayRef<mlir::Value> inputs);
-  /// x through an inline-PTX move with side effects: the code computing x
-  /// stays where it is emitted instead of sinking to x's uses.
+  /// x (f32, or an index below 2^31) through an inline-PTX move with side
+  /// effects: the code computing x stays where it is emitted instead of
+  /// sinking to x's uses, and what is computed from x is not hoisted above
+  /// it (out of a loop around).
   mlir::Value pin(mlir::Value x);
   /// LG <- its inclusive prefix sum (64 entries), by the calling warp.
   void scanLogG(mlir::Value LG);

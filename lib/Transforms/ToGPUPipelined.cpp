@@ -16,7 +16,9 @@
 //       diag(G_C / G) Delta when gated);
 //       warps 8 .. 15: chunk c + 1's cumulative log G (then named barrier
 //       1), the ten K K^T / Q K^T tiles on or below the diagonal with their
-//       masks; warps 10-13 compute one diagonal tile each and invert it
+//       masks (in row strips: warps 8-11 two tiles of a row, 12-13 one;
+//       balanced at K = 64, one tile a warp); the warps with a diagonal
+//       tile invert its block
 //   I3  all warps: O = QS + QK Delta, each warp's tile staged in shared
 //       memory (b16 storage) and stored to o as 16-byte rows;
 //       S = G_C S + K^T (diag(G_C / G) Delta) in registers (each warp owns
@@ -81,6 +83,21 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // loaded once for all of them, their chains interleaved. (Measured:
   // -5..-6% at B8 T4096 D128 and B4 T8192 D64.)
   const bool fusedI3 = qsInRegisters && stagedO && kb.ungated() && kWarps % (VT / 16) == 0;
+  // I2's K K^T / Q K^T tiles of ungated kernels in row strips, a warp's
+  // tiles sharing the rows of K and Q: warps 8-11 two tiles of a row ((3, 0-1), (3, 2-3), (2, 0-1),
+  // (1, 0-1)), warps 12-13 one ((2, 2), (0, 0)): 176 fragment loads a
+  // chunk instead of 240, at most four tile products a warp as before;
+  // their tile numbers pinned (else ptxas spills 60 bytes at K = 128).
+  // (Measured against one tile a warp, two on warps 8-9: B8 T4096 D128
+  // EFLA -1.3%, DeltaNet -2.5%, the narrow kernel at B1 T8192 -5%.)
+  // With `balanced` instead, one tile a warp (the diagonal ones on warps
+  // 10-13), the last two tiles' K K^T on warps 8-9 and their Q K^T on warps
+  // 14-15: at most three tile products a warp. Only in the wide kernel at
+  // K = 64. (Measured: B4 T8192 D64 -4% against one tile a warp; at K = 128
+  // +1.3% against that, with pinned tile numbers and no spills.) Gated
+  // kernels keep one tile a warp, two on warps 8-9 (row strips: ptxas
+  // spills 44 bytes in gated DeltaNet's at K = 128).
+  const bool balanced = K <= 64 && VT == 64, rowStrips = !balanced && kb.ungated();
   Value smem = ck.begin(
       VT, variant, "pipelined",
       std::string("pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S") +
@@ -91,8 +108,11 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
           "; the next chunk's prologue] "
           "[warps 0-" +
           std::to_string(VT / 8 - 1) +
-          ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal, "
-          "warps 10-13 inverting the diagonal blocks] [all warps: O to o" +
+          ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal" +
+          (rowStrips  ? " (warps 8-11 two tiles of a row, 12-13 one), warps 9, 11-13 inverting the diagonal blocks"
+           : balanced ? " (one a warp, the last two split by product), warps 10-13 inverting the diagonal blocks"
+                      : " (one a warp, two on warps 8-9), warps 10-13 inverting the diagonal blocks") +
+          "] [all warps: O to o" +
           (stagedO ? " (each warp's tile staged in shared memory, stored as 16-byte rows)" : "") +
           (fusedI3 ? " and the state update in one pass over Delta" : ", the state update") +
           ", the loads for the chunk after next]; chunk operands double buffered, the state tile in registers");
@@ -276,15 +296,9 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     ck.clearUpperTiles(ck.at(QKh2, par));
   // The state-independent work of a chunk on warps 8-15 (named barrier 1):
   // its cumulative log G (gated), then the ten 16 x 16 tiles of K K^T and
-  // Q K^T on or below the diagonal (the diagonal ones to warps 10-13, which
-  // then invert their block: no barrier between product and inverse).
-  // With `balanced`, the first eight tiles both products each (the
-  // diagonal ones on warps 10-13), the last two tiles' K K^T on warps 8-9
-  // and their Q K^T on warps 14-15: at most three tile products a warp
-  // instead of four. Only in the wide kernel at K = 64. (Measured: B4 T8192
-  // D64 -4%; at K = 128 ptxas spills 24 bytes and B8 T4096 took +4..6%, the
-  // narrow kernel at B1 T32768 +3..4%.)
-  const bool balanced = K <= 64 && VT == 64;
+  // Q K^T on or below the diagonal, both products each; the warp of a
+  // diagonal tile then inverts its block (no barrier between product and
+  // inverse).
   auto chunkMatrices = [&](Value par) {
     Mat Kh = ck.at(Kh2, par), Qh = ck.at(Qh2, par);
     Mat KKd = KKdInVc ? ck.at(*KKdInVc, arith::SubIOp::create(b, l, kb.idx(1), par)) : KKdOwn;
@@ -301,6 +315,25 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
               [&] { ck.matmuls({kq[0]}, 0, Chunked::T(Kh), 0, C, C, K, 8, 2, tiles.drop_front(8)); });
       ck.when(ck.le(kb.idx(14), ck.warp),
               [&] { ck.matmuls({kq[1]}, 0, Chunked::T(Kh), 0, C, C, K, 14, 2, tiles.drop_front(8)); });
+    } else if (rowStrips) {
+      static const std::pair<int64_t, int64_t> strips[] = {{3, 0}, {3, 2}, {2, 0}, {1, 0}},
+                                               singles[] = {{2, 2}, {0, 0}};
+      ck.pinTiles = true;
+      ck.when(ck.lt(ck.warp, kb.idx(12)), [&] { ck.matmuls(kq, 0, Chunked::T(Kh), 0, C, C, K, 8, 4, strips, 2); });
+      Value single = arith::AndIOp::create(b, l, ck.le(kb.idx(12), ck.warp), ck.lt(ck.warp, kb.idx(14)));
+      ck.when(single, [&] { ck.matmuls(kq, 0, Chunked::T(Kh), 0, C, C, K, 12, 2, singles); });
+      ck.pinTiles = false;
+      // The diagonal blocks: warp 9 block 3, 11 block 1, 12 block 2, 13 block 0.
+      Value r0 = kb.idx(0);
+      for (auto [w, block] : {std::pair{9, 3}, {11, 1}, {12, 2}})
+        r0 = ck.select(ck.eq(ck.warp, kb.idx(w)), kb.idx(16 * block), r0);
+      Value diagonal = arith::OrIOp::create(
+          b, l, arith::OrIOp::create(b, l, ck.eq(ck.warp, kb.idx(9)), ck.eq(ck.warp, kb.idx(11))), single);
+      ck.when(diagonal, [&] {
+        ck.syncWarp();
+        ck.inverse(r0, KKd, ck.at(Tinv2, par));
+      });
+      return;
     } else { // warps 8-9 take two tiles, both products each
       ck.matmuls(kq, 0, Chunked::T(Kh), 0, C, C, K, 8, 8, tiles);
     }
