@@ -96,8 +96,10 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // K = 64. (Measured: B4 T8192 D64 -4% against one tile a warp; at K = 128
   // +1.3% against that, with pinned tile numbers and no spills.) Gated
   // kernels keep one tile a warp, two on warps 8-9 (row strips: ptxas
-  // spills 44 bytes in gated DeltaNet's at K = 128).
-  const bool balanced = K <= 64 && VT == 64, rowStrips = !balanced && kb.ungated();
+  // spills 44 bytes in gated DeltaNet's at K = 128), and so does the wgmma
+  // form (its swizzled keys: 92-108 bytes spilled at K = 128, B8 T4096
+  // +21%).
+  const bool balanced = K <= 64 && VT == 64, rowStrips = !balanced && kb.ungated() && !wgmma;
   Value smem = ck.begin(
       VT, variant, "pipelined",
       std::string("pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S") +
