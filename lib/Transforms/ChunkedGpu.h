@@ -185,10 +185,10 @@ struct Chunked {
   /// all of them, tile t going to warp w0 + t mod nw. With `strip` > 1, a
   /// warp's tile is 16 x (16 strip): that many 16 x 16 tiles of one row
   /// (with `order`, from the listed one on), A's fragments loaded once for
-  /// them. Products that keep, or
-  /// start from kept accumulators, need at most one tile per warp and no
-  /// `order`; the kept accumulators are returned, `strip` Accs per keeping
-  /// product (zeros in the warps without a tile). kSplit: stripProducts'.
+  /// them. Products that keep, or start from kept accumulators, need at most
+  /// one tile per warp and no `order`; the kept accumulators are returned,
+  /// `strip` Accs per keeping product (zeros in the warps without a tile).
+  /// kSplit: stripProducts'.
   llvm::SmallVector<Acc> matmuls(llvm::ArrayRef<Product> ps, int64_t aRow, Mat B, int64_t oRow, int64_t M, int64_t N,
                                  int64_t Kd, int64_t w0 = 0, int64_t nw = kWarps,
                                  llvm::ArrayRef<std::pair<int64_t, int64_t>> order = {}, int64_t strip = 1,

@@ -84,10 +84,11 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // -5..-6% at B8 T4096 D128 and B4 T8192 D64.)
   const bool fusedI3 = qsInRegisters && stagedO && kb.ungated() && kWarps % (VT / 16) == 0;
   // I2's K K^T / Q K^T tiles of ungated kernels in row strips, a warp's
-  // tiles sharing the rows of K and Q: warps 8-11 two tiles of a row ((3, 0-1), (3, 2-3), (2, 0-1),
-  // (1, 0-1)), warps 12-13 one ((2, 2), (0, 0)): 176 fragment loads a
-  // chunk instead of 240, at most four tile products a warp as before;
-  // their tile numbers pinned (else ptxas spills 60 bytes at K = 128).
+  // tiles sharing the rows of K and Q: warps 8-11 two tiles of a row
+  // ((3, 0-1), (3, 2-3), (2, 0-1), (1, 0-1)), warps 12-13 one ((2, 2),
+  // (0, 0)): 176 fragment loads a chunk instead of 240, at most four tile
+  // products a warp as before; their tile numbers pinned (else ptxas spills
+  // 60 bytes at K = 128).
   // (Measured against one tile a warp, two on warps 8-9: B8 T4096 D128
   // EFLA -1.3%, DeltaNet -2.5%, the narrow kernel at B1 T8192 -5%.)
   // With `balanced` instead, one tile a warp (the diagonal ones on warps
