@@ -326,12 +326,21 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       Value single = arith::AndIOp::create(b, l, ck.le(kb.idx(12), ck.warp), ck.lt(ck.warp, kb.idx(14)));
       ck.when(single, [&] { ck.matmuls(kq, 0, Chunked::T(Kh), 0, C, C, K, 12, 2, singles); });
       ck.pinTiles = false;
-      // The diagonal blocks: warp 9 block 3, 11 block 1, 12 block 2, 13 block 0.
-      Value r0 = kb.idx(0);
-      for (auto [w, block] : {std::pair{9, 3}, {11, 1}, {12, 2}})
-        r0 = ck.select(ck.eq(ck.warp, kb.idx(w)), kb.idx(16 * block), r0);
-      Value diagonal = arith::OrIOp::create(
-          b, l, arith::OrIOp::create(b, l, ck.eq(ck.warp, kb.idx(9)), ck.eq(ck.warp, kb.idx(11))), single);
+      // The warps whose tiles hold a diagonal one invert its block (r0: its
+      // first row), read off the two lists.
+      Value r0 = kb.idx(0), diagonal;
+      auto inverts = [&](ArrayRef<std::pair<int64_t, int64_t>> list, int64_t w0, int64_t strip) {
+        for (auto [k, tile] : llvm::enumerate(list)) {
+          auto [row, col] = tile;
+          if (row < col || row >= col + strip)
+            continue;
+          Value mine = ck.eq(ck.warp, kb.idx(w0 + int64_t(k)));
+          r0 = ck.select(mine, kb.idx(16 * row), r0);
+          diagonal = diagonal ? arith::OrIOp::create(b, l, diagonal, mine).getResult() : mine;
+        }
+      };
+      inverts(strips, 8, 2);
+      inverts(singles, 12, 1);
       ck.when(diagonal, [&] {
         ck.syncWarp();
         ck.inverse(r0, KKd, ck.at(Tinv2, par));
