@@ -11,14 +11,15 @@
 //       chunk's key norms and coefficients are issued before the products;
 //       beside them the prologue of chunk c + 1 (its
 //       keys, queries and inputs loaded in I3 of the chunk before and carried
-//       by the loop in registers; the values by cp.async)
+//       by the loop in registers; the values by cp.async); chunk c + 2
+//       brought into L2 (but with row strips, below)
 //   I2  warps 0 .. VT/8 - 1: the per-strip solve of chunk c (Delta, and
 //       diag(G_C / G) Delta when gated);
 //       warps 8 .. 15: chunk c + 1's cumulative log G (then named barrier
 //       1), the ten K K^T / Q K^T tiles on or below the diagonal with their
-//       masks (in row strips: warps 8-11 two tiles of a row, 12-13 one;
-//       balanced at K = 64, one tile a warp); the warps with a diagonal
-//       tile invert its block
+//       masks (in row strips: warps 8-11 two tiles of a row, 12-13 one,
+//       14-15 bringing chunk c + 3 into L2; balanced at K = 64, one tile a
+//       warp); the warps with a diagonal tile invert its block
 //   I3  all warps: O = QS + QK Delta, each warp's tile staged in shared
 //       memory (b16 storage) and stored to o as 16-byte rows;
 //       S = G_C S + K^T (diag(G_C / G) Delta) in registers (each warp owns
@@ -112,7 +113,9 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
           "[warps 0-" +
           std::to_string(VT / 8 - 1) +
           ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal" +
-          (rowStrips  ? " (warps 8-11 two tiles of a row, 12-13 one), warps 9, 11-13 inverting the diagonal blocks"
+          (rowStrips
+               ? " (warps 8-11 two tiles of a row, 12-13 one), warps 9, 11-13 inverting the diagonal blocks; warps "
+                 "14-15: the chunk after the next one's rows into L2, a 128-byte line a prefetch"
            : balanced ? " (one a warp, the last two split by product), warps 10-13 inverting the diagonal blocks"
                       : " (one a warp, two on warps 8-9), warps 10-13 inverting the diagonal blocks") +
           "] [all warps: O to o" +
@@ -199,6 +202,25 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
       ahead.push_back(kb.load(kb.input(i), row));
     return ahead;
+  };
+  // With row strips warps 14-15 have nothing to do in I2: there they bring
+  // the chunk at c into L2 instead of every thread in I1, a token a thread
+  // and one prefetch a 128-byte line (in I1: 8 threads to a line, and the
+  // key norm's shuffles waited on the prefetches' address registers).
+  // (Measured, chunk c + 3 from I2 of c against c + 2 from I1: B8 T4096
+  // D128 DeltaNet -1.7%, EFLA +-0.3%; the narrow kernel -1.5..-2.5%.)
+  auto prefetchLines = [&](Value c) {
+    ck.when(ck.le(kb.idx(14), ck.warp), [&] {
+      Value tok = kb.iadd(c, arith::SubIOp::create(b, l, ck.tid, kb.idx(14 * 32)));
+      ck.when(ck.lt(tok, len), [&] {
+        Value row = kb.tokenRow(tok), base = kb.imul(row, kb.idx(K));
+        for (Value mem : {kb.k(), kb.q()})
+          for (int64_t d = 0; d < K; d += 128 / ioBytes)
+            ck.prefetchL2(mem, kb.iadd(base, kb.idx(d)));
+        for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
+          ck.prefetchL2(kb.input(i), row);
+      });
+    });
   };
   auto prefetch = [&](Value c) {
     ck.when(ck.lt(c, len), [&] {
@@ -392,6 +414,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     init.append(ahead.getResults().begin(), ahead.getResults().end());
   }
 
+  if (rowStrips) // the first chunk the loop's I2 does not bring into L2
+    prefetchLines(kb.idx(2 * C));
   SmallVector<Value> out = kb.carry(zero, len, C, init, [&](Value c0, ValueRange carried) {
     SmallVector<Value> S(carried.begin(), carried.begin() + 2 * own.size());
     SmallVector<Value> ahead(carried.begin() + 2 * own.size(), carried.end());
@@ -403,8 +427,10 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Value Aq = ck.at(A2, q).mem, Bq = ck.at(B2, q).mem, LGq = ck.at(LG2, q).mem;
 
     // I1: this chunk's K S and Q S; the next chunk's prologue; the chunk
-    // after it brought into L2 (its loads are issued in I3).
-    prefetch(kb.iadd(c0, kb.idx(2 * C)));
+    // after it brought into L2 (its loads are issued in I3), unless warps
+    // 14-15 do that in I2.
+    if (!rowStrips)
+      prefetch(kb.iadd(c0, kb.idx(2 * C)));
     copyValues(cn, ck.at(Vc2, q));
     SmallVector<Chunked::Product> ksqs =
         ck.ksProducts(Khp, Qhp, RHS, QS, Ap, Bp, LGp, ck.at(Vc2, p), gated, qsInRegisters);
@@ -435,6 +461,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     // I2: this chunk's solve; the next chunk's K K^T, Q K^T and inverses.
     ck.solveStrips(ck.at(Lh2, p), ck.at(Tinv2, p), RHS, Dh, VT, gated ? &DWh : nullptr, LGp);
     ck.when(upperWarps(), [&] { chunkMatrices(q); });
+    if (rowStrips)
+      prefetchLines(kb.iadd(c0, kb.idx(3 * C)));
     ck.barrier();
 
     // I3: O = QS + QK Delta to o; S = G_C S + K^T (diag(G_C / G) Delta);
