@@ -102,6 +102,13 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // form (its swizzled keys: 92-108 bytes spilled at K = 128, B8 T4096
   // +21%).
   const bool balanced = K <= 64 && VT == 64, rowStrips = !balanced && kb.ungated() && !wgmma;
+  static constexpr std::pair<int64_t, int64_t> strips[] = {{3, 0}, {3, 2}, {2, 0}, {1, 0}},
+                                               singles[] = {{2, 2}, {0, 0}};
+  // The warps after the strips' and the singles' have no tile in I2: with
+  // row strips they bring a chunk into L2 there, a token a thread.
+  constexpr int64_t freeWarp = 8 + std::size(strips) + std::size(singles);
+  static_assert((kWarps - freeWarp) * 32 == kChunk, "a token a free thread");
+  const std::string freeWarps = std::to_string(freeWarp) + "-" + std::to_string(kWarps - 1);
   Value smem = ck.begin(
       VT, variant, "pipelined",
       std::string("pipelined, 3 block barriers per chunk: [all warps: this chunk's K S, Q S") +
@@ -114,8 +121,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
           std::to_string(VT / 8 - 1) +
           ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal" +
           (rowStrips
-               ? " (warps 8-11 two tiles of a row, 12-13 one), warps 9, 11-13 inverting the diagonal blocks; warps "
-                 "14-15: the chunk after the next one's rows into L2, a 128-byte line a prefetch"
+               ? " (warps 8-11 two tiles of a row, 12-13 one), warps 9, 11-13 inverting the diagonal blocks; warps " +
+                     freeWarps + ": the chunk after the next one's rows into L2, a 128-byte line a prefetch"
            : balanced ? " (one a warp, the last two split by product), warps 10-13 inverting the diagonal blocks"
                       : " (one a warp, two on warps 8-9), warps 10-13 inverting the diagonal blocks") +
           "] [all warps: O to o" +
@@ -203,34 +210,31 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       ahead.push_back(kb.load(kb.input(i), row));
     return ahead;
   };
-  // With row strips warps 14-15 have nothing to do in I2: there they bring
-  // the chunk at c into L2 instead of every thread in I1, a token a thread
-  // and one prefetch a 128-byte line (in I1: 8 threads to a line, and the
-  // key norm's shuffles waited on the prefetches' address registers).
-  // (Measured, chunk c + 3 from I2 of c against c + 2 from I1: B8 T4096
-  // D128 DeltaNet -1.7%, EFLA +-0.3%; the narrow kernel -1.5..-2.5%.)
-  auto prefetchLines = [&](Value c) {
-    ck.when(ck.le(kb.idx(14), ck.warp), [&] {
-      Value tok = kb.iadd(c, arith::SubIOp::create(b, l, ck.tid, kb.idx(14 * 32)));
-      ck.when(ck.lt(tok, len), [&] {
-        Value row = kb.tokenRow(tok), base = kb.imul(row, kb.idx(K));
-        for (Value mem : {kb.k(), kb.q()})
-          for (int64_t d = 0; d < K; d += 128 / ioBytes)
-            ck.prefetchL2(mem, kb.iadd(base, kb.idx(d)));
-        for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
-          ck.prefetchL2(kb.input(i), row);
-      });
-    });
+  // Into L2: the keys and queries of token row `row` from column d0 on,
+  // `span` columns, a prefetch every `step`; then its inputs.
+  auto prefetchRow = [&](Value row, Value d0, int64_t span, int64_t step) {
+    Value base = kb.iadd(kb.imul(row, kb.idx(K)), d0);
+    for (Value mem : {kb.k(), kb.q()})
+      for (int64_t d = 0; d < span; d += step)
+        ck.prefetchL2(mem, kb.iadd(base, kb.idx(d)));
+    for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
+      ck.prefetchL2(kb.input(i), row);
   };
+  // The chunk at c, by every thread: its 16-byte pieces of the prologue's
+  // token (eight threads to a 128-byte line at K = 128 in bf16).
   auto prefetch = [&](Value c) {
-    ck.when(ck.lt(c, len), [&] {
-      Value row = clampTok(kb.iadd(c, pTok));
-      Value base = kb.iadd(kb.imul(row, kb.idx(K)), pD0);
-      for (Value mem : {kb.k(), kb.q()})
-        for (int64_t d = 0; d < K / 8; d += width)
-          ck.prefetchL2(mem, kb.iadd(base, kb.idx(d)));
-      for (unsigned i = 0; i < kb.numberOfInputs(); ++i)
-        ck.prefetchL2(kb.input(i), row);
+    ck.when(ck.lt(c, len), [&] { prefetchRow(clampTok(kb.iadd(c, pTok)), pD0, K / 8, width); });
+  };
+  // The chunk at c, by the warps free in I2 of the row-strip kernels: a
+  // token a thread, one prefetch a 128-byte line, instead of `prefetch` in
+  // I1 (there the key norm's shuffles waited on the prefetches' address
+  // registers). (Measured, chunk c + 3 from I2 of c against c + 2 from I1:
+  // B8 T4096 D128 DeltaNet -1.7%, EFLA +-0.3%; the narrow kernel
+  // -1.5..-2.5%.)
+  auto prefetchLines = [&](Value c) {
+    ck.when(ck.le(kb.idx(freeWarp), ck.warp), [&] {
+      Value tok = kb.iadd(c, arith::SubIOp::create(b, l, ck.tid, kb.idx(freeWarp * 32)));
+      ck.when(ck.lt(tok, len), [&] { prefetchRow(kb.tokenRow(tok), zero, K, 128 / ioBytes); });
     });
   };
   // The raw keys (r = 0) or queries (r = 1) of `ahead` as f32.
@@ -341,8 +345,6 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       ck.when(ck.le(kb.idx(14), ck.warp),
               [&] { ck.matmuls({kq[1]}, 0, Chunked::T(Kh), 0, C, C, K, 14, 2, tiles.drop_front(8)); });
     } else if (rowStrips) {
-      static const std::pair<int64_t, int64_t> strips[] = {{3, 0}, {3, 2}, {2, 0}, {1, 0}},
-                                               singles[] = {{2, 2}, {0, 0}};
       ck.pinTiles = true;
       ck.when(ck.lt(ck.warp, kb.idx(12)), [&] { ck.matmuls(kq, 0, Chunked::T(Kh), 0, C, C, K, 8, 4, strips, 2); });
       Value single = arith::AndIOp::create(b, l, ck.le(kb.idx(12), ck.warp), ck.lt(ck.warp, kb.idx(14)));
@@ -427,8 +429,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Value Aq = ck.at(A2, q).mem, Bq = ck.at(B2, q).mem, LGq = ck.at(LG2, q).mem;
 
     // I1: this chunk's K S and Q S; the next chunk's prologue; the chunk
-    // after it brought into L2 (its loads are issued in I3), unless warps
-    // 14-15 do that in I2.
+    // after it brought into L2 (its loads are issued in I3), unless the
+    // free warps do that in I2.
     if (!rowStrips)
       prefetch(kb.iadd(c0, kb.idx(2 * C)));
     copyValues(cn, ck.at(Vc2, q));
