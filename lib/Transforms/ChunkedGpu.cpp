@@ -468,7 +468,7 @@ std::pair<Value, Value> Chunked::splitTf32(Value x) {
   return {hi, arith::SubFOp::create(b, l, x, hi)};
 }
 
-void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh, Value LG) {
+void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh, Value LG, int64_t warps) {
   auto a4 = VectorType::get({4, 2}, f16), b2 = VectorType::get({2, 2}, f16);
   auto c2 = VectorType::get({2, 2}, f32), ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32);
   // Strip s (columns 8s ..) by warp s mod 16: one strip per warp up to 128
@@ -549,10 +549,13 @@ void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const M
     }
   };
   const int64_t n = VT / 8;
-  if (n <= kWarps)
+  assert((warps == kWarps || n <= 2 * warps) && "fewer warps than the block's: one or two strips each");
+  if (n <= warps)
     when(lt(warp, kb.idx(n)), [&] { strips({warp}); });
-  else if (n == 2 * kWarps)
-    strips({warp, kb.iadd(warp, kb.idx(kWarps))});
+  else if (n == 2 * warps && warps < kWarps)
+    when(lt(warp, kb.idx(warps)), [&] { strips({warp, kb.iadd(warp, kb.idx(warps))}); });
+  else if (n == 2 * warps)
+    strips({warp, kb.iadd(warp, kb.idx(warps))});
   else
     kb.loop(warp, kb.idx(n), kWarps, [&](Value s) { strips({s}); });
 }
@@ -814,14 +817,18 @@ void Chunked::storeStateTile(Mat S, Value v0, int64_t VT) {
   });
 }
 
-SmallVector<Chunked::OwnTile> Chunked::ownStateTiles(int64_t VT, int64_t shift) {
-  const int64_t tilesN = VT / 16, tiles = (K / 16) * tilesN, owned = (tiles + kWarps - 1) / kWarps;
+SmallVector<Chunked::OwnTile> Chunked::ownStateTiles(int64_t VT, int64_t shift, int64_t strip) {
+  assert(VT % (16 * strip) == 0 && "whole strips");
+  const int64_t tilesN = VT / (16 * strip), tiles = (K / 16) * tilesN, owned = (tiles + kWarps - 1) / kWarps;
   Value w = shift % kWarps ? rem(kb.iadd(warp, kb.idx(shift % kWarps)), kWarps) : warp;
   SmallVector<OwnTile> own;
   for (int64_t m = 0; m < owned; ++m) {
     Value t = kb.iadd(w, kb.idx(kWarps * m));
     Value tc = tiles % kWarps ? rem(t, tiles) : t;
-    own.push_back({kb.imul(div(tc, tilesN), kb.idx(16)), kb.imul(rem(tc, tilesN), kb.idx(16)), lt(t, kb.idx(tiles))});
+    Value ti = kb.imul(div(tc, tilesN), kb.idx(16)), tj = kb.imul(rem(tc, tilesN), kb.idx(16 * strip));
+    Value mine = lt(t, kb.idx(tiles));
+    for (int64_t s = 0; s < strip; ++s)
+      own.push_back({ti, s ? kb.iadd(tj, kb.idx(16 * s)) : tj, mine});
   }
   return own;
 }

@@ -152,8 +152,9 @@ struct Chunked {
   };
   /// The tiles t = w + kWarps m (m < ceil(tiles / kWarps)) of the state, w =
   /// (warp + shift) mod kWarps; past the last tile a warp repeats tile t mod
-  /// tiles.
-  llvm::SmallVector<OwnTile> ownStateTiles(int64_t VT, int64_t shift = 0);
+  /// tiles. With `strip` > 1, t numbers row strips of that many 16 x 16
+  /// tiles (16 x 16 strip), listed tile by tile, the strip's tiles together.
+  llvm::SmallVector<OwnTile> ownStateTiles(int64_t VT, int64_t shift = 0, int64_t strip = 1);
   /// Their accumulators (two per tile) from h0's columns v0 .. (zeros
   /// without h0 or past V).
   llvm::SmallVector<mlir::Value> loadStateRegisters(const Lane &ln, llvm::ArrayRef<OwnTile> own, mlir::Value v0);
@@ -218,8 +219,11 @@ struct Chunked {
   /// The blocked solve's off-diagonal and diagonal steps for every 8-column
   /// strip of RHS (f32, C x VT; overwritten), Delta to Dh (f16) and, when
   /// DWh is given, diag(G_C / G) Delta to DWh (LG: the cumulative log G).
-  /// Warp w < VT/8 takes the strip at columns 8w.
-  void solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh = nullptr, mlir::Value LG = {});
+  /// Warp w < VT/8 takes the strip at columns 8w; with `warps` fewer than
+  /// the block's and VT/8 = 2 warps, warp w < warps takes the strips at 8w
+  /// and 8 (w + warps) side by side.
+  void solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh = nullptr, mlir::Value LG = {},
+                   int64_t warps = kWarps);
   /// body(e) for e = tid + m * threads, loads of every round first, then the
   /// stores; a last partial round under a guard.
   void unrolled(int64_t n, const std::function<llvm::SmallVector<mlir::Value>(mlir::Value)> &loads,

@@ -276,12 +276,21 @@ Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, Str
                         StringRef schedule) {
   MLIRContext *ctx = rec.getContext();
   std::string whyNotPipelined;
+  // Why value tile VT was halved: by default, shared memory.
+  std::string whyHalved = "value tile " + std::to_string(VT) + " needs more than " + std::to_string(kMaxSharedBytes) +
+                          " bytes of shared memory at K = " + std::to_string(rec.getKeyDim());
   for (int64_t t = VT; t >= 16; t /= 2) {
     for (int kind = 0; kind < 3; ++kind) { // pipelined, phased + staging, phased
       if ((kind == 0 && schedule == "phased") || (kind > 0 && schedule == "pipelined"))
         continue;
+      if (kind > 0 && t > 64) // the phased schedule: value tiles up to 64
+        continue;
       BuiltKernel k = kind == 0 ? buildPipelinedKernel(rec, t, name, variant, io)
                                 : buildPhasedKernel(rec, t, name, variant, io, kind == 1);
+      if (!k.fn && t > 64) {
+        whyHalved = "value tile " + std::to_string(t) + " needs an ungated recurrence with 16-bit storage";
+        continue;
+      }
       if (!k.fn) {
         whyNotPipelined = "the pipelined schedule needs V a multiple of 16 and keys in whole 16-byte pieces per "
                           "thread";
@@ -296,11 +305,7 @@ Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, Str
         continue;
       }
       if (t != VT)
-        k.fn->setAttr("delta.value_tile_note",
-                      StringAttr::get(ctx, "value tile " + std::to_string(VT) + " needs more than " +
-                                               std::to_string(kMaxSharedBytes) + " bytes of shared memory at K = " +
-                                               std::to_string(rec.getKeyDim()) + "; halved to " +
-                                               std::to_string(t)));
+        k.fn->setAttr("delta.value_tile_note", StringAttr::get(ctx, whyHalved + "; halved to " + std::to_string(t)));
       if (kind > 0)
         k.fn->setAttr("delta.schedule_note",
                       StringAttr::get(ctx, schedule == "phased" ? std::string("--schedule=phased was given")
@@ -382,12 +387,12 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
     for (delta::RecurrenceOp rec : recs) {
       for (int64_t t : {int64_t(valueTile), int64_t(narrowValueTile)})
-        if (t != 0 && t != 16 && t != 32 && t != 64) {
-          rec.emitOpError("value tiles of the chunked GPU kernel are 16, 32 or 64, got ") << t;
+        if (t != 0 && t != 16 && t != 32 && t != 64 && t != 128) {
+          rec.emitOpError("value tiles of the chunked GPU kernel are 16, 32, 64 or 128, got ") << t;
           return signalPassFailure();
         }
       if (valueTile == 0) {
-        rec.emitOpError("the value tile must be 16, 32 or 64");
+        rec.emitOpError("the value tile must be 16, 32, 64 or 128");
         return signalPassFailure();
       }
       if (rec.getKeyDim() % 16 || rec.getKeyDim() > kChunkedGpuMaxKeyDim) {
@@ -405,7 +410,10 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
         rec.emitOpError("the chunked GPU schedule must be auto, pipelined or phased, got '") << schedule << "'";
         return signalPassFailure();
       }
-      Operation *wide = buildFitting(rec, valueTile, name, "wide", io, schedule);
+      // Value tile 128 where V needs it (else 64: the same blocks, half the
+      // columns idle).
+      int64_t wideTile = valueTile == 128 && rec.getValueDim() <= 64 ? 64 : valueTile;
+      Operation *wide = buildFitting(rec, wideTile, name, "wide", io, schedule);
       if (!wide)
         return signalPassFailure();
       addTwin(rec, wide, io);

@@ -57,11 +57,22 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   const int64_t ioBytes = io.getIntOrFloatBitWidth() / 8, width = 16 / ioBytes;
   // Values by cp.async in whole 16-byte pieces of a row, keys by 16-byte
   // vector loads, the solve's strips on warps 0-7.
-  if (V % 16 || (K / 8) % width || VT > 64)
+  // Value tile 128 (one block per pair at V = 128: the chunk's keys and
+  // queries loaded, and K K^T, Q K^T and the inverses computed, once for all
+  // of the pair's columns instead of once per 64): each warp's tiles of Q S,
+  // O and the state are row strips of two 16 x 16 tiles, the solve's warps
+  // take two strips each. Ungated kernels on mma.sync with 16-bit storage
+  // only (shared memory: Delta in the place of the chunk's values).
+  const bool tile128 = VT == 128;
+  if (V % 16 || (K / 8) % width || (VT > 64 && !tile128))
     return {};
-  if (wgmma && K % 64) // whole 128-byte swizzle rows
+  if (wgmma && (K % 64 || tile128)) // whole 128-byte swizzle rows
     return {};
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
+  if (tile128 && (!kb.ungated() || ioBytes != 2)) {
+    kb.function()->erase();
+    return {};
+  }
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
   using Mat = Chunked::Mat;
@@ -72,7 +83,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // (Measured at B8 T4096 and B4 T8192: -1..-5%; with fewer tiles than warps,
   // where only some warps keep a tile, +4..+10% at B1 T32768.) The wgmma
   // form's warpgroups split the tiles differently: shared memory there.
-  const bool qsInRegisters = !wgmma && (C / 16) * (VT / 16) == kWarps;
+  const int64_t qStrip = tile128 ? 2 : 1, stripsN = VT / (16 * qStrip);
+  const bool qsInRegisters = !wgmma && (C / 16) * stripsN == kWarps;
   // O's 16 x 16 tiles staged for 16-byte stores in the place of RHS, dead
   // in I3. (Measured against the accumulator pairs stored straight to o:
   // -2..-3% at B8 T4096 D128 and B4 T8192 D64, where the stores' address
@@ -82,8 +94,12 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // in its registers) and its state tiles (tiles warp + 16 m) lie in the
   // same columns and read the same Delta (ungated): Delta's fragments
   // loaded once for all of them, their chains interleaved. (Measured:
-  // -5..-6% at B8 T4096 D128 and B4 T8192 D64.)
-  const bool fusedI3 = qsInRegisters && stagedO && kb.ungated() && kWarps % (VT / 16) == 0;
+  // -5..-6% at B8 T4096 D128 and B4 T8192 D64.) At value tile 128 the same
+  // with row strips of two tiles for O and the state.
+  const bool fusedI3 = qsInRegisters && stagedO && kb.ungated() && kWarps % stripsN == 0;
+  assert((!tile128 || fusedI3) && "value tile 128: Q S in registers, I3 in one pass");
+  // The solve's warps (warps 8-15 are busy with the next chunk in I2).
+  const int64_t solveWarps = std::min<int64_t>(VT / 8, 8);
   // I2's K K^T / Q K^T tiles of ungated kernels in row strips, a warp's
   // tiles sharing the rows of K and Q: warps 8-11 two tiles of a row
   // ((3, 0-1), (3, 2-3), (2, 0-1), (1, 0-1)), warps 12-13 one ((2, 2),
@@ -118,8 +134,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
                          : "") +
           "; the next chunk's prologue] "
           "[warps 0-" +
-          std::to_string(VT / 8 - 1) +
-          ": this chunk's solve | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal" +
+          std::to_string(solveWarps - 1) + ": this chunk's solve" + (tile128 ? " (two 8-column strips a warp)" : "") +
+          " | warps 8-15: the next chunk's K K^T, Q K^T tiles on or below the diagonal" +
           (rowStrips
                ? " (warps 8-11 two tiles of a row, 12-13 one), warps 9, 11-13 inverting the diagonal blocks; warps " +
                      freeWarps + ": the chunk after the next one's rows into L2, a 128-byte line a prefetch"
@@ -156,16 +172,20 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // The f32 diagonal blocks of L live only in I2 (warps 10-13 compute and
   // invert them), where the values of the other parity are dead: kept there
   // when they fit. (Measured at B8 T4096 D128 beside Q S in registers: -4%
-  // EFLA, -2% DeltaNet against a KKd of its own.)
-  std::optional<Chunked::Twin> KKdInVc = ck.alias(Vc2, C, 16, ck.f32);
+  // EFLA, -2% DeltaNet against a KKd of its own.) At value tile 128 Delta
+  // takes that place instead (it lives in I2 and I3): else the block needs
+  // more than 227 KiB at K = 128.
+  std::optional<Chunked::Twin> DhInVc = tile128 ? ck.alias(Vc2, C, VT, ck.f16) : std::nullopt;
+  std::optional<Chunked::Twin> KKdInVc = tile128 ? std::nullopt : ck.alias(Vc2, C, 16, ck.f32);
   Mat KKdOwn = KKdInVc ? Mat{} : ck.view(smem, off, C, 16, ck.f32);
   int64_t rhsOff = off;
   Mat RHS = ck.view(smem, off, C, VT, ck.f32);
   Mat Ostage = stagedO ? ck.view(smem, rhsOff, (C / 16) * (VT / 16) * 256, 1, io) : Mat{};
   assert(rhsOff <= off && "the staging fits in RHS");
   Mat QS = qsInRegisters ? Mat{} : ck.view(smem, off, C, VT, ck.f32);
-  Mat Dh = ck.view(smem, off, C, VT, ck.f16);
-  Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
+  assert((!tile128 || DhInVc) && "Delta fits in the place of the values");
+  Mat DhOwn = DhInVc ? Mat{} : ck.view(smem, off, C, VT, ck.f16);
+  Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : DhOwn;
   const int64_t sharedBytes = off + (wgmma ? 1024 : 0); // and the alignment
   fn->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   if (sharedBytes > kMaxSharedBytes) // the caller erases it
@@ -303,7 +323,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   // The state tiles this warp owns: t = warp + 16 m (warps past the last
   // tile repeat one and keep their results to themselves).
   Chunked::Lane ln = ck.lane();
-  SmallVector<Chunked::OwnTile> own = ck.ownStateTiles(VT);
+  SmallVector<Chunked::OwnTile> own = ck.ownStateTiles(VT, 0, qStrip);
   auto c2 = VectorType::get({2, 2}, ck.f32);
   auto writeSh = [&](ArrayRef<Value> S) {
     for (size_t m = 0; m < own.size(); ++m)
@@ -427,6 +447,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     Mat Khp = ck.at(Kh2, p), Qhp = ck.at(Qh2, p), Khq = ck.at(Kh2, q), Qhq = ck.at(Qh2, q);
     Value Ap = ck.at(A2, p).mem, Bp = ck.at(B2, p).mem, LGp = ck.at(LG2, p).mem;
     Value Aq = ck.at(A2, q).mem, Bq = ck.at(B2, q).mem, LGq = ck.at(LG2, q).mem;
+    Mat Dh = DhInVc ? ck.at(*DhInVc, p) : DhOwn;
 
     // I1: this chunk's K S and Q S; the next chunk's prologue; the chunk
     // after it brought into L2 (its loads are issued in I3), unless the
@@ -452,7 +473,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       // B4 T8192 D64 -2%; at K = 128 ptxas spills 16-24 bytes and B8 T4096
       // took +2..+4%; gated, 32-36 bytes spilled; in the split scan's first
       // phase +3..+8%.)
-      qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K, 0, kWarps, {}, 1, K <= 64 && !gated ? 2 : 1);
+      qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K, 0, kWarps, {}, qStrip, K <= 64 && !gated && qStrip == 1 ? 2 : 1);
       finish(t, unpack(ahead, 1), Khq, Qhq, Aq, Bq, LGq, &early);
     } else {
       qs = ck.matmuls(ksqs, 0, Sh, 0, C, VT, K);
@@ -461,7 +482,7 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     ck.barrier();
 
     // I2: this chunk's solve; the next chunk's K K^T, Q K^T and inverses.
-    ck.solveStrips(ck.at(Lh2, p), ck.at(Tinv2, p), RHS, Dh, VT, gated ? &DWh : nullptr, LGp);
+    ck.solveStrips(ck.at(Lh2, p), ck.at(Tinv2, p), RHS, Dh, VT, gated ? &DWh : nullptr, LGp, solveWarps);
     ck.when(upperWarps(), [&] { chunkMatrices(q); });
     if (rowStrips)
       prefetchLines(kb.iadd(c0, kb.idx(3 * C)));
@@ -478,19 +499,26 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     SmallVector<Value> next;
     if (fusedI3) {
       // The warp's tile of O and its state tiles share Delta's fragments
-      // (column tiles tj of Dh): one pass over the chunk for all of them.
-      SmallVector<Chunked::Acc> acc = {qs[0]};
+      // (column tiles tjs of Dh): one pass over the chunk for all of them.
+      // acc[p * qStrip + s]: O (p = 0) or the state's row strip p - 1, at
+      // column tile tjs[s].
+      SmallVector<Chunked::Acc> acc(qs.begin(), qs.end());
       SmallVector<Mat> As = {o.A};
-      SmallVector<Value> ais = {kb.imul(ck.div(ck.warp, VT / 16), kb.idx(16))};
+      SmallVector<Value> ais = {kb.imul(ck.div(ck.warp, stripsN), kb.idx(16))}, tjs;
+      for (int64_t s = 0; s < qStrip; ++s)
+        tjs.push_back(own[s].tj);
       for (size_t m = 0; m < own.size(); ++m) {
         acc.push_back({S[2 * m], S[2 * m + 1]});
-        As.push_back(Chunked::T(Khp));
-        ais.push_back(own[m].ti);
+        if (m % qStrip == 0) {
+          As.push_back(Chunked::T(Khp));
+          ais.push_back(own[m].ti);
+        }
       }
-      ck.stripProducts(ln, As, Dh, Value(), {own[0].tj}, C, acc, ais);
-      o.tileEpilogue(ais[0], own[0].tj, acc[0]);
+      ck.stripProducts(ln, As, Dh, Value(), tjs, C, acc, ais);
+      for (int64_t s = 0; s < qStrip; ++s)
+        o.tileEpilogue(ais[0], tjs[s], acc[s]);
       for (size_t m = 0; m < own.size(); ++m)
-        next.append({acc[1 + m][0], acc[1 + m][1]});
+        next.append({acc[qStrip + m][0], acc[qStrip + m][1]});
     } else {
       if (qsInRegisters)
         o.init = {qs[0]};

@@ -298,13 +298,15 @@ static void explainSchedule(ModuleOp module) {
                (V + tile - 1) / tile);
     fmt::print("  chunk: {} tokens per step (fixed: eight threads per token in the prologue)\n",
                num("delta.chunk_size"));
-    fmt::print("  block: {} threads = {} warps; 16 x 16 output tiles dealt round-robin to the warps, two "
-               "mma.sync m16n8k16 per tile and 16-deep step\n", block, block / 32);
+    fmt::print("  block: {} threads = {} warps; 16 x 16 output tiles dealt round-robin to the warps{}, two "
+               "mma.sync m16n8k16 per tile and 16-deep step\n",
+               block, block / 32,
+               tile == 128 ? " (Q S, O and the state in row strips of two tiles, A's fragments shared)" : "");
     fmt::print("  value tile: {} columns ({})\n", tile,
                narrow ? "the variant for few pairs: more blocks than the wide kernel; the runtime takes it "
                         "when N * H * ceil(V / wide tile) <= SMs / 2"
                       : fmt::format("the wide kernel: the V-independent work (K K^T, Q K^T, the inverse) "
-                                    "shared by {} columns; the default", tile));
+                                    "shared by {} columns", tile));
     if (str("delta.value_tile_note") != "-")
       fmt::print("  value tile chosen smaller: {}\n", str("delta.value_tile_note"));
     bool pipelined = str("delta.schedule") == "pipelined";

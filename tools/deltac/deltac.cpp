@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
   compile->add_flag("--explain-schedule", opts.explainSchedule,
                     "print the GPU kernels' schedule (kernel, chunk, tiles, warps, staging) and why");
   compile->add_option("--value-tile", opts.valueTile, "value columns per block of the chunked GPU kernel")
-      ->check(CLI::IsMember({16, 32, 64}))
+      ->check(CLI::IsMember({16, 32, 64, 128}))
       ->default_str("64");
   compile
       ->add_option_function<std::string>(

@@ -116,7 +116,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"valueTile", "value-tile", "int64_t", "64",
-           "Value columns per block: 16, 32 or 64">,
+           "Value columns per block: 16, 32, 64 or 128 (128: ungated recurrences with 16-bit storage "
+           "and V > 64, else 64)">,
     Option<"narrowValueTile", "narrow-value-tile", "int64_t", "16",
            "Value tile of the few-pairs variant (0: none)">,
     Option<"splitValueTile", "split-value-tile", "int64_t", "-1",
