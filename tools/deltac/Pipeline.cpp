@@ -306,7 +306,8 @@ static void explainSchedule(ModuleOp module) {
                narrow ? "the variant for few pairs: more blocks than the wide kernel; the runtime takes it "
                         "when N * H * ceil(V / wide tile) <= SMs / 2"
                       : fmt::format("the wide kernel: the V-independent work (K K^T, Q K^T, the inverse) "
-                                    "shared by {} columns", tile));
+                                    "shared by {} columns",
+                                    tile));
     if (str("delta.value_tile_note") != "-")
       fmt::print("  value tile chosen smaller: {}\n", str("delta.value_tile_note"));
     bool pipelined = str("delta.schedule") == "pipelined";
