@@ -283,8 +283,11 @@ Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, Str
     for (int kind = 0; kind < 3; ++kind) { // pipelined, phased + staging, phased
       if ((kind == 0 && schedule == "phased") || (kind > 0 && schedule == "pipelined"))
         continue;
-      if (kind > 0 && t > 64) // the phased schedule: value tiles up to 64
+      if (kind > 0 && t > 64) { // the phased schedule: value tiles up to 64
+        if (schedule == "phased")
+          whyHalved = "the phased schedule (--schedule=phased was given) takes value tiles up to 64";
         continue;
+      }
       BuiltKernel k = kind == 0 ? buildPipelinedKernel(rec, t, name, variant, io)
                                 : buildPhasedKernel(rec, t, name, variant, io, kind == 1);
       if (!k.fn && t > 64) {
@@ -386,8 +389,9 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
   void runOnOperation() override {
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
     for (delta::RecurrenceOp rec : recs) {
+      auto tileOk = [](int64_t t) { return t == 0 || t == 16 || t == 32 || t == 64 || t == 128; };
       for (int64_t t : {int64_t(valueTile), int64_t(narrowValueTile)})
-        if (t != 0 && t != 16 && t != 32 && t != 64 && t != 128) {
+        if (!tileOk(t) && !(t == -1 && t == narrowValueTile)) {
           rec.emitOpError("value tiles of the chunked GPU kernel are 16, 32, 64 or 128, got ") << t;
           return signalPassFailure();
         }
@@ -402,7 +406,6 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
         return signalPassFailure();
       }
       std::string name = rec.getSymName().str();
-      bool narrow = narrowValueTile > 0 && narrowValueTile < valueTile && narrowValueTile < rec.getValueDim();
       Type io = ioStorageType(rec, storage);
       if (!io)
         return signalPassFailure();
@@ -417,9 +420,14 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       if (!wide)
         return signalPassFailure();
       addTwin(rec, wide, io);
-      narrow = narrow && narrowValueTile < wide->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
-      if (narrow) {
-        Operation *fn = buildFitting(rec, narrowValueTile, name + "_narrow", "narrow", io, schedule);
+      // The narrow variant's tile: by default 64 beside a wide kernel at 128
+      // (one block per pair fills the GPU only with about as many pairs as
+      // SMs: with fewer, the runtime takes the tile of 64, one wave of
+      // twice the blocks), else 16.
+      const int64_t wideAt = wide->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
+      const int64_t narrowTile = narrowValueTile >= 0 ? narrowValueTile : wideAt == 128 ? 64 : 16;
+      if (narrowTile > 0 && narrowTile < wideAt && narrowTile < rec.getValueDim()) {
+        Operation *fn = buildFitting(rec, narrowTile, name + "_narrow", "narrow", io, schedule);
         if (!fn)
           return signalPassFailure();
         addTwin(rec, fn, io);

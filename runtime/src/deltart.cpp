@@ -477,11 +477,22 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   // (DELTART_SCHEDULE=wide|narrow|split, read when the kernels are loaded,
   // forces one). Where the split schedule's workspace cannot be allocated
   // and it was not forced, the wide kernel runs instead.
-  const int64_t wideTiles = (b->V + b->tile - 1) / b->tile, wideBlocks = N * a->H * wideTiles;
-  const bool few = wideBlocks <= b->sms / 2;
+  //
+  // Few pairs is counted in blocks of at most 64 columns (the thresholds
+  // were measured there). Beside a wide kernel at 128 columns (one block per
+  // pair at V = 128) the narrow variant (64) runs where its blocks need no
+  // more waves, one block per SM: it takes a chunk in about two thirds of
+  // the wide kernel's time (measured at H16 K = V = 128, one wave: 64 pairs
+  // 0.33 ms at 64 columns against 0.48 at 128; 128 pairs 0.65 against
+  // 0.49 ms, two waves against one).
+  auto blocks = [&](int64_t tile) { return N * a->H * ((b->V + tile - 1) / tile); };
+  auto waves = [&](int64_t tile) { return (blocks(tile) + b->sms - 1) / b->sms; };
+  const int64_t wideTiles = (b->V + b->tile - 1) / b->tile;
+  const bool few = blocks(std::min<int64_t>(b->tile, 64)) <= b->sms / 2;
   const bool repeated = wideTiles >= 8;
+  const bool narrowFits = b->narrowFunction && waves(b->narrowTile) <= waves(b->tile);
   std::string schedule = few ? (b->splitFunction ? "split" : b->narrowFunction ? "narrow" : "wide")
-                             : (b->splitFunction && repeated ? "split" : "wide");
+                             : (b->splitFunction && repeated ? "split" : narrowFits ? "narrow" : "wide");
   const std::string &forced = b->forcedSchedule;
   const bool forcedSplit =
       b->splitFunction && (forced == "split" || forced == "split_small" || forced == "split_large");
@@ -522,7 +533,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   }
   if (rc) {
     if (!forcedSplit)
-      return launchTiled(b->narrowFunction && few);
+      return launchTiled(b->narrowFunction && (few || narrowFits));
     return fail(DELTART_ERROR_CUDA, cudaError(*d, b->pool ? "cuMemAllocFromPoolAsync" : "cuMemAlloc", rc) +
                                         " (the split schedule's workspace, " + std::to_string(workBytes) + " bytes)");
   }
@@ -539,7 +550,6 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   // 1.97; 64 and 128 pairs 2.50 / 2.25; K = V = 128 at 16 pairs tile 16
   // 1.30 against 32 1.43, 32 pairs 1.30 / 1.00). DELTART_SCHEDULE=
   // split_small or split_large forces one.
-  auto waves = [&](int64_t tile) { return (N * a->H * (b->V / tile) + b->sms - 1) / b->sms; };
   bool large = b->largeFunction && 3 * waves(b->largeTile) < 2 * waves(b->splitTile);
   if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
     large = forced == "split_large";

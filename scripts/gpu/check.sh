@@ -50,6 +50,14 @@ if command -v compute-sanitizer > /dev/null; then
   echo "memcheck exit ${PIPESTATUS[0]}"
   compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2
   echo "racecheck exit ${PIPESTATUS[0]}"
+  echo "== compute-sanitizer, the wide kernel at value tile 128 (efla-d128-bf16-varlen)"
+  for tool in memcheck racecheck synccheck; do
+    DELTART_SCHEDULE=wide compute-sanitizer --tool $tool --error-exitcode 3 $RUN "$CASES/efla-d128-bf16.bundle" \
+      --inputs "$CASES/efla-d128-bf16-varlen/in" | tail -1
+    rc=${PIPESTATUS[0]}
+    echo "$tool exit $rc"
+    [ "$rc" = 0 ] || status=1
+  done
   echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-fixed: value tiles 32 and 64;"
   echo "   gated_deltanet-d128-bf16-varlen: 16 and 32)"
   for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen; do

@@ -287,7 +287,7 @@ static void explainSchedule(ModuleOp module) {
       fmt::print("  workspace: {} f16 per token row (W with log G in its padding, queries, keys, QK, U by value "
                  "tile; each field's rows head-major, a chunk's rows one contiguous piece); the runtime allocates it\n",
                  num("delta.workspace_f16_per_row"));
-      fmt::print("  chosen by the runtime when N * H * ceil(V / wide tile) <= SMs / 2 (few pairs), or ceil(V / wide "
+      fmt::print("  chosen by the runtime when N * H * ceil(V / min(wide tile, 64)) <= SMs / 2 (few pairs), or ceil(V / wide "
                  "tile) >= 8 (K = V = 256): the state-independent work done once per chunk instead of once per "
                  "value tile; shared memory: {} bytes\n",
                  num("delta.shared_bytes"));
@@ -303,8 +303,10 @@ static void explainSchedule(ModuleOp module) {
                block, block / 32,
                tile == 128 ? " (Q S, O and the state in row strips of two tiles, A's fragments shared)" : "");
     fmt::print("  value tile: {} columns ({})\n", tile,
-               narrow ? "the variant for few pairs: more blocks than the wide kernel; the runtime takes it "
-                        "when N * H * ceil(V / wide tile) <= SMs / 2"
+               narrow ? "the variant for fewer pairs: more blocks than the wide kernel; the runtime takes it "
+                        "when N * H * ceil(V / min(wide tile, 64)) <= SMs / 2 and the bundle has no split "
+                        "schedule, or else when its blocks need no more waves (one block per SM) than the wide "
+                        "kernel's"
                       : fmt::format("the wide kernel: the V-independent work (K K^T, Q K^T, the inverse) "
                                     "shared by {} columns",
                                     tile));

@@ -41,7 +41,7 @@ struct CompileOptions {
   int64_t chunkSize = 0;      ///< 0: the compiler chooses
   std::string dtype = "spec"; ///< GPU storage type of q, k, v, inputs, o
   bool explainSchedule = false; ///< print the GPU kernels' schedule and why
-  int64_t valueTile = 64;     ///< value columns per block of the chunked GPU kernel
+  int64_t valueTile = 128;    ///< value columns per block of the chunked GPU kernel
   int64_t splitValueTile = -1; ///< value columns per block of the split schedule's scan (-1: the compiler's choice)
   std::string schedule = "auto"; ///< chunked GPU kernel: auto, pipelined or phased
   bool wgmma = false;             ///< sm_90a twins of the pipelined kernels (wgmma)

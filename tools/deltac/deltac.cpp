@@ -47,9 +47,12 @@ int main(int argc, char **argv) {
       ->default_str("spec");
   compile->add_flag("--explain-schedule", opts.explainSchedule,
                     "print the GPU kernels' schedule (kernel, chunk, tiles, warps, staging) and why");
-  compile->add_option("--value-tile", opts.valueTile, "value columns per block of the chunked GPU kernel")
+  compile
+      ->add_option("--value-tile", opts.valueTile,
+                    "value columns per block of the chunked GPU kernel (128: ungated recurrences with 16-bit "
+                    "storage, else halved until it applies and fits)")
       ->check(CLI::IsMember({16, 32, 64, 128}))
-      ->default_str("64");
+      ->default_str("128");
   compile
       ->add_option_function<std::string>(
           "--split-value-tile",

@@ -104,7 +104,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     sm_80 one from the originals.
 
     Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
-    and, when `narrow-value-tile` is non-zero and smaller than V,
+    and, when the narrow tile (`narrow-value-tile`; by default 64 beside a
+    wide tile of 128, else 16) is smaller than both V and the wide tile,
     `@<name>_narrow` with that tile, for problems with too few (sequence,
     head) pairs to fill the GPU (the runtime chooses by shape). With
     `split-value-tile` non-zero, also the split schedule's two kernels:
@@ -115,11 +116,11 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     each of a chunk's key-side operands is read by at most eight blocks.
   }];
   let options = [
-    Option<"valueTile", "value-tile", "int64_t", "64",
+    Option<"valueTile", "value-tile", "int64_t", "128",
            "Value columns per block: 16, 32, 64 or 128 (128: ungated recurrences with 16-bit storage "
-           "and V > 64, else 64)">,
-    Option<"narrowValueTile", "narrow-value-tile", "int64_t", "16",
-           "Value tile of the few-pairs variant (0: none)">,
+           "and V > 64, else halved)">,
+    Option<"narrowValueTile", "narrow-value-tile", "int64_t", "-1",
+           "Value tile of the variant for fewer pairs (0: none; -1: 64 beside a wide tile of 128, else 16)">,
     Option<"splitValueTile", "split-value-tile", "int64_t", "-1",
            "Value tile of the split schedule's scan kernel: 16, 32 or 64 (that scan only); -1: the "
            "compiler's choice (V / 8, at least 16, halved until it fits, and a second scan at twice "

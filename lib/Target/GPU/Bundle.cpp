@@ -102,7 +102,8 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += fmt::format("narrow_entry {}\n", narrow.getName().str());
     m += fmt::format("narrow_value_tile {}\n", n64("delta.value_tile"));
     m += fmt::format("narrow_shared_bytes {}\n", sharedBytes(module, narrow));
-    m += "schedule narrow when N * H * ceil(value_dim / value_tile) <= SMs / 2\n";
+    m += "schedule narrow when N * H * ceil(value_dim / min(value_tile, 64)) <= SMs / 2, or when it needs no more waves "
+         "of blocks (one per SM) than the wide kernel\n";
   }
   if (found.split && found.splitPrep) {
     // The split schedule: the first kernel over every chunk, then the scan;
@@ -116,7 +117,7 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += fmt::format("split_value_tile {}\n", s64(found.split, "delta.value_tile"));
     m += fmt::format("split_shared_bytes {}\n", sharedBytes(module, found.split));
     m += fmt::format("split_workspace_f16_per_row {}\n", s64(found.split, "delta.workspace_f16_per_row"));
-    m += "split_schedule when N * H * ceil(value_dim / value_tile) <= SMs / 2, or ceil(value_dim / value_tile) "
+    m += "split_schedule when N * H * ceil(value_dim / min(value_tile, 64)) <= SMs / 2, or ceil(value_dim / value_tile) "
          ">= 8\n";
     m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H * value_dim / "
          "split_value_tile\n";
