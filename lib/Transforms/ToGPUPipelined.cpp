@@ -14,7 +14,8 @@
 //       by the loop in registers; the values by cp.async); chunk c + 2
 //       brought into L2 (but with row strips, below)
 //   I2  warps 0 .. VT/8 - 1: the per-strip solve of chunk c (Delta, and
-//       diag(G_C / G) Delta when gated);
+//       diag(G_C / G) Delta when gated; at value tile 128, warps 0-7 two
+//       strips each);
 //       warps 8 .. 15: chunk c + 1's cumulative log G (then named barrier
 //       1), the ten K K^T / Q K^T tiles on or below the diagonal with their
 //       masks (in row strips: warps 8-11 two tiles of a row, 12-13 one,
@@ -30,7 +31,9 @@
 //
 // Chunk operands (keys, queries, values, coefficients, -L, QK, the inverses)
 // are double buffered by chunk parity; the state tile lives in registers
-// from h0 to ht.
+// from h0 to ht. At value tile 128 (ungated, 16-bit storage) a warp's tiles
+// of Q S, O and the state are row strips of two 16 x 16 tiles, and Delta
+// lives in the place of the chunk's values.
 //
 // The sm_90a form (wgmma): in I1 warpgroup w issues the wgmmas of K S (w
 // even) or Q S (w odd) for half the value columns, from the keys, queries and
