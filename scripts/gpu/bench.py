@@ -19,6 +19,9 @@ ap.add_argument("--out", required=True)
 ap.add_argument("--forms", default="",
                 help="comma-separated bundle suffixes to time beside the default bundles (e.g. -wgmma); "
                      "a shape whose bundle is missing is skipped")
+ap.add_argument("--shapes", default="",
+                help="semicolon-separated B,T,H,D shapes to time instead of the four of the GPU issue "
+                     "(e.g. '8,4096,16,128')")
 args = ap.parse_args()
 dev = torch.device("cuda")
 REPEAT, WARM, SETS = 30, 5, 3
@@ -50,7 +53,10 @@ from fla.ops.delta_rule import chunk_delta_rule
 import fla
 
 rows = []
-for (B, T, H, D) in [(8, 4096, 16, 128), (1, 32768, 16, 128), (4, 8192, 32, 64), (2, 16384, 16, 256)]:
+SHAPES = [(8, 4096, 16, 128), (1, 32768, 16, 128), (4, 8192, 32, 64), (2, 16384, 16, 256)]
+if args.shapes:
+    SHAPES = [tuple(int(x) for x in s.split(",")) for s in args.shapes.split(";")]
+for (B, T, H, D) in SHAPES:
     torch.manual_seed(0)
     sets = []
     for _ in range(SETS):
