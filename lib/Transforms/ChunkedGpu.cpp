@@ -552,11 +552,13 @@ void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const M
   assert((warps == kWarps || n <= 2 * warps) && "fewer warps than the block's: one or two strips each");
   if (n <= warps)
     when(lt(warp, kb.idx(n)), [&] { strips({warp}); });
-  else if (n == 2 * warps && warps < kWarps)
-    when(lt(warp, kb.idx(warps)), [&] { strips({warp, kb.iadd(warp, kb.idx(warps))}); });
-  else if (n == 2 * warps)
-    strips({warp, kb.iadd(warp, kb.idx(warps))});
-  else
+  else if (n == 2 * warps) {
+    auto both = [&] { strips({warp, kb.iadd(warp, kb.idx(warps))}); };
+    if (warps < kWarps)
+      when(lt(warp, kb.idx(warps)), both);
+    else
+      both();
+  } else
     kb.loop(warp, kb.idx(n), kWarps, [&](Value s) { strips({s}); });
 }
 

@@ -390,8 +390,9 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
     SmallVector<delta::RecurrenceOp> recs(getOperation().getOps<delta::RecurrenceOp>());
     for (delta::RecurrenceOp rec : recs) {
       auto tileOk = [](int64_t t) { return t == 0 || t == 16 || t == 32 || t == 64 || t == 128; };
-      for (int64_t t : {int64_t(valueTile), int64_t(narrowValueTile)})
-        if (!tileOk(t) && !(t == -1 && t == narrowValueTile)) {
+      // (-1: the narrow tile by the compiler's choice)
+      for (int64_t t : {int64_t(valueTile), narrowValueTile == -1 ? int64_t(0) : int64_t(narrowValueTile)})
+        if (!tileOk(t)) {
           rec.emitOpError("value tiles of the chunked GPU kernel are 16, 32, 64 or 128, got ") << t;
           return signalPassFailure();
         }

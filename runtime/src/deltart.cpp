@@ -482,9 +482,9 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   // were measured there). Beside a wide kernel at 128 columns (one block per
   // pair at V = 128) the narrow variant (64) runs where its blocks need no
   // more waves, one block per SM: it takes a chunk in about two thirds of
-  // the wide kernel's time (measured at H16 K = V = 128, one wave: 64 pairs
-  // 0.33 ms at 64 columns against 0.48 at 128; 128 pairs 0.65 against
-  // 0.49 ms, two waves against one).
+  // the wide kernel's time (measured at H16 K = V = 128 T4096: 64 pairs,
+  // one wave either way, 0.33 ms at 64 columns against 0.48 at 128; 128
+  // pairs, two waves against one, 0.65 against 0.44-0.49 ms).
   auto blocks = [&](int64_t tile) { return N * a->H * ((b->V + tile - 1) / tile); };
   auto waves = [&](int64_t tile) { return (blocks(tile) + b->sms - 1) / b->sms; };
   const int64_t wideTiles = (b->V + b->tile - 1) / b->tile;
