@@ -366,6 +366,19 @@ static Value wgmmaDescriptor(Chunked &ck, const Mat &m, Value rowShift, int64_t 
   return arith::OrIOp::create(b, l, field, i64((lead << 16) | (stride << 32) | (swizzle128 << 62)));
 }
 
+void Chunked::storeTileF16(const Lane &ln, const Mat &X, const Acc &acc, Value ti, Value tj) {
+  assert(!X.colMajor && !X.swizzled && "row-major pairs");
+  auto h2 = VectorType::get({2}, f16);
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t r = 0; r < 2; ++r) {
+      Value pair = vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r});
+      vector::StoreOp::create(
+          b, l, arith::TruncFOp::create(b, l, h2, pair), X.mem,
+          el(X, kb.iadd(ti, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(tj, kb.iadd(ln.t2, kb.idx(8 * h)))), false,
+          llvm::MaybeAlign(4));
+    }
+}
+
 void Chunked::storeTileTransposed(const Mat &X, const Acc &acc, Value ti, Value tj) {
   assert(X.swizzled && X.colMajor && "a swizzled transposed operand");
   MLIRContext *ctx = b.getContext();

@@ -208,6 +208,9 @@ struct Chunked {
   /// into X (stored transposed, swizzled: X[tj + j][ti + i]) by one
   /// stmatrix.x4.trans of the warp.
   void storeTileTransposed(const Mat &X, const Acc &acc, mlir::Value ti, mlir::Value tj);
+  /// The same untransposed (X[ti + i][tj + j], X row-major f16), a pair of
+  /// neighbouring columns a 4-byte store.
+  void storeTileF16(const Lane &ln, const Mat &X, const Acc &acc, mlir::Value ti, mlir::Value tj);
   /// fence.proxy.async.shared::cta: this thread's shared-memory stores
   /// ordered before later reads by the tensor cores' asynchronous proxy.
   void fenceAsyncShared();

@@ -13,9 +13,11 @@ namespace deltac {
 
 KernelBuilder::KernelBuilder(delta::RecurrenceOp rec)
     : rec(rec), b(rec), l(rec.getLoc()), kDim(rec.getKeyDim()), vDim(rec.getValueDim()),
-      numInputs(rec.getInputNames().size()), io(b.getF32Type()) {
+      numInputs(rec.getInputNames().size()), io(b.getF32Type()), noGate(isUngated(rec)) {}
+
+bool KernelBuilder::isUngated(delta::RecurrenceOp rec) {
   auto yield = llvm::cast<delta::YieldOp>(rec.getBodyBlock().getTerminator());
-  noGate = matchPattern(yield.getValues()[0], m_OneFloat());
+  return matchPattern(yield.getValues()[0], m_OneFloat());
 }
 
 Type ioStorageType(delta::RecurrenceOp rec, StringRef option) {

@@ -63,6 +63,8 @@ public:
   int64_t V() const { return vDim; }
   /// Whether g is the constant 1 (no decay gate).
   bool ungated() const { return noGate; }
+  /// Whether the recurrence's gate is the constant 1 (before building).
+  static bool isUngated(delta::RecurrenceOp rec);
 
   // Arguments.
   mlir::Value q() { return arg(0); }

@@ -291,7 +291,9 @@ Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, Str
       BuiltKernel k = kind == 0 ? buildPipelinedKernel(rec, t, name, variant, io)
                                 : buildPhasedKernel(rec, t, name, variant, io, kind == 1);
       if (!k.fn && t > 64) {
-        whyHalved = "value tile " + std::to_string(t) + " needs an ungated recurrence with 16-bit storage";
+        whyHalved = "value tile " + std::to_string(t) +
+                    " needs an ungated recurrence with 16-bit storage (and the pipelined schedule's V a multiple of "
+                    "16, keys in whole 16-byte pieces)";
         continue;
       }
       if (!k.fn) {

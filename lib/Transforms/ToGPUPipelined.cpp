@@ -69,13 +69,11 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
   const bool tile128 = VT == 128;
   if (V % 16 || (K / 8) % width || (VT > 64 && !tile128))
     return {};
-  if (wgmma && (K % 64 || tile128)) // whole 128-byte swizzle rows
+  if (tile128 && (wgmma || ioBytes != 2 || !KernelBuilder::isUngated(rec)))
+    return {};
+  if (wgmma && K % 64) // whole 128-byte swizzle rows
     return {};
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io);
-  if (tile128 && (!kb.ungated() || ioBytes != 2)) {
-    kb.function()->erase();
-    return {};
-  }
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
   using Mat = Chunked::Mat;
@@ -333,18 +331,8 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
       ck.when(own[m].mine, [&] {
         if (wgmma) // transposed by stmatrix
           ck.storeTileTransposed(Sh, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj);
-        else // neighbouring columns as one 4-byte store
-          for (int64_t h = 0; h < 2; ++h)
-            for (int64_t r = 0; r < 2; ++r) {
-              auto x = [&](int64_t c) {
-                return vector::ExtractOp::create(b, l, S[2 * m + h], ArrayRef<int64_t>{r, c}).getResult();
-              };
-              Value v = vector::FromElementsOp::create(b, l, VectorType::get({2}, ck.f32), ValueRange{x(0), x(1)});
-              v = arith::TruncFOp::create(b, l, VectorType::get({2}, ck.f16), v);
-              Value d = kb.iadd(own[m].ti, kb.iadd(ln.g, kb.idx(8 * r)));
-              Value j = kb.iadd(own[m].tj, kb.iadd(ln.t2, kb.idx(8 * h)));
-              vector::StoreOp::create(b, l, v, Sh.mem, ValueRange{d, j}, false, llvm::MaybeAlign(4));
-            }
+        else
+          ck.storeTileF16(ln, Sh, {S[2 * m], S[2 * m + 1]}, own[m].ti, own[m].tj);
       });
   };
   // The state from h0 (or 0).

@@ -561,12 +561,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   SmallVector<Chunked::OwnTile> own = ck.ownStateTiles(VT, kWarps - oWarps);
   const bool everyTileMine = sTiles % kWarps == 0;
   // The f16 copy of a state tile the warp owns.
-  auto writeSh = [&](const Chunked::OwnTile &o, const Chunked::Acc &acc) {
-    for (int64_t h = 0; h < 2; ++h)
-      for (int64_t r = 0; r < 2; ++r)
-        storePair(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r}), Sh,
-                  kb.iadd(o.ti, kb.iadd(ln.g, kb.idx(8 * r))), kb.iadd(o.tj, kb.iadd(ln.t2, kb.idx(8 * h))));
-  };
+  auto writeSh = [&](const Chunked::OwnTile &o, const Chunked::Acc &acc) { ck.storeTileF16(ln, Sh, acc, o.ti, o.tj); };
   SmallVector<Value> S0 = ck.loadStateRegisters(ln, own, v0);
   for (size_t m = 0; m < own.size(); ++m)
     ck.when(own[m].mine, [&] { writeSh(own[m], {S0[2 * m], S0[2 * m + 1]}); });
