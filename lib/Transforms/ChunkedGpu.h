@@ -329,10 +329,13 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::Stri
 /// tiles of UT columns), and scan kernels with value tile VT (dividing UT)
 /// reading them; `variant` names the scan ("split", "split_large"). Null
 /// where it does not apply (V a multiple of 16 and of the tiles, keys in
-/// whole 16-byte pieces per thread).
+/// whole 16-byte pieces per thread). `pairs`: the scan's sm_90 form, blocks
+/// in clusters of two (a pair's neighbouring value tiles) that share each
+/// chunk's W, Q, K and QK by multicast bulk copies; null where the operands
+/// are not double buffered or V / VT is odd.
 BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::StringRef name, mlir::Type io);
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
-                                 llvm::StringRef variant, mlir::Type io);
+                                 llvm::StringRef variant, mlir::Type io, bool pairs = false);
 
 } // namespace deltac
 

@@ -367,8 +367,25 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
                                      buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io)};
       if (large)
         ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io));
-      if (llvm::all_of(ks, [](const BuiltKernel &k) { return k.fn && k.sharedBytes <= kMaxSharedBytes; }))
+      if (llvm::all_of(ks, [](const BuiltKernel &k) { return k.fn && k.sharedBytes <= kMaxSharedBytes; })) {
+        // Each scan's sm_90 form with its blocks in clusters of two, where
+        // it applies; the GPU target keeps it in the sm_90 image.
+        for (BuiltKernel &k : llvm::drop_begin(ks)) {
+          auto fn = llvm::cast<gpu::GPUFuncOp>(k.fn);
+          StringRef variant = fn->getAttrOfType<StringAttr>("delta.variant").getValue();
+          int64_t t = fn->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
+          BuiltKernel pair = buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true);
+          if (!pair.fn)
+            continue;
+          if (pair.sharedBytes > kMaxSharedBytes) {
+            pair.fn->erase();
+            continue;
+          }
+          pair.fn->setAttr("delta.twin_of", StringAttr::get(fn->getContext(), fn.getName()));
+          pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90"));
+        }
         return true;
+      }
       for (BuiltKernel k : ks)
         if (k.fn)
           k.fn->erase();

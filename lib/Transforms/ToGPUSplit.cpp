@@ -377,11 +377,35 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
 }
 
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name, StringRef variant,
-                                 Type io) {
+                                 Type io, bool pairs) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   // A chunk's output tiles (C x VT): one warp each at most.
   const int64_t oTiles = (C / 16) * (VT / 16);
   if (V % VT || V % 16 || oTiles > kWarps || UT % VT || V % UT)
+    return {};
+  const bool gated = !KernelBuilder::isUngated(rec);
+  // The chunk operands (W, Q, K, U, QK) double buffered by chunk parity
+  // where both buffers fit (K <= 128): the next chunk's arrive during this
+  // one, two block barriers per chunk. (Measured against single buffers:
+  // B1 T32768 -4..-5% at D = 128, -8% at D = 64.) Else one buffer each, the
+  // next chunk's W, Q, U arriving during the second phase and K, QK during
+  // the first, three barriers.
+  Type f16 = Float16Type::get(rec->getContext()), f32 = Float32Type::get(rec->getContext());
+  auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
+  const int64_t operandBytes = 3 * pb(C, K, f16) + pb(C, VT, f16) + pb(C, C, f16);
+  const int64_t otherBytes = pb(K, VT, f16) + (gated ? 2 : 1) * pb(C, VT, f16) + pb(C, VT, f32) + (pairs ? 16 : 0);
+  const bool twin = otherBytes + 2 * operandBytes <= kMaxSharedBytes;
+  // Blocks in pairs (clusters of two neighbouring value tiles of a pair):
+  // each chunk's W, Q, K and QK read from L2 once per two blocks instead of
+  // once per block, block r of the two asking for rows 32 r .. 32 r + 31 of
+  // each into both blocks' buffers (one multicast bulk copy a field),
+  // completing on the buffer's mbarrier; U, the block's own, by cp.async as
+  // before. Only with the double buffers: the copy into a buffer waits for
+  // both blocks to be done with it (a cluster barrier, arrived at after the
+  // chunk's first block barrier), which the chunk before gives time for.
+  // And only where the movers below are (K >= 128): at K = 64, without
+  // them, B1 T32768 was 1-2% slower in pairs (0.79 -> 0.80 ms).
+  if (pairs && (!twin || (V / VT) % 2 || oTiles > kWarps / 2 || K < 128))
     return {};
   // Block x is pair * (V / VT) + value tile: a pair's tiles run side by
   // side and read the same rows of W, Q, K and QK, which L2 then serves.
@@ -389,7 +413,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
-  const bool gated = !kb.ungated();
+  if (pairs)
+    llvm::cast<gpu::GPUFuncOp>(kb.function()).setKnownClusterSize(ArrayRef<int32_t>{2, 1, 1});
   // Phase 1: warps 0 .. oWarps - 1 each take a tile of Delta and of Q S,
   // and keep Q S in registers for their tile of O in phase 2. (Measured
   // with Delta and Q S on separate warps: the same at D = 128, +9% at
@@ -402,12 +427,6 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   auto warps = [](int64_t w0, int64_t n) {
     return n == 1 ? std::to_string(w0) : std::to_string(w0) + "-" + std::to_string(w0 + n - 1);
   };
-  // The chunk operands (W, Q, K, U, QK) double buffered by chunk parity
-  // where both buffers fit (K <= 128): the next chunk's arrive during this
-  // one, two block barriers per chunk. (Measured against single buffers:
-  // B1 T32768 -4..-5% at D = 128, -8% at D = 64.) Else one buffer each, the
-  // next chunk's W, Q, U arriving during the second phase and K, QK during
-  // the first, three barriers.
   // The movers: where the warps of Delta and O are at most half the block
   // and K >= 128, the other half issues the cp.async and stores O, so that
   // the products' warps start their chain right after the barrier.
@@ -424,10 +443,6 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // epilogues then make ptxas spill 52-60 bytes (measured +2..4%).
   const int64_t strip = oTiles > kWarps / 2 && !gated ? 2 : 1;
   const int64_t oWarps = oTiles / strip;
-  auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
-  const int64_t operandBytes = 3 * pb(C, K, ck.f16) + pb(C, VT, ck.f16) + pb(C, C, ck.f16);
-  const int64_t otherBytes = pb(K, VT, ck.f16) + (gated ? 2 : 1) * pb(C, VT, ck.f16) + pb(C, VT, ck.f32);
-  const bool twin = otherBytes + 2 * operandBytes <= kMaxSharedBytes;
   const std::string owners =
       sTiles >= kWarps ? std::to_string(sTiles / kWarps) + (sTiles % kWarps ? " or more" : "") + " on every warp"
                        : "one each on warps " + warps(oWarps, sTiles);
@@ -442,7 +457,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
                       (firstMover ? ", the one after into L2" : "")
                 : "the next chunk's operands by cp.async during the other phase") +
           (firstMover ? " (issued by warps " + warps(firstMover / 32, kWarps - firstMover / 32) + ", which store O too)"
-                      : ""));
+                      : "") +
+          (pairs ? "; blocks in clusters of two, each chunk's W, Q, K and QK multicast to both by bulk copies" : ""));
   const Workspace wsp{K, V, UT};
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
@@ -457,6 +473,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   Mat Dh = ck.view(smem, off, C, VT, ck.f16);
   Mat DWh = gated ? ck.view(smem, off, C, VT, ck.f16) : Dh;
   Mat O = ck.view(smem, off, C, VT, ck.f32);
+  const int64_t barOff = (off + 7) / 8 * 8; // the buffers' two mbarriers (pairs)
+  if (pairs)
+    off = barOff + 16;
   const int64_t sharedBytes = off;
   // log G of chunk row i: the f32 in the pad of W's row.
   auto logG = [&](Mat W, Value i) {
@@ -535,16 +554,62 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // Group A (first phase's operands: W with its pad when gated, Q, U) and
   // group B (the second's), into the buffers of parity `par`.
   auto fetchA = [&](Value c0, Value par) {
-    fetch(ck.at(W2, par), c0, Workspace::W, gated ? K + 8 : K);
-    fetch(ck.at(Q2, par), c0, Workspace::Q, K);
+    if (!pairs) {
+      fetch(ck.at(W2, par), c0, Workspace::W, gated ? K + 8 : K);
+      fetch(ck.at(Q2, par), c0, Workspace::Q, K);
+    }
     fetch(ck.at(U2, par), c0, Workspace::U, VT);
     if (!twin)
       commit();
   };
   auto fetchB = [&](Value c0, Value par) {
-    fetch(ck.at(K2, par), c0, Workspace::K_, K);
-    fetch(ck.at(QK2, par), c0, Workspace::QK, C);
+    if (!pairs) {
+      fetch(ck.at(K2, par), c0, Workspace::K_, K);
+      fetch(ck.at(QK2, par), c0, Workspace::QK, C);
+    }
     commit();
+  };
+  // Pairs: the buffers' mbarriers, the multicast copies and their waits.
+  // The copies are issued by one thread of the movers (the last warp's
+  // first lane) after its warp has waited on the cluster barrier.
+  MLIRContext *ctx = b.getContext();
+  auto i32 = [&](Value x) { return arith::IndexCastOp::create(b, l, b.getI32Type(), x).getResult(); };
+  auto ptr = [&](unsigned space, Value address) {
+    return LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, space), address).getResult();
+  };
+  auto bar = [&](Value par) { return ptr(3, ck.address(smem, kb.iadd(kb.idx(barOff), kb.imul(par, kb.idx(8))))); };
+  const std::pair<Chunked::Twin, Workspace::Field> shared[] = {
+      {W2, Workspace::W}, {Q2, Workspace::Q}, {K2, Workspace::K_}, {QK2, Workspace::QK}};
+  int64_t sharedRowBytes = 0;
+  for (auto &[t, f] : shared)
+    sharedRowBytes += 2 * wsp.stride(f);
+  // (The whole warp waits on the cluster barrier: a wait by one lane of a
+  // warp makes ptxas wait for the warp's other lanes too, which deadlocks.)
+  Value issuer = ck.eq(ck.tid, kb.idx(kThreads - 32)), issuerWarp = ck.le(kb.idx(kThreads - 32), ck.tid);
+  // The chunk at c0's bytes expected on the buffer's mbarrier (before the
+  // cluster barrier that lets the other block copy into it).
+  auto expect = [&](Value c0, Value par) {
+    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    NVVM::MBarrierArriveExpectTxOp::create(b, l, Type(), bar(par), i32(kb.imul(n, kb.idx(sharedRowBytes))),
+                                           NVVM::MemScopeKind::CTA, false, Value());
+  };
+  auto multicast = [&](Value c0, Value par) {
+    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    Value rank = arith::IndexCastOp::create(b, l, b.getIndexType(), NVVM::ClusterId::create(b, l, b.getI32Type()));
+    Value r0 = kb.imul(rank, kb.idx(C / 2));
+    Value rows = arith::MinSIOp::create(b, l, kb.idx(C / 2), arith::SubIOp::create(b, l, n, r0));
+    Value mask = arith::ConstantIntOp::create(b, l, b.getI16Type(), 3);
+    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, rows, zero), [&] {
+      for (auto &[t, f] : shared) {
+        Mat to = ck.at(t, par);
+        const int64_t stride = wsp.stride(f);
+        assert(to.ld == stride && "the shared-memory rows are the workspace's");
+        Value dst = ptr(7, ck.address(to.mem, kb.imul(r0, kb.idx(2 * stride))));
+        Value src = ptr(1, ck.address(ws, kb.imul(wr.at(kb, f, wr.row(kb, kb.iadd(c0, r0)), zero), kb.idx(2))));
+        NVVM::CpAsyncBulkGlobalToSharedClusterOp::create(b, l, dst, src, bar(par),
+                                                         i32(kb.imul(rows, kb.idx(2 * stride))), mask, Value());
+      }
+    });
   };
 
   // Element pairs (row i; columns j, j + 1) in shared memory.
@@ -565,8 +630,29 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   SmallVector<Value> S0 = ck.loadStateRegisters(ln, own, v0);
   for (size_t m = 0; m < own.size(); ++m)
     ck.when(own[m].mine, [&] { writeSh(own[m], {S0[2 * m], S0[2 * m + 1]}); });
+  if (pairs) {
+    // Launched in clusters of two or not at all: trap rather than wait on
+    // copies that never come.
+    Value blocks = arith::IndexCastOp::create(b, l, b.getIndexType(), NVVM::ClusterDim::create(b, l, b.getI32Type()));
+    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, blocks, kb.idx(2)),
+            [&] { LLVM::Trap::create(b, l); });
+    ck.when(ck.eq(ck.tid, zero), [&] {
+      for (int64_t par = 0; par < 2; ++par)
+        NVVM::MBarrierInitOp::create(b, l, bar(kb.idx(par)), arith::ConstantIntOp::create(b, l, 1, 32), Value());
+      NVVM::FenceMbarrierInitOp::create(b, l);
+    });
+    ck.barrier();
+    // The first chunk's bytes expected, and both blocks' mbarriers
+    // initialised, before either copies.
+    ck.when(arith::AndIOp::create(b, l, issuer, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero)),
+            [&] { expect(zero, zero); });
+    NVVM::ClusterArriveOp::create(b, l, b.getUnitAttr());
+    NVVM::ClusterWaitOp::create(b, l, b.getUnitAttr());
+  }
   ck.barrier();
   ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), [&] {
+    if (pairs)
+      ck.when(issuer, [&] { multicast(zero, zero); });
     byMovers([&] {
       fetchA(zero, zero);
       fetchB(zero, zero);
@@ -582,8 +668,39 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       // then the next chunk's operands into the other buffers (read last
       // by the chunk before) and the last chunk's O to o.
       waitGroups(0);
+      if (pairs) {
+        // The buffer's use u = chunk / 2 completes its phase u (parity u mod 2).
+        Value use = ck.div(c0, 2 * C);
+        NVVM::MBarrierTryWaitParityOp::create(b, l, bar(p), i32(ck.rem(use, 2)),
+                                              arith::ConstantIntOp::create(b, l, 0, 32));
+        // The rows past the end of a last, partial chunk: zeros (no copy
+        // writes them), as cp.async's zero fill gives.
+        ck.when(ck.lt(n, kb.idx(C)), [&] {
+          for (auto &[t, f] : shared) {
+            Mat m = ck.at(t, p);
+            forPieces(ck, m.ld, [&](Value i, Value c) {
+              ck.when(ck.le(n, i), [&] {
+                Value z = arith::ConstantOp::create(
+                    b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
+                vector::StoreOp::create(b, l, z, m.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
+              });
+            });
+          }
+        });
+      }
       ck.barrier();
       Value q = arith::SubIOp::create(b, l, kb.idx(1), p);
+      if (pairs) {
+        // Done with the buffers of the chunk before: the other block may
+        // copy into them once it has waited.
+        Value more = ck.lt(next, kb.len());
+        ck.when(arith::AndIOp::create(b, l, issuer, more), [&] { expect(next, q); });
+        NVVM::ClusterArriveRelaxedOp::create(b, l, b.getUnitAttr());
+        ck.when(issuerWarp, [&] {
+          NVVM::ClusterWaitOp::create(b, l, b.getUnitAttr());
+          ck.when(arith::AndIOp::create(b, l, issuer, more), [&] { multicast(next, q); });
+        });
+      }
       byMovers([&] {
         fetchA(next, q);
         fetchB(next, q);
@@ -651,6 +768,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       scf::YieldOp::create(b, l, ValueRange{S[2 * m], S[2 * m + 1]});
       updated.append(op.getResults().begin(), op.getResults().end());
     }
+    if (pairs) // (the issuer's warp has waited)
+      ck.when(arith::XOrIOp::create(b, l, issuerWarp, arith::ConstantIntOp::create(b, l, b.getI1Type(), 1)),
+              [&] { NVVM::ClusterWaitOp::create(b, l, b.getUnitAttr()); });
     if (!twin) {
       ck.barrier();
       byMovers([&] {
@@ -661,6 +781,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     return updated;
   });
   waitGroups(0);
+  if (pairs) { // neither block leaves while the other may copy into it
+    NVVM::ClusterArriveOp::create(b, l, b.getUnitAttr());
+    NVVM::ClusterWaitOp::create(b, l, b.getUnitAttr());
+  }
   if (twin) { // the last chunk's O
     ck.barrier();
     Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, kb.len(), kb.idx(1)), C), kb.idx(C));

@@ -65,6 +65,8 @@ const Driver *driver(std::string &error) {
     auto optional = [&](auto &fn, const char *name) {
       fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
     };
+    optional(d.cuFuncGetAttribute, "cuFuncGetAttribute");
+    optional(d.cuLaunchKernelEx, "cuLaunchKernelEx");
     optional(d.cuMemPoolCreate, "cuMemPoolCreate");
     optional(d.cuMemPoolDestroy, "cuMemPoolDestroy");
     optional(d.cuMemPoolSetAttribute, "cuMemPoolSetAttribute");

@@ -501,6 +501,24 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   else if (forcedSplit)
     schedule = "split";
   auto launch = [&](CUfunction fn, unsigned gridX, unsigned gridY, int64_t shared) -> deltart_status {
+    // A kernel built for clusters of blocks (the split scan's sm_90 form)
+    // is launched with its cluster's dimensions given.
+    int cluster = 0;
+    if (d->cuFuncGetAttribute)
+      d->cuFuncGetAttribute(&cluster, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, fn);
+    if (cluster > 1) {
+      if (!d->cuLaunchKernelEx)
+        return fail(DELTART_ERROR_CUDA,
+                    "the driver cannot launch a kernel in clusters of blocks (no cuLaunchKernelEx)");
+      CUlaunchAttribute attr = {};
+      attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+      attr.value.clusterDim = {unsigned(cluster), 1, 1};
+      CUlaunchConfig cfg = {gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared), static_cast<CUstream>(stream),
+                            &attr, 1};
+      if (CUresult rc = d->cuLaunchKernelEx(&cfg, fn, params.data(), nullptr))
+        return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernelEx", rc));
+      return DELTART_OK;
+    }
     if (CUresult rc = d->cuLaunchKernel(fn, gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
                                         static_cast<CUstream>(stream), params.data(), nullptr))
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
