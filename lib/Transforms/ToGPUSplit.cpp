@@ -458,7 +458,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
                 : "the next chunk's operands by cp.async during the other phase") +
           (firstMover ? " (issued by warps " + warps(firstMover / 32, kWarps - firstMover / 32) + ", which store O too)"
                       : "") +
-          (pairs ? "; blocks in clusters of two, each chunk's W, Q, K and QK multicast to both by bulk copies" : ""));
+          (pairs ? "; blocks in clusters of two (a pair's neighbouring value tiles): each chunk's W, Q, K and QK "
+                   "rows asked for half by each block and multicast to both by bulk copies completing on the "
+                   "buffer's mbarrier (issued by warp 15's first lane after a cluster barrier), U by cp.async"
+                 : ""));
   const Workspace wsp{K, V, UT};
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
