@@ -327,6 +327,18 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
   /// The sm_90a twin of a pipelined kernel: same value tile, variant and
   /// parameters, K S and Q S by wgmma; the GPU target keeps one of the two
   /// per image.
+  /// Makes `twin` (when built and fitting in shared memory, else erased)
+  /// the form of `fn` for the target it names; whether it was kept.
+  static bool adoptTwin(BuiltKernel twin, gpu::GPUFuncOp fn) {
+    if (!twin.fn)
+      return false;
+    if (twin.sharedBytes > kMaxSharedBytes) {
+      twin.fn->erase();
+      return false;
+    }
+    twin.fn->setAttr("delta.twin_of", StringAttr::get(fn->getContext(), fn.getName()));
+    return true;
+  }
   void addTwin(delta::RecurrenceOp rec, Operation *fn, Type io) {
     if (!wgmma || fn->getAttrOfType<StringAttr>("delta.schedule").getValue() != "pipelined")
       return;
@@ -334,13 +346,8 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
     int64_t VT = fn->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
     BuiltKernel twin = buildPipelinedKernel(rec, VT, (name + "__sm90a").str(),
                                             fn->getAttrOfType<StringAttr>("delta.variant").getValue(), io, true);
-    if (!twin.fn)
+    if (!adoptTwin(twin, llvm::cast<gpu::GPUFuncOp>(fn)))
       return;
-    if (twin.sharedBytes > kMaxSharedBytes) {
-      twin.fn->erase();
-      return;
-    }
-    twin.fn->setAttr("delta.twin_of", StringAttr::get(fn->getContext(), name));
     for (StringRef a : {"delta.value_tile_note", "delta.schedule_note"})
       if (Attribute v = fn->getAttr(a))
         twin.fn->setAttr(a, v);
@@ -375,14 +382,8 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
           StringRef variant = fn->getAttrOfType<StringAttr>("delta.variant").getValue();
           int64_t t = fn->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
           BuiltKernel pair = buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true);
-          if (!pair.fn)
-            continue;
-          if (pair.sharedBytes > kMaxSharedBytes) {
-            pair.fn->erase();
-            continue;
-          }
-          pair.fn->setAttr("delta.twin_of", StringAttr::get(fn->getContext(), fn.getName()));
-          pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90"));
+          if (adoptTwin(pair, fn))
+            pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90"));
         }
         return true;
       }

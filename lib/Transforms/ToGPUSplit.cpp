@@ -140,6 +140,12 @@ void copyRows(Chunked &ck, Mat to, Value src, Value n, int64_t cols, int64_t wid
       width, mv);
 }
 
+/// The live rows of the pair's chunk at c0: min(C, len - c0) (<= 0 past
+/// the end).
+Value liveRows(Chunked &ck, Value c0) {
+  return arith::MinSIOp::create(ck.b, ck.l, ck.kb.idx(kChunk), arith::SubIOp::create(ck.b, ck.l, ck.kb.len(), c0));
+}
+
 /// The token row of chunk row i (rows past the chunk's n live ones read the
 /// last live row).
 Value chunkRow(Chunked &ck, Value c0, Value i, Value n) {
@@ -260,7 +266,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   const Lookahead future = lookahead ? futureBlock(ck, 1) : Lookahead{};
   Value c0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(C));
   ck.when(ck.lt(c0, kb.len()), [&] {
-    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    Value n = liveRows(ck, c0);
     // The values by cp.async (rows past the end zero-filled) before all else.
     auto tokenTy = nvgpu::DeviceAsyncTokenType::get(b.getContext());
     copyRows(ck, Vin, kb.v(), n, V, width,
@@ -531,7 +537,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // B1 T32768 +1.5..2.5%; with single buffers, at K = 256, +1%.)
   auto prefetchChunk = [&](Value c0) {
     const int64_t line = 64, tiles = V / VT;
-    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    Value n = liveRows(ck, c0);
     Value first = wr.row(kb, c0);
     for (Workspace::Field f : {Workspace::W, Workspace::Q, Workspace::K_, Workspace::QK, Workspace::U}) {
       const bool shared = f != Workspace::U;
@@ -592,12 +598,12 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // The chunk at c0's bytes expected on the buffer's mbarrier (before the
   // cluster barrier that lets the other block copy into it).
   auto expect = [&](Value c0, Value par) {
-    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    Value n = liveRows(ck, c0);
     NVVM::MBarrierArriveExpectTxOp::create(b, l, Type(), bar(par), i32(kb.imul(n, kb.idx(sharedRowBytes))),
                                            NVVM::MemScopeKind::CTA, false, Value());
   };
   auto multicast = [&](Value c0, Value par) {
-    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    Value n = liveRows(ck, c0);
     Value rank = arith::IndexCastOp::create(b, l, b.getIndexType(), NVVM::ClusterId::create(b, l, b.getI32Type()));
     Value r0 = kb.imul(rank, kb.idx(C / 2));
     Value rows = arith::MinSIOp::create(b, l, kb.idx(C / 2), arith::SubIOp::create(b, l, n, r0));
@@ -662,7 +668,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     });
   });
   SmallVector<Value> last = kb.carry(zero, kb.len(), C, S0, [&](Value c0, ValueRange S) {
-    Value n = arith::MinSIOp::create(b, l, kb.idx(C), arith::SubIOp::create(b, l, kb.len(), c0));
+    Value n = liveRows(ck, c0);
     Value next = kb.iadd(c0, kb.idx(C));
     Value p = twin ? ck.rem(ck.div(c0, C), 2) : zero;
     Mat W = ck.at(W2, p), Qh = ck.at(Q2, p), Kh = ck.at(K2, p), U = ck.at(U2, p), QKh = ck.at(QK2, p);
@@ -679,12 +685,12 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
         // The rows past the end of a last, partial chunk: zeros (no copy
         // writes them), as cp.async's zero fill gives.
         ck.when(ck.lt(n, kb.idx(C)), [&] {
+          Value z = arith::ConstantOp::create(
+              b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
           for (auto &[t, f] : shared) {
             Mat m = ck.at(t, p);
             forPieces(ck, m.ld, [&](Value i, Value c) {
               ck.when(ck.le(n, i), [&] {
-                Value z = arith::ConstantOp::create(
-                    b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
                 vector::StoreOp::create(b, l, z, m.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
               });
             });
