@@ -12,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace deltart;
@@ -56,6 +57,9 @@ struct deltart_bundle {
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr,
              largeFunction = nullptr;
+  // The kernels built for clusters of blocks (the split scans' sm_90 forms)
+  // and their cluster widths, asked once at load.
+  std::vector<std::pair<CUfunction, int>> clusters;
   // The split schedule's workspace (f16, a record per token row): each
   // forward takes its own from the bundle's memory pool, on its stream, and
   // gives it back there, so that forwards on several streams may overlap;
@@ -402,6 +406,13 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
         if (CUresult rc = d->cuFuncSetAttribute(fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, int(bytes)))
           return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuFuncSetAttribute", rc) + " asking for " +
                                               std::to_string(bytes) + " bytes of shared memory");
+    for (CUfunction fn : {b->function, b->narrowFunction, b->splitFunction, b->prepFunction, b->largeFunction}) {
+      int width = 0;
+      if (fn && d->cuFuncGetAttribute)
+        d->cuFuncGetAttribute(&width, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, fn);
+      if (width > 1)
+        b->clusters.emplace_back(fn, width);
+    }
     d->cuDeviceGetAttribute(&b->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
     // The split schedule's memory pool on this device, keeping what it has
     // between forwards (no release threshold). DELTART_WORKSPACE=shared
@@ -504,8 +515,9 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     // A kernel built for clusters of blocks (the split scan's sm_90 form)
     // is launched with its cluster's dimensions given.
     int cluster = 0;
-    if (d->cuFuncGetAttribute)
-      d->cuFuncGetAttribute(&cluster, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, fn);
+    for (auto [f, width] : b->clusters)
+      if (f == fn)
+        cluster = width;
     if (cluster > 1) {
       if (!d->cuLaunchKernelEx)
         return fail(DELTART_ERROR_CUDA,

@@ -115,9 +115,9 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     pair * (V / tile) + tile). By default its tile is V / 8 (at least 16):
     each of a chunk's key-side operands is read by at most eight blocks.
     Where the scan's operands are double buffered and movers fetch them
-    (K = 128), each scan also gets an sm_90 twin, `@<scan>__pairs`
-    (`delta.target = "sm_90"`, `known_cluster_size = [2, 1, 1]`), which the
-    sm_90 image holds under the scan's name: a pair's two neighbouring value
+    (K = 128), each scan also gets an sm_90a twin, `@<scan>__pairs`
+    (`delta.target = "sm_90a"`, `known_cluster_size = [2, 1, 1]`), which the
+    sm_90 image (then built for sm_90a) holds under the scan's name: a pair's two neighbouring value
     tiles run as a cluster and each asks for half of every chunk's W, Q, K
     and QK rows, multicast to both by bulk copies on the buffer's mbarrier.
   }];
