@@ -21,9 +21,9 @@ namespace {
 /// rounded up to 128 (1024 when swizzled).
 struct Padded {
   int64_t ld, bytes;
-  Padded(int64_t rows, int64_t cols, Type elem, bool swizzled) {
+  Padded(int64_t rows, int64_t cols, Type elem, bool swizzled, int64_t padBytes = 16) {
     int64_t eb = elem.getIntOrFloatBitWidth() / 8;
-    ld = cols == 1 || swizzled ? cols : cols + 16 / eb;
+    ld = cols == 1 || swizzled ? cols : cols + padBytes / eb;
     int64_t align = swizzled ? 1024 : 128;
     bytes = (rows * ld * eb + align - 1) / align * align;
   }
@@ -32,8 +32,8 @@ struct Padded {
 
 /// A view of the padded matrix at byte `shift` of `base`.
 static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t rows, int64_t cols, Type elem,
-                  bool swizzled) {
-  Padded p(rows, cols, elem, swizzled);
+                  bool swizzled, int64_t padBytes = 16) {
+  Padded p(rows, cols, elem, swizzled, padBytes);
   assert((!swizzled || (elem.isF16() && cols % 64 == 0 && rows % 8 == 0)) && "whole swizzle atoms");
   SmallVector<int64_t> shape = cols == 1   ? SmallVector<int64_t>{rows}
                                : swizzled ? SmallVector<int64_t>{rows * cols}
@@ -47,11 +47,11 @@ static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t row
 
 static int64_t alignUp(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 
-Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled) {
+Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled, int64_t padBytes) {
   if (swizzled)
     offset = alignUp(offset, 1024);
-  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem, swizzled);
-  offset += Padded(rows, cols, elem, swizzled).bytes;
+  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem, swizzled, padBytes);
+  offset += Padded(rows, cols, elem, swizzled, padBytes).bytes;
   return m;
 }
 
@@ -776,6 +776,10 @@ void Chunked::inverse(Value r0, Mat KKd, Mat Tinv) {
       x[m] = kb.sub(x[m], kb.mul(lik, xk));
     }
   }
+  // In place (Tinv the same matrix as KKd): every lane's loads of the
+  // block before any lane's stores into it.
+  if (Tinv.mem == KKd.mem)
+    syncWarp();
   for (int64_t m = 0; m < 8; ++m)
     kb.store(x[m], Tinv.mem, {kb.iadd(r0, kb.iadd(h8, kb.idx(m))), j});
 }

@@ -69,8 +69,9 @@ struct Chunked {
     return m;
   }
   /// A padded rows x cols matrix (cols == 1: a vector) at `offset` bytes of
-  /// `base` (advanced past it, 128-byte aligned).
-  Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false);
+  /// `base` (advanced past it, 128-byte aligned); rows padded by `padBytes`.
+  Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false,
+           int64_t padBytes = 16);
   /// Two such matrices one after the other; at(parity) views buffer 0 or 1.
   struct Twin {
     mlir::Value base;
@@ -271,7 +272,7 @@ struct Chunked {
   /// lies there.
   void clearUpperTiles(Mat M);
   /// The inverse of the unit lower-triangular diagonal block at rows r0 (of
-  /// I + L, from KKd) into Tinv, by the calling warp.
+  /// I + L, from KKd) into Tinv (KKd itself allowed), by the calling warp.
   void inverse(mlir::Value r0, Mat KKd, Mat Tinv);
   /// K S and Q S with their epilogues: RHS = diag(b) V - diag(a G) K S and
   /// QS = diag(G) Q S (f32; kept in the warps' registers when `keepQS`).

@@ -224,12 +224,20 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
-  Mat KKd = ck.view(smem, off, C, 16, ck.f32), Tinv = ck.view(smem, off, C, 16, ck.f32);
+  // The diagonal blocks' inverses in place of the blocks.
+  Mat KKd = ck.view(smem, off, C, 16, ck.f32), Tinv = KKd;
   Mat Lh = ck.view(smem, off, C, C, ck.f16), QKh = ck.view(smem, off, C, C, ck.f16);
   Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
   Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
   const int64_t wide = std::max(K, V);
-  Mat RHS = ck.view(smem, off, C, wide, ck.f32);
+  // Rows padded by 32 bytes: the solves' accesses (a row of eight lanes'
+  // pairs, 64-bit, and a column's eight lanes, each of four rows) then
+  // fall in different banks (padded by 16, two-way conflicts: measured
+  // with ncu at B1 T32768 D128, 10.5 M of the prep's 18.9 M excess
+  // shared-memory wavefronts; the prep 452 -> 435 us, D256 1.02 -> 0.96
+  // ms). Not at 64 columns, where ptxas then takes 47 registers instead of
+  // 40 and an SM holds two blocks instead of three (B1 T32768 D64 +7%).
+  Mat RHS = ck.view(smem, off, C, wide, ck.f32, false, wide >= 128 ? 32 : 16);
   // The chunk's values as stored, staged where the solves' f16 results go
   // (in RHS itself when f32) until U's right-hand side is made of them.
   int64_t dOff = off;
