@@ -247,22 +247,38 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   const int64_t sharedBytes = off;
   // RHS (f32) = diag(rowScale) X for the chunk's C x cols matrix X (f16, f32
   // or the storage type; may be RHS itself): eight columns of a row per
-  // thread and round, 16-byte vectors, every round's loads before its stores.
+  // thread and round, in two halves of four (columns 4 q .. and cols / 2 +
+  // 4 q ..: eight neighbouring threads' 16-byte f32 stores then make one
+  // 128-byte piece of a row, where eight neighbouring columns a thread
+  // spread them over two; ncu, excess shared-memory wavefronts), every
+  // round's loads before its stores.
   auto scaleRows = [&](Mat X, int64_t cols, const std::function<Value(Value)> &rowScale) {
     const int64_t per = cols / 8;
+    // (Not below 128 columns: at 64, ptxas then spills, 32 bytes, with 64
+    // registers instead of 40.)
+    const bool halves = cols >= 128;
+    const int64_t n = halves ? 4 : 8;
     Type elem = llvm::cast<MemRefType>(X.mem.getType()).getElementType();
-    auto v8 = VectorType::get({8}, elem), f8 = VectorType::get({8}, ck.f32);
-    auto at = [&](Value e) { return SmallVector<Value, 2>{ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(8))}; };
+    auto v4 = VectorType::get({n}, elem), f4 = VectorType::get({n}, ck.f32);
+    const int64_t loadAlign = n * elem.getIntOrFloatBitWidth() / 8;
+    auto at = [&](Value e, int64_t half) {
+      Value c = kb.imul(ck.rem(e, per), kb.idx(n));
+      return SmallVector<Value, 2>{ck.div(e, per), half ? kb.iadd(c, kb.idx(cols / 2)) : c};
+    };
     ck.unrolled(
         C * per,
         [&](Value e) -> SmallVector<Value> {
-          Value x = vector::LoadOp::create(b, l, v8, X.mem, at(e), false, llvm::MaybeAlign(16));
-          return {elem.isF32() ? x : Value(arith::ExtFOp::create(b, l, f8, x))};
+          SmallVector<Value> xs;
+          for (int64_t half = 0; half < (halves ? 2 : 1); ++half) {
+            Value x = vector::LoadOp::create(b, l, v4, X.mem, at(e, half), false, llvm::MaybeAlign(loadAlign));
+            xs.push_back(elem.isF32() ? x : Value(arith::ExtFOp::create(b, l, f4, x)));
+          }
+          return xs;
         },
         [&](Value e, ArrayRef<Value> x) {
-          SmallVector<Value, 2> ij = at(e);
-          Value s = vector::BroadcastOp::create(b, l, f8, rowScale(ij[0]));
-          vector::StoreOp::create(b, l, kb.mul(s, x[0]), RHS.mem, ij, false, llvm::MaybeAlign(16));
+          Value s = vector::BroadcastOp::create(b, l, f4, rowScale(ck.div(e, per)));
+          for (size_t half = 0; half < x.size(); ++half)
+            vector::StoreOp::create(b, l, kb.mul(s, x[half]), RHS.mem, at(e, half), false, llvm::MaybeAlign(16));
         });
   };
 
