@@ -259,7 +259,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
     const bool halves = cols >= 128;
     const int64_t n = halves ? 4 : 8;
     Type elem = llvm::cast<MemRefType>(X.mem.getType()).getElementType();
-    auto v4 = VectorType::get({n}, elem), f4 = VectorType::get({n}, ck.f32);
+    auto vx = VectorType::get({n}, elem), vf = VectorType::get({n}, ck.f32);
     const int64_t loadAlign = n * elem.getIntOrFloatBitWidth() / 8;
     auto at = [&](Value e, int64_t half) {
       Value c = kb.imul(ck.rem(e, per), kb.idx(n));
@@ -270,13 +270,13 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
         [&](Value e) -> SmallVector<Value> {
           SmallVector<Value> xs;
           for (int64_t half = 0; half < (halves ? 2 : 1); ++half) {
-            Value x = vector::LoadOp::create(b, l, v4, X.mem, at(e, half), false, llvm::MaybeAlign(loadAlign));
-            xs.push_back(elem.isF32() ? x : Value(arith::ExtFOp::create(b, l, f4, x)));
+            Value x = vector::LoadOp::create(b, l, vx, X.mem, at(e, half), false, llvm::MaybeAlign(loadAlign));
+            xs.push_back(elem.isF32() ? x : Value(arith::ExtFOp::create(b, l, vf, x)));
           }
           return xs;
         },
         [&](Value e, ArrayRef<Value> x) {
-          Value s = vector::BroadcastOp::create(b, l, f4, rowScale(ck.div(e, per)));
+          Value s = vector::BroadcastOp::create(b, l, vf, rowScale(ck.div(e, per)));
           for (size_t half = 0; half < x.size(); ++half)
             vector::StoreOp::create(b, l, kb.mul(s, x[half]), RHS.mem, at(e, half), false, llvm::MaybeAlign(16));
         });
