@@ -324,9 +324,6 @@ Operation *buildFitting(delta::RecurrenceOp rec, int64_t VT, StringRef name, Str
 
 struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
   using DeltaToGPUChunkedBase::DeltaToGPUChunkedBase;
-  /// The sm_90a twin of a pipelined kernel: same value tile, variant and
-  /// parameters, K S and Q S by wgmma; the GPU target keeps one of the two
-  /// per image.
   /// Makes `twin` (when built and fitting in shared memory, else erased)
   /// the form of `fn` for the target it names; whether it was kept.
   static bool adoptTwin(BuiltKernel twin, gpu::GPUFuncOp fn) {
@@ -339,6 +336,9 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
     twin.fn->setAttr("delta.twin_of", StringAttr::get(fn->getContext(), fn.getName()));
     return true;
   }
+  /// The sm_90a twin of a pipelined kernel: same value tile, variant and
+  /// parameters, K S and Q S by wgmma; the GPU target keeps one of the two
+  /// per image.
   void addTwin(delta::RecurrenceOp rec, Operation *fn, Type io) {
     if (!wgmma || fn->getAttrOfType<StringAttr>("delta.schedule").getValue() != "pipelined")
       return;

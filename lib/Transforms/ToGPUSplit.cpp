@@ -247,15 +247,14 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   const int64_t sharedBytes = off;
   // RHS (f32) = diag(rowScale) X for the chunk's C x cols matrix X (f16, f32
   // or the storage type; may be RHS itself): eight columns of a row per
-  // thread and round, in two halves of four (columns 4 q .. and cols / 2 +
-  // 4 q ..: eight neighbouring threads' 16-byte f32 stores then make one
-  // 128-byte piece of a row, where eight neighbouring columns a thread
-  // spread them over two; ncu, excess shared-memory wavefronts), every
-  // round's loads before its stores.
+  // thread and round, every round's loads before its stores. From 128
+  // columns on, in two halves of four (columns 4 q .. and cols / 2 + 4 q ..):
+  // eight neighbouring threads' 16-byte f32 stores then make one 128-byte
+  // piece of a row, where eight neighbouring columns a thread spread them
+  // over two (ncu: shared wavefronts -6%); at 64 columns eight neighbouring
+  // ones, since ptxas spills otherwise (32 bytes, 64 registers for 40).
   auto scaleRows = [&](Mat X, int64_t cols, const std::function<Value(Value)> &rowScale) {
     const int64_t per = cols / 8;
-    // (Not below 128 columns: at 64, ptxas then spills, 32 bytes, with 64
-    // registers instead of 40.)
     const bool halves = cols >= 128;
     const int64_t n = halves ? 4 : 8;
     Type elem = llvm::cast<MemRefType>(X.mem.getType()).getElementType();

@@ -91,12 +91,11 @@ struct CaptureBeforeBinary : PassInstrumentation {
 } // namespace
 
 /// Keeps one form of each kernel for the image of `sm`: the twins built for
-/// it (delta.target "sm_<sm>", or its arch-specific target "sm_<sm>a", e.g.
-/// sm_90a), renamed to the kernels they stand for, else the originals.
-/// Returns whether an arch-specific twin was kept (the image is then built
-/// for that target).
+/// its arch-specific target (delta.target "sm_<sm>a", e.g. sm_90a), renamed
+/// to the kernels they stand for, else the originals. Returns whether a twin
+/// was kept (the image is then built for that target).
 static bool keepFormsFor(ModuleOp module, int sm) {
-  const std::string target = "sm_" + std::to_string(sm);
+  const std::string target = "sm_" + std::to_string(sm) + "a";
   SmallVector<gpu::GPUFuncOp> twins;
   bool kept = false;
   module.walk([&](gpu::GPUFuncOp fn) {
@@ -105,11 +104,11 @@ static bool keepFormsFor(ModuleOp module, int sm) {
   });
   for (gpu::GPUFuncOp twin : twins) {
     auto want = twin->getAttrOfType<StringAttr>("delta.target");
-    if (!want || (want.getValue() != target && want.getValue() != target + "a")) {
+    if (!want || want.getValue() != target) {
       twin.erase();
       continue;
     }
-    kept |= want.getValue() != target;
+    kept = true;
     StringAttr of = twin->getAttrOfType<StringAttr>("delta.twin_of");
     auto gpuModule = twin->getParentOfType<gpu::GPUModuleOp>();
     if (Operation *original = SymbolTable::lookupSymbolIn(gpuModule, of))
