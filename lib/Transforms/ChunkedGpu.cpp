@@ -128,6 +128,18 @@ void Chunked::prefetchL2(Value mem, Value index) {
                             LLVM::AsmDialectAttr(), ArrayAttr());
 }
 
+void Chunked::storeStreaming(Value x, Value mem, Value index) {
+  auto ty = llvm::cast<MemRefType>(mem.getType());
+  Value i64 = address(mem, kb.imul(index, kb.idx(ty.getElementTypeBitWidth() / 8)));
+  Value words = vector::BitCastOp::create(b, l, VectorType::get({4}, b.getI32Type()), x);
+  SmallVector<Value> ops{i64};
+  for (int64_t m = 0; m < 4; ++m)
+    ops.push_back(vector::ExtractOp::create(b, l, words, ArrayRef<int64_t>{m}));
+  LLVM::InlineAsmOp::create(b, l, Type(), ops, b.getStringAttr("st.global.cs.v4.b32 [$0], {$1, $2, $3, $4};"),
+                            b.getStringAttr("l,r,r,r,r,~{memory}"), b.getUnitAttr(), UnitAttr(), LLVM::TailCallKindAttr(),
+                            LLVM::AsmDialectAttr(), ArrayAttr());
+}
+
 void Chunked::namedBarrier(int32_t id, int64_t threads) {
   NVVM::BarrierOp::create(b, l, Type(), arith::ConstantIntOp::create(b, l, id, 32),
                           arith::ConstantIntOp::create(b, l, threads, 32), NVVM::BarrierReductionAttr(), Value());

@@ -105,6 +105,9 @@ struct Chunked {
   /// prefetch.L2 of element `index` of the global buffer `mem` (no register,
   /// nothing to wait for).
   void prefetchL2(mlir::Value mem, mlir::Value index);
+  /// A 16-byte store of `x` (8 x f16) to element `index` of the global
+  /// buffer `mem`, marked streaming (st.global.cs: evicted first from L2).
+  void storeStreaming(mlir::Value x, mlir::Value mem, mlir::Value index);
   /// bar.sync id, threads: only the warps that take part wait.
   void namedBarrier(int32_t id, int64_t threads);
   void syncWarp();
