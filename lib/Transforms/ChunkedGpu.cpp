@@ -136,8 +136,8 @@ void Chunked::storeStreaming(Value x, Value mem, Value index) {
   for (int64_t m = 0; m < 4; ++m)
     ops.push_back(vector::ExtractOp::create(b, l, words, ArrayRef<int64_t>{m}));
   LLVM::InlineAsmOp::create(b, l, Type(), ops, b.getStringAttr("st.global.cs.v4.b32 [$0], {$1, $2, $3, $4};"),
-                            b.getStringAttr("l,r,r,r,r,~{memory}"), b.getUnitAttr(), UnitAttr(), LLVM::TailCallKindAttr(),
-                            LLVM::AsmDialectAttr(), ArrayAttr());
+                            b.getStringAttr("l,r,r,r,r,~{memory}"), b.getUnitAttr(), UnitAttr(),
+                            LLVM::TailCallKindAttr(), LLVM::AsmDialectAttr(), ArrayAttr());
 }
 
 void Chunked::namedBarrier(int32_t id, int64_t threads) {
