@@ -467,6 +467,14 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // tiles a warp, 20 ldmatrix a warp per chunk instead of 32; measured at B2
   // T16384 H16: EFLA -1..1.6%, gated DeltaNet -2..3.5%, DeltaNet +-0.3%).
   const bool sharedColumns = sTiles % kWarps == 0 && sTiles > kWarps && kWarps % (VT / 16) == 0;
+  // Ungated, with strips of O (value tile 64) and as many 2 x 2 blocks of
+  // state tiles as warps (K = 256): each warp takes one block, in the
+  // columns of its strip of O where it has one, and the second phase is one
+  // pass over Delta a warp: Delta's fragments loaded once for O and the
+  // block, K's once for two tiles (per chunk 288 ldmatrix in the phase
+  // instead of 416; measured at B2 T16384 H16 D256: -4..5.5% for EFLA,
+  // DeltaNet and RK4 alike).
+  const bool fusedUpdate = !gated && oTiles > kWarps / 2 && VT % 32 == 0 && (K / 32) * (VT / 32) == kWarps;
   auto warps = [](int64_t w0, int64_t n) {
     return n == 1 ? std::to_string(w0) : std::to_string(w0) + "-" + std::to_string(w0 + n - 1);
   };
@@ -495,7 +503,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
           "), 2 phases per chunk: [warps " + warps(0, oWarps) + (strip > 1 ? " (16 x 32 each)" : "") +
           ": Delta = U - W S, Q S kept in registers] [warps " + warps(0, oWarps) +
           ": O = Q S + QK Delta | the state's tiles: S = G_C S + K^T Delta" +
-          (sharedColumns ? " (a warp's tiles in the same columns, Delta's fragments loaded once for them)" : "") +
+          (fusedUpdate ? " (a 2 x 2 block of tiles a warp, in the columns of its strip of O: one pass over Delta for "
+                         "both)"
+           : sharedColumns ? " (a warp's tiles in the same columns, Delta's fragments loaded once for them)"
+                           : "") +
           ", their f16 copy], O "
           "stored to o after the second; " +
           (twin ? std::string("the chunk operands double buffered, the next chunk's by cp.async during this one") +
@@ -671,7 +682,19 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
                             llvm::MaybeAlign(4));
   };
   Chunked::Lane ln = ck.lane();
-  SmallVector<Chunked::OwnTile> own = ck.ownStateTiles(VT, kWarps - oWarps);
+  SmallVector<Chunked::OwnTile> own;
+  if (fusedUpdate) {
+    // Warp w's 2 x 2 block of state tiles: rows 32 (w / pairsN) .., columns
+    // 32 (w mod pairsN) .. (those of its strip of O where it has one).
+    const int64_t pairsN = VT / 32;
+    Value r = kb.imul(ck.div(ck.warp, pairsN), kb.idx(32)), c = kb.imul(ck.rem(ck.warp, pairsN), kb.idx(32));
+    Value yes = arith::ConstantIntOp::create(b, l, b.getI1Type(), 1);
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 2; ++j)
+        own.push_back({i ? kb.iadd(r, kb.idx(16)) : r, j ? kb.iadd(c, kb.idx(16)) : c, yes});
+  } else {
+    own = ck.ownStateTiles(VT, kWarps - oWarps);
+  }
   const bool everyTileMine = sTiles % kWarps == 0;
   // The f16 copy of a state tile the warp owns.
   auto writeSh = [&](const Chunked::OwnTile &o, const Chunked::Acc &acc) { ck.storeTileF16(ln, Sh, acc, o.ti, o.tj); };
@@ -789,12 +812,57 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     if (!twin)
       byMovers([&] { fetchA(next, zero); });
     // Phase 2: O = QS + QK Delta; S = G_C S + K^T (diag(G_C / G) Delta).
-    Chunked::Product o{QKh, O};
-    o.init.assign(kept.begin(), kept.end());
-    ck.matmuls({o}, 0, Dh, 0, C, VT, C, 0, kWarps, {}, strip);
     auto c2 = VectorType::get({2, 2}, ck.f32);
     SmallVector<Value> updated;
-    if (sharedColumns) {
+    if (fusedUpdate) {
+      // Warps with a strip of O: O and the block in one pass; the others
+      // the block alone.
+      const int64_t pairsN = VT / 32;
+      SmallVector<Value> tjs = {own[0].tj, own[1].tj};
+      auto block = [&](bool withO) {
+        SmallVector<Chunked::Acc> accs;
+        SmallVector<Mat> As;
+        SmallVector<Value> rows;
+        Value oi = kb.imul(ck.div(ck.warp, pairsN), kb.idx(16));
+        if (withO) {
+          accs.append(kept.begin(), kept.end());
+          As.push_back(QKh);
+          rows.push_back(oi);
+        }
+        for (int64_t i = 0; i < 2; ++i) {
+          As.push_back(Chunked::T(Kh));
+          rows.push_back(own[2 * i].ti);
+          for (int64_t j = 0; j < 2; ++j)
+            accs.push_back({S[2 * (2 * i + j)], S[2 * (2 * i + j) + 1]});
+        }
+        ck.stripProducts(ln, As, Dh, Value(), tjs, C, accs, rows);
+        SmallVector<Value> out;
+        const size_t first = withO ? 2 : 0;
+        if (withO)
+          for (int64_t m = 0; m < 2; ++m)
+            ck.forEachElement(ln, accs[m], oi, tjs[m],
+                              [&](Value i, Value j, Value x) { kb.store(x, O.mem, ck.el(O, i, j)); });
+        for (size_t m = 0; m < own.size(); ++m) {
+          writeSh(own[m], accs[first + m]);
+          out.append({accs[first + m][0], accs[first + m][1]});
+        }
+        return out;
+      };
+      auto op = scf::IfOp::create(b, l, SmallVector<Type>(2 * own.size(), c2), ck.lt(ck.warp, kb.idx(oWarps)), true);
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(op.thenBlock());
+        scf::YieldOp::create(b, l, block(true));
+        b.setInsertionPointToStart(op.elseBlock());
+        scf::YieldOp::create(b, l, block(false));
+      }
+      updated.append(op.getResults().begin(), op.getResults().end());
+    } else {
+      Chunked::Product o{QKh, O};
+      o.init.assign(kept.begin(), kept.end());
+      ck.matmuls({o}, 0, Dh, 0, C, VT, C, 0, kWarps, {}, strip);
+    }
+    if (sharedColumns && !fusedUpdate) {
       // The warp's tiles share their columns: Delta's fragments loaded once
       // per 16-deep step for all of them.
       SmallVector<Chunked::Acc> accs;
@@ -813,7 +881,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
         updated.append({accs[m][0], accs[m][1]});
       }
     }
-    for (size_t m = 0; m < own.size() && !sharedColumns; ++m) {
+    for (size_t m = 0; m < own.size() && !sharedColumns && !fusedUpdate; ++m) {
       auto update = [&] {
         Chunked::Acc acc = {S[2 * m], S[2 * m + 1]};
         if (gated)
