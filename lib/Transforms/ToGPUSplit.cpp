@@ -465,7 +465,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // columns: the state update loads Delta's fragments once per 16-deep step
   // for all of them instead of once a tile (K = 256: at value tile 64, 4
   // tiles a warp, 20 ldmatrix a warp per chunk instead of 32; measured at B2
-  // T16384 H16: EFLA -1..1.6%, gated DeltaNet -2..3.5%, DeltaNet +-0.3%).
+  // T16384 H16: EFLA -1..1.6%, gated DeltaNet -2..3.5%, DeltaNet +-0.3%;
+  // ungated kernels at tile 64 now take fusedUpdate below instead).
   const bool sharedColumns = sTiles % kWarps == 0 && sTiles > kWarps && kWarps % (VT / 16) == 0;
   // Ungated, with strips of O (value tile 64) and as many 2 x 2 blocks of
   // state tiles as warps (K = 256): each warp takes one block, in the
