@@ -814,17 +814,24 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       byMovers([&] { fetchA(next, zero); });
     // Phase 2: O = QS + QK Delta; S = G_C S + K^T (diag(G_C / G) Delta).
     auto c2 = VectorType::get({2, 2}, ck.f32);
+    // State tile m's accumulators, times G_C when gated.
+    auto stateAcc = [&](size_t m) {
+      Chunked::Acc acc = {S[2 * m], S[2 * m + 1]};
+      if (gated)
+        for (Value &a : acc)
+          a = kb.mul(vector::BroadcastOp::create(b, l, c2, gc), a);
+      return acc;
+    };
     SmallVector<Value> updated;
     if (fusedUpdate) {
       // Warps with a strip of O: O and the block in one pass; the others
       // the block alone.
-      const int64_t pairsN = VT / 32;
       SmallVector<Value> tjs = {own[0].tj, own[1].tj};
+      Value oi = kb.imul(ck.div(ck.warp, VT / 32), kb.idx(16));
       auto block = [&](bool withO) {
         SmallVector<Chunked::Acc> accs;
         SmallVector<Mat> As;
         SmallVector<Value> rows;
-        Value oi = kb.imul(ck.div(ck.warp, pairsN), kb.idx(16));
         if (withO) {
           accs.append(kept.begin(), kept.end());
           As.push_back(QKh);
@@ -834,7 +841,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
           As.push_back(Chunked::T(Kh));
           rows.push_back(own[2 * i].ti);
           for (int64_t j = 0; j < 2; ++j)
-            accs.push_back({S[2 * (2 * i + j)], S[2 * (2 * i + j) + 1]});
+            accs.push_back(stateAcc(2 * i + j));
         }
         ck.stripProducts(ln, As, Dh, Value(), tjs, C, accs, rows);
         SmallVector<Value> out;
@@ -850,13 +857,11 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
         return out;
       };
       auto op = scf::IfOp::create(b, l, SmallVector<Type>(2 * own.size(), c2), ck.lt(ck.warp, kb.idx(oWarps)), true);
-      {
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPointToStart(op.thenBlock());
-        scf::YieldOp::create(b, l, block(true));
-        b.setInsertionPointToStart(op.elseBlock());
-        scf::YieldOp::create(b, l, block(false));
-      }
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(op.thenBlock());
+      scf::YieldOp::create(b, l, block(true));
+      b.setInsertionPointToStart(op.elseBlock());
+      scf::YieldOp::create(b, l, block(false));
       updated.append(op.getResults().begin(), op.getResults().end());
     } else {
       Chunked::Product o{QKh, O};
@@ -869,11 +874,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       SmallVector<Chunked::Acc> accs;
       SmallVector<Value> rows;
       for (size_t m = 0; m < own.size(); ++m) {
-        Chunked::Acc acc = {S[2 * m], S[2 * m + 1]};
-        if (gated)
-          for (Value &a : acc)
-            a = kb.mul(vector::BroadcastOp::create(b, l, c2, gc), a);
-        accs.push_back(acc);
+        accs.push_back(stateAcc(m));
         rows.push_back(own[m].ti);
       }
       ck.stripProducts(ln, SmallVector<Mat>(own.size(), Chunked::T(Kh)), DWh, Value(), {own[0].tj}, C, accs, rows);
@@ -884,10 +885,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     }
     for (size_t m = 0; m < own.size() && !sharedColumns && !fusedUpdate; ++m) {
       auto update = [&] {
-        Chunked::Acc acc = {S[2 * m], S[2 * m + 1]};
-        if (gated)
-          for (Value &a : acc)
-            a = kb.mul(vector::BroadcastOp::create(b, l, c2, gc), a);
+        Chunked::Acc acc = stateAcc(m);
         ck.tileProducts(ln, {Chunked::T(Kh)}, DWh, own[m].ti, own[m].tj, C, {&acc, 1});
         writeSh(own[m], acc);
         return SmallVector<Value>{acc[0], acc[1]};
