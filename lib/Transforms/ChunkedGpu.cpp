@@ -118,9 +118,13 @@ Value Chunked::address(Value mem, Value shift) {
   return arith::IndexCastOp::create(b, l, b.getI64Type(), kb.iadd(base, shift));
 }
 
-void Chunked::prefetchL2(Value mem, Value index) {
+Value Chunked::elementAddress(Value mem, Value index) {
   auto ty = llvm::cast<MemRefType>(mem.getType());
-  Value i64 = address(mem, kb.imul(index, kb.idx(ty.getElementTypeBitWidth() / 8)));
+  return address(mem, kb.imul(index, kb.idx(ty.getElementTypeBitWidth() / 8)));
+}
+
+void Chunked::prefetchL2(Value mem, Value index) {
+  Value i64 = elementAddress(mem, index);
   // Inline PTX: the NVPTX backend selects the prefetch intrinsic only for
   // some targets; the instruction itself exists on every one we build for.
   LLVM::InlineAsmOp::create(b, l, Type(), ValueRange{i64}, b.getStringAttr("prefetch.global.L2 [$0];"),
@@ -129,8 +133,7 @@ void Chunked::prefetchL2(Value mem, Value index) {
 }
 
 void Chunked::storeStreaming(Value x, Value mem, Value index) {
-  auto ty = llvm::cast<MemRefType>(mem.getType());
-  Value i64 = address(mem, kb.imul(index, kb.idx(ty.getElementTypeBitWidth() / 8)));
+  Value i64 = elementAddress(mem, index);
   Value words = vector::BitCastOp::create(b, l, VectorType::get({4}, b.getI32Type()), x);
   SmallVector<Value> ops{i64};
   for (int64_t m = 0; m < 4; ++m)

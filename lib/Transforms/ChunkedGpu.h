@@ -100,6 +100,8 @@ struct Chunked {
   /// The address (i64) of byte `shift` of the memref `mem`: a generic or
   /// global address, or a shared-window offset for workgroup memory.
   mlir::Value address(mlir::Value mem, mlir::Value shift);
+  /// The address (i64) of element `index` of the 1-D buffer `mem`.
+  mlir::Value elementAddress(mlir::Value mem, mlir::Value index);
 
   void barrier();
   /// prefetch.L2 of element `index` of the global buffer `mem` (no register,

@@ -867,40 +867,41 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       Chunked::Product o{QKh, O};
       o.init.assign(kept.begin(), kept.end());
       ck.matmuls({o}, 0, Dh, 0, C, VT, C, 0, kWarps, {}, strip);
-    }
-    if (sharedColumns && !fusedUpdate) {
-      // The warp's tiles share their columns: Delta's fragments loaded once
-      // per 16-deep step for all of them.
-      SmallVector<Chunked::Acc> accs;
-      SmallVector<Value> rows;
-      for (size_t m = 0; m < own.size(); ++m) {
-        accs.push_back(stateAcc(m));
-        rows.push_back(own[m].ti);
+      if (sharedColumns) {
+        // The warp's tiles share their columns: Delta's fragments loaded
+        // once per 16-deep step for all of them.
+        SmallVector<Chunked::Acc> accs;
+        SmallVector<Value> rows;
+        for (size_t m = 0; m < own.size(); ++m) {
+          accs.push_back(stateAcc(m));
+          rows.push_back(own[m].ti);
+        }
+        ck.stripProducts(ln, SmallVector<Mat>(own.size(), Chunked::T(Kh)), DWh, Value(), {own[0].tj}, C, accs, rows);
+        for (size_t m = 0; m < own.size(); ++m) {
+          writeSh(own[m], accs[m]);
+          updated.append({accs[m][0], accs[m][1]});
+        }
+      } else {
+        for (size_t m = 0; m < own.size(); ++m) {
+          auto update = [&] {
+            Chunked::Acc acc = stateAcc(m);
+            ck.tileProducts(ln, {Chunked::T(Kh)}, DWh, own[m].ti, own[m].tj, C, {&acc, 1});
+            writeSh(own[m], acc);
+            return SmallVector<Value>{acc[0], acc[1]};
+          };
+          if (everyTileMine) {
+            updated.append(update());
+            continue;
+          }
+          auto op = scf::IfOp::create(b, l, TypeRange{c2, c2}, own[m].mine, true);
+          OpBuilder::InsertionGuard g(b);
+          b.setInsertionPointToStart(op.thenBlock());
+          scf::YieldOp::create(b, l, update());
+          b.setInsertionPointToStart(op.elseBlock());
+          scf::YieldOp::create(b, l, ValueRange{S[2 * m], S[2 * m + 1]});
+          updated.append(op.getResults().begin(), op.getResults().end());
+        }
       }
-      ck.stripProducts(ln, SmallVector<Mat>(own.size(), Chunked::T(Kh)), DWh, Value(), {own[0].tj}, C, accs, rows);
-      for (size_t m = 0; m < own.size(); ++m) {
-        writeSh(own[m], accs[m]);
-        updated.append({accs[m][0], accs[m][1]});
-      }
-    }
-    for (size_t m = 0; m < own.size() && !sharedColumns && !fusedUpdate; ++m) {
-      auto update = [&] {
-        Chunked::Acc acc = stateAcc(m);
-        ck.tileProducts(ln, {Chunked::T(Kh)}, DWh, own[m].ti, own[m].tj, C, {&acc, 1});
-        writeSh(own[m], acc);
-        return SmallVector<Value>{acc[0], acc[1]};
-      };
-      if (everyTileMine) {
-        updated.append(update());
-        continue;
-      }
-      auto op = scf::IfOp::create(b, l, TypeRange{c2, c2}, own[m].mine, true);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(op.thenBlock());
-      scf::YieldOp::create(b, l, update());
-      b.setInsertionPointToStart(op.elseBlock());
-      scf::YieldOp::create(b, l, ValueRange{S[2 * m], S[2 * m + 1]});
-      updated.append(op.getResults().begin(), op.getResults().end());
     }
     if (pairs) // (the issuer's warp has waited)
       ck.when(arith::XOrIOp::create(b, l, issuerWarp, arith::ConstantIntOp::create(b, l, b.getI1Type(), 1)),
