@@ -233,6 +233,23 @@ struct Chunked {
   /// and 8 (w + warps) side by side.
   void solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh = nullptr, mlir::Value LG = {},
                    int64_t warps = kWarps);
+  /// One set of right-hand sides for solveTransposed: R = diag(rowScale)
+  /// src, src the chunk's C x cols matrix as `stored` (f16, bf16 or f32; a
+  /// 16-bit one viewed as f16), X to `out` (f16; src's place allowed).
+  struct Solve {
+    Mat src;
+    mlir::Type stored;
+    Mat out;
+    int64_t cols;
+    std::function<mlir::Value(mlir::Value)> rowScale;
+  };
+  /// X = (I + L)^{-1} R for each Solve (Lh = -L off the diagonal blocks,
+  /// Tinv their inverses), by 16-column strips, a warp's strip transposed
+  /// and its partial sums in registers (ChunkedSolve.cpp). Warps take the
+  /// solves' strips in turn; where two solves have a strip for every warp
+  /// each, a warp takes one of each side by side. No barrier inside: Lh,
+  /// Tinv and the sources must be in place before, X is after the next.
+  void solveTransposed(Mat Lh, Mat Tinv, llvm::ArrayRef<Solve> solves);
   /// body(e) for e = tid + m * threads, loads of every round first, then the
   /// stores; a last partial round under a guard.
   void unrolled(int64_t n, const std::function<llvm::SmallVector<mlir::Value>(mlir::Value)> &loads,

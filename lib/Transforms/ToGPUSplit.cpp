@@ -216,9 +216,14 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
+  const bool registerSolve = std::max(K, V) >= 128;
   Value smem = ck.begin(V, "split_prep", "split",
-                        "split, first kernel: one block per (pair, chunk), all chunks at once; the prologue, "
-                        "K K^T, Q K^T, the inverses and the solves for W and U, written to the workspace");
+                        std::string("split, first kernel: one block per (pair, chunk), all chunks at once; the "
+                                    "prologue, K K^T, Q K^T, the inverses and the solves for W and U") +
+                            (registerSolve ? " (side by side, 16-column strips transposed in the warps' registers; "
+                                             "the keys and queries stored during the products, QK during the solves)"
+                                           : " (one after the other, through shared memory)") +
+                            ", written to the workspace");
   const bool gated = !kb.ungated();
   const Workspace wsp{K, V, UT};
   const WorkRows wr(ck, wsp);
@@ -229,55 +234,50 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   Mat Lh = ck.view(smem, off, C, C, ck.f16), QKh = ck.view(smem, off, C, C, ck.f16);
   Value A = ck.view(smem, off, C, 1, ck.f32).mem, Bc = ck.view(smem, off, C, 1, ck.f32).mem;
   Value LG = ck.view(smem, off, C, 1, ck.f32).mem;
-  const int64_t wide = std::max(K, V);
-  // Rows padded by 32 bytes: the solves' accesses (a row of eight lanes'
-  // pairs, 64-bit, and a column's eight lanes, each of four rows) then
-  // fall in different banks (padded by 16, two-way conflicts: measured
-  // with ncu at B1 T32768 D128, 10.5 M of the prep's 18.9 M excess
-  // shared-memory wavefronts; the prep 452 -> 435 us, D256 1.02 -> 0.96
-  // ms). Not at 64 columns, where ptxas then takes 47 registers instead of
-  // 40 and an SM holds two blocks instead of three (B1 T32768 D64 +7%).
-  Mat RHS = ck.view(smem, off, C, wide, ck.f32, false, wide >= 128 ? 32 : 16);
-  // The chunk's values as stored, staged where the solves' f16 results go
-  // (in RHS itself when f32) until U's right-hand side is made of them.
-  int64_t dOff = off;
-  Mat Dh = ck.view(smem, off, C, wide, ck.f16);
+  // From 128 columns on, the solves run in the warps' registers
+  // (solveTransposed): U, and, where the values are 16-bit, the values
+  // staged in its place; W in the place of the keys (the solve reads a block
+  // of rows before it writes it; the keys are stored before), its rows' pad
+  // holding log G. (Measured against the solves through shared memory
+  // below: the prep at B1 T32768 H16 D128 428 -> 375 us, D256 (B2 T16384)
+  // 912 -> 805 us. At 64 columns ptxas then takes 56-75 registers instead
+  // of 40-64, fewer blocks an SM: B1 T32768 D64 EFLA +1%, gated EFLA +11%.)
   const bool f32io = kb.ioType().isF32();
-  Mat Vin = f32io ? RHS : ck.view(smem, dOff, C, V, kb.ioType());
+  Mat Wh = Kh, Uh, Vin, RHS, Dh;
+  if (registerSolve) {
+    int64_t uOff = off;
+    Uh = ck.view(smem, off, C, V, ck.f16);
+    Vin = f32io ? ck.view(smem, off, C, V, ck.f32) : ck.view(smem, uOff, C, V, kb.ioType());
+  } else {
+    // The solves through shared memory (solveStrips): the right-hand sides
+    // scaled into RHS (f32), the chunk's values staged where the solves'
+    // f16 results go (in RHS itself when f32) until U's right-hand side is
+    // made of them.
+    RHS = ck.view(smem, off, C, std::max(K, V), ck.f32);
+    int64_t dOff = off;
+    Dh = ck.view(smem, off, C, std::max(K, V), ck.f16);
+    Vin = f32io ? RHS : ck.view(smem, dOff, C, V, kb.ioType());
+  }
   const int64_t sharedBytes = off;
+
   // RHS (f32) = diag(rowScale) X for the chunk's C x cols matrix X (f16, f32
-  // or the storage type; may be RHS itself): eight columns of a row per
-  // thread and round, every round's loads before its stores. From 128
-  // columns on, in two halves of four (columns 4 q .. and cols / 2 + 4 q ..):
-  // eight neighbouring threads' 16-byte f32 stores then make one 128-byte
-  // piece of a row, where eight neighbouring columns a thread spread them
-  // over two (ncu: shared wavefronts -6%); at 64 columns eight neighbouring
-  // ones, since ptxas spills otherwise (32 bytes, 64 registers for 40).
+  // or the storage type; may be RHS itself): eight neighbouring columns of a
+  // row per thread and round, every round's loads before its stores.
   auto scaleRows = [&](Mat X, int64_t cols, const std::function<Value(Value)> &rowScale) {
     const int64_t per = cols / 8;
-    const bool halves = cols >= 128;
-    const int64_t n = halves ? 4 : 8;
     Type elem = llvm::cast<MemRefType>(X.mem.getType()).getElementType();
-    auto vx = VectorType::get({n}, elem), vf = VectorType::get({n}, ck.f32);
-    const int64_t loadAlign = n * elem.getIntOrFloatBitWidth() / 8;
-    auto at = [&](Value e, int64_t half) {
-      Value c = kb.imul(ck.rem(e, per), kb.idx(n));
-      return SmallVector<Value, 2>{ck.div(e, per), half ? kb.iadd(c, kb.idx(cols / 2)) : c};
-    };
+    auto vx = VectorType::get({8}, elem), vf = VectorType::get({8}, ck.f32);
+    auto at = [&](Value e) { return SmallVector<Value, 2>{ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(8))}; };
     ck.unrolled(
         C * per,
         [&](Value e) -> SmallVector<Value> {
-          SmallVector<Value> xs;
-          for (int64_t half = 0; half < (halves ? 2 : 1); ++half) {
-            Value x = vector::LoadOp::create(b, l, vx, X.mem, at(e, half), false, llvm::MaybeAlign(loadAlign));
-            xs.push_back(elem.isF32() ? x : Value(arith::ExtFOp::create(b, l, vf, x)));
-          }
-          return xs;
+          Value x = vector::LoadOp::create(b, l, vx, X.mem, at(e), false,
+                                           llvm::MaybeAlign(8 * elem.getIntOrFloatBitWidth() / 8));
+          return {elem.isF32() ? x : Value(arith::ExtFOp::create(b, l, vf, x))};
         },
         [&](Value e, ArrayRef<Value> x) {
           Value s = vector::BroadcastOp::create(b, l, vf, rowScale(ck.div(e, per)));
-          for (size_t half = 0; half < x.size(); ++half)
-            vector::StoreOp::create(b, l, kb.mul(s, x[half]), RHS.mem, at(e, half), false, llvm::MaybeAlign(16));
+          vector::StoreOp::create(b, l, kb.mul(s, x[0]), RHS.mem, at(e), false, llvm::MaybeAlign(16));
         });
   };
 
@@ -330,81 +330,145 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
       ck.when(ck.lt(ck.tid, kb.idx(32)), [&] { ck.scanLogG(LG); });
       ck.barrier();
     }
-    // The ten tiles on or below the diagonal, on warps 0-9. (Measured with
-    // the vector right-hand sides below, against all sixteen tiles and
-    // element-wise right-hand sides: B1 T32768 D128 -4..-5.5%, B2 T16384
-    // D128 -5%, D256 -3% of the whole forward.)
-    ck.matmuls(ck.kqProducts(Kh, Qh, KKd, Lh, QKh, A, LG, gated), 0, Chunked::T(Kh), 0, C, C, K, 0, kWarps,
-               kLowerTiles);
-    // U's right-hand side diag(b) V beside the diagonal inverses.
-    scaleRows(Vin, V, [&](Value i) { return kb.load(Bc, i); });
-    ck.barrier();
-    ck.when(ck.lt(ck.tid, kb.idx(32 * (C / 16))), [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, Tinv); });
-    ck.barrier();
-    ck.solveStrips(Lh, Tinv, RHS, Dh, V);
-    ck.barrier();
-    // Out to the workspace: U; beside it W's right-hand side diag(a G) K.
     Value ws = kb.workHalf();
-    auto store = [&](Mat from, Workspace::Field field, int64_t cols) {
-      forPieces(ck, cols, [&](Value i, Value c) {
-        ck.when(ck.lt(i, n), [&] {
-          auto v8 = VectorType::get({8}, ck.f16);
-          Value x = vector::LoadOp::create(b, l, v8, from.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
-          Value row = wr.row(kb, kb.iadd(c0, i)), at;
-          if (field == Workspace::U) {
-            Value tile = ck.div(c, UT);
-            at = wr.at(kb, field, row, ck.rem(c, UT), tile);
-          } else {
-            at = wr.at(kb, field, row, c);
-          }
-          if (lookahead)
-            ck.storeStreaming(x, ws, at);
-          else
-            vector::StoreOp::create(b, l, x, ws, ValueRange{at}, false, llvm::MaybeAlign(16));
-        });
-      });
+    // Out to the workspace in 16-byte pieces of rows.
+    auto store = [&](Mat from, Workspace::Field field, int64_t cols, Movers mv) {
+      forPieces(
+          ck, cols,
+          [&](Value i, Value c) {
+            ck.when(ck.lt(i, n), [&] {
+              auto v8 = VectorType::get({8}, ck.f16);
+              Value x = vector::LoadOp::create(b, l, v8, from.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
+              Value row = wr.row(kb, kb.iadd(c0, i)), at;
+              if (field == Workspace::U) {
+                Value tile = ck.div(c, UT);
+                at = wr.at(kb, field, row, ck.rem(c, UT), tile);
+              } else {
+                at = wr.at(kb, field, row, c);
+              }
+              if (lookahead)
+                ck.storeStreaming(x, ws, at);
+              else
+                vector::StoreOp::create(b, l, x, ws, ValueRange{at}, false, llvm::MaybeAlign(16));
+            });
+          },
+          8, mv);
     };
-    store(Dh, Workspace::U, V);
-    scaleRows(Kh, K, [&](Value i) {
-      Value s = kb.load(A, i);
-      return gated ? kb.mul(s, kb.exp(kb.load(LG, i))) : s;
-    });
-    ck.barrier();
-    ck.solveStrips(Lh, Tinv, RHS, Dh, K);
-    // log G beside W, in the pad of its rows (the solve writes columns < K).
-    if (gated)
-      ck.when(ck.lt(ck.tid, kb.idx(C)), [&] {
-        auto f32x1 = VectorType::get({1}, ck.f32), f16x2 = VectorType::get({2}, ck.f16);
-        Value lg = vector::BroadcastOp::create(b, l, f32x1, kb.load(LG, ck.tid));
-        vector::StoreOp::create(b, l, vector::BitCastOp::create(b, l, f16x2, lg), Dh.mem,
-                                ValueRange{ck.tid, kb.idx(K)});
-      });
-    ck.barrier();
-    // W, the keys, the queries and QK, whole rows with their pads: the
+    // W, the keys, the queries and QK whole rows with their pads: the
     // memory's sectors written in full. At K = 64, where the shared-memory
     // rows are as wide as the field's, the chunk's live rows as one flat
     // piece on both sides: 16-byte pieces of it, no row arithmetic per piece.
     // (Measured at B1 T32768: D64 -8..-9%; D128 +1.5%, D256 +-0.5%, so
     // row by row there.)
-    auto storeRows = [&](Mat from, Workspace::Field field) {
+    auto storeRows = [&](Mat from, Workspace::Field field, Movers mv) {
       const int64_t stride = wsp.stride(field);
       if (K > 64 || from.ld != stride)
-        return store(from, field, stride);
+        return store(from, field, stride, mv);
       Value flat = memref::CollapseShapeOp::create(b, l, from.mem, ArrayRef<ReassociationIndices>{{0, 1}});
       Value base = wr.at(kb, field, wr.row(kb, c0), kb.idx(0)), live = kb.imul(n, kb.idx(stride));
       auto v8 = VectorType::get({8}, ck.f16);
-      for (int64_t m = 0; m < C * stride / 8; m += kThreads) {
-        Value at = kb.imul(kb.iadd(ck.tid, kb.idx(m)), kb.idx(8));
+      Value id = mv.id ? mv.id : ck.tid;
+      for (int64_t m = 0; m < C * stride / 8; m += mv.count) {
+        Value at = kb.imul(kb.iadd(id, kb.idx(m)), kb.idx(8));
         ck.when(ck.lt(at, live), [&] {
           Value x = vector::LoadOp::create(b, l, v8, flat, ValueRange{at}, false, llvm::MaybeAlign(16));
           vector::StoreOp::create(b, l, x, ws, ValueRange{kb.iadd(base, at)}, false, llvm::MaybeAlign(16));
         });
       }
     };
-    storeRows(Dh, Workspace::W);
-    storeRows(Kh, Workspace::K_);
-    storeRows(Qh, Workspace::Q);
-    storeRows(QKh, Workspace::QK);
+    auto gain = [&](Value i) {
+      Value s = kb.load(A, i);
+      return gated ? kb.mul(s, kb.exp(kb.load(LG, i))) : s;
+    };
+    auto logGBesideW = [&](Mat W) {
+      if (gated)
+        ck.when(ck.lt(ck.tid, kb.idx(C)), [&] {
+          auto f32x1 = VectorType::get({1}, ck.f32), f16x2 = VectorType::get({2}, ck.f16);
+          Value lg = vector::BroadcastOp::create(b, l, f32x1, kb.load(LG, ck.tid));
+          vector::StoreOp::create(b, l, vector::BitCastOp::create(b, l, f16x2, lg), W.mem,
+                                  ValueRange{ck.tid, kb.idx(K)});
+        });
+    };
+    // The ten tiles on or below the diagonal, on warps 0-9. (Measured
+    // against all sixteen tiles, with the right-hand sides scaled into
+    // shared memory: B1 T32768 D128 -4..-5.5%, B2 T16384 D128 -5%, D256 -3%
+    // of the whole forward.)
+    auto products = [&] {
+      ck.matmuls(ck.kqProducts(Kh, Qh, KKd, Lh, QKh, A, LG, gated), 0, Chunked::T(Kh), 0, C, C, K, 0, kWarps,
+                 kLowerTiles);
+    };
+    if (!registerSolve) {
+      products();
+      // U's right-hand side diag(b) V beside the diagonal inverses.
+      scaleRows(Vin, V, [&](Value i) { return kb.load(Bc, i); });
+      ck.barrier();
+      ck.when(ck.lt(ck.tid, kb.idx(32 * (C / 16))), [&] { ck.inverse(kb.imul(ck.warp, kb.idx(16)), KKd, Tinv); });
+      ck.barrier();
+      ck.solveStrips(Lh, Tinv, RHS, Dh, V);
+      ck.barrier();
+      // Out to the workspace: U; beside it W's right-hand side diag(a G) K.
+      store(Dh, Workspace::U, V, Movers{});
+      scaleRows(Kh, K, gain);
+      ck.barrier();
+      ck.solveStrips(Lh, Tinv, RHS, Dh, K);
+      // log G beside W, in the pad of its rows (the solve writes columns < K).
+      logGBesideW(Dh);
+      ck.barrier();
+      storeRows(Dh, Workspace::W, Movers{});
+      storeRows(Kh, Workspace::K_, Movers{});
+      storeRows(Qh, Workspace::Q, Movers{});
+      storeRows(QKh, Workspace::QK, Movers{});
+      return;
+    }
+    // The keys and the queries go out while warps 0-9 compute the products,
+    // by the six warps without a tile.
+    const int64_t tileWarps = std::size(kLowerTiles);
+    {
+      Value id = arith::SubIOp::create(b, l, ck.tid, kb.idx(32 * tileWarps));
+      ck.when(ck.lt(id, kb.idx(kThreads - 32 * tileWarps)), [&] {
+        const Movers idle{id, kThreads - 32 * tileWarps};
+        storeRows(Kh, Workspace::K_, idle);
+        storeRows(Qh, Workspace::Q, idle);
+      });
+    }
+    products();
+    // The warp of each diagonal tile inverts its block right after its
+    // epilogue's stores into KKd (no block barrier before the inverses).
+    {
+      const auto *first = llvm::find(kLowerTiles, std::pair<int64_t, int64_t>{0, 0});
+      const int64_t w0 = first - std::begin(kLowerTiles);
+      for (int64_t r = 0; r < C / 16; ++r)
+        assert(kLowerTiles[w0 + r] == (std::pair<int64_t, int64_t>{r, r}) && "the diagonal tiles on consecutive warps");
+      Value r = arith::SubIOp::create(b, l, ck.warp, kb.idx(w0));
+      ck.when(ck.lt(r, kb.idx(C / 16)), [&] {
+        ck.syncWarp();
+        ck.inverse(kb.imul(r, kb.idx(16)), KKd, Tinv);
+      });
+    }
+    ck.barrier();
+    // log G beside W, in the pad of its rows (the keys' rows, stored by now;
+    // the solve writes columns < K).
+    logGBesideW(Wh);
+    // QK out beside the solve: by the warps without a strip where there
+    // are such, else by all before it.
+    const int64_t solving = std::min<int64_t>(kWarps, (K + V) / 16);
+    {
+      Value id = arith::SubIOp::create(b, l, ck.tid, kb.idx(32 * solving));
+      if (solving < kWarps)
+        ck.when(ck.lt(id, kb.idx(kThreads - 32 * solving)), [&] {
+          storeRows(QKh, Workspace::QK, Movers{id, kThreads - 32 * solving});
+        });
+      else
+        storeRows(QKh, Workspace::QK, Movers{});
+    }
+    // U = (I + L)^{-1} diag(b) V and W = (I + L)^{-1} diag(a G) K side by
+    // side.
+    ck.solveTransposed(Lh, Tinv,
+                       {Chunked::Solve{f32io ? Vin : Uh, kb.ioType(), Uh, V, [&](Value i) { return kb.load(Bc, i); }},
+                        Chunked::Solve{Kh, ck.f16, Wh, K, gain}});
+    ck.barrier();
+    store(Uh, Workspace::U, V, Movers{});
+    storeRows(Wh, Workspace::W, Movers{});
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
