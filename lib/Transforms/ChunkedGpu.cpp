@@ -182,9 +182,28 @@ void Chunked::tileProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, Va
   stripProducts(ln, As, B, ai, {tj}, Kd, acc);
 }
 
+Value Chunked::fragmentA(const Lane &ln, const Mat &A, Value ai, Value k0) {
+  // Matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15). Column-major A is read
+  // from X = A^T (rows k): lanes 0-7 | 8-15 | 16-23 | 24-31 address the four
+  // matrices' rows.
+  auto a4 = VectorType::get({4, 2}, f16);
+  if (A.colMajor)
+    return nvgpu::LdMatrixOp::create(b, l, a4, A.mem, el(A, kb.iadd(k0, kb.iadd(ln.l8, ln.hi8)), kb.iadd(ai, ln.q8)),
+                                     true, 4);
+  return nvgpu::LdMatrixOp::create(b, l, a4, A.mem, el(A, kb.iadd(ai, ln.l16), kb.iadd(k0, ln.hi8)), false, 4);
+}
+
+Value Chunked::fragmentB(const Lane &ln, const Mat &B, Value tj, Value k0) {
+  auto a4 = VectorType::get({4, 2}, f16);
+  if (B.colMajor)
+    return nvgpu::LdMatrixOp::create(b, l, a4, B.mem, el(B, kb.iadd(tj, kb.iadd(ln.l8, ln.hi8)), kb.iadd(k0, ln.q8)),
+                                     false, 4);
+  return nvgpu::LdMatrixOp::create(b, l, a4, B.mem, el(B, kb.iadd(k0, kb.iadd(ln.l8, ln.q8)), kb.iadd(tj, ln.hi8)),
+                                   true, 4);
+}
+
 void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, ArrayRef<Value> tjs, int64_t Kd,
                             MutableArrayRef<Acc> acc, ArrayRef<Value> ais, int64_t kSplit) {
-  auto a4 = VectorType::get({4, 2}, f16);
   const size_t n = tjs.size();
   assert(acc.size() == As.size() * n && "an accumulator per product and column tile");
   kSplit = std::max<int64_t>(1, std::min(kSplit, Kd / 16));
@@ -197,23 +216,11 @@ void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, A
     // B (16 x 16 at k0, columns tj): (k 0-7 | 8-15) for n-tile tj, then tj + 8.
     SmallVector<Value> bqs;
     for (Value tj : tjs)
-      bqs.push_back(
-          B.colMajor ? nvgpu::LdMatrixOp::create(
-                           b, l, a4, B.mem, el(B, kb.iadd(tj, kb.iadd(ln.l8, ln.hi8)), kb.iadd(kk, ln.q8)), false, 4)
-                     : nvgpu::LdMatrixOp::create(
-                           b, l, a4, B.mem, el(B, kb.iadd(kk, kb.iadd(ln.l8, ln.q8)), kb.iadd(tj, ln.hi8)), true, 4));
+      bqs.push_back(fragmentB(ln, B, tj, kk));
     for (size_t p = 0; p < As.size(); ++p) {
-      // A (16 x 16 at rows ai, columns k0): matrices (rows 0-7 | 8-15) x (k
-      // 0-7 | 8-15). Column-major A is read from X = A^T (rows k): lanes 0-7
-      // | 8-15 | 16-23 | 24-31 address the four matrices' rows.
-      const Mat &A = As[p];
       if (!ais.empty())
         ai = ais[p];
-      Value a = A.colMajor ? nvgpu::LdMatrixOp::create(b, l, a4, A.mem,
-                                                       el(A, kb.iadd(kk, kb.iadd(ln.l8, ln.hi8)), kb.iadd(ai, ln.q8)),
-                                                       true, 4)
-                           : nvgpu::LdMatrixOp::create(b, l, a4, A.mem,
-                                                       el(A, kb.iadd(ai, ln.l16), kb.iadd(kk, ln.hi8)), false, 4);
+      Value a = fragmentA(ln, As[p], ai, kk);
       for (size_t m = 0; m < n; ++m)
         for (int h = 0; h < 2; ++h) {
           Value bh = vector::ShuffleOp::create(b, l, bqs[m], bqs[m], ArrayRef<int64_t>{2 * h, 2 * h + 1});

@@ -168,6 +168,12 @@ struct Chunked {
   /// the warp owns.
   void storeStateRegisters(const Lane &ln, llvm::ArrayRef<OwnTile> own, llvm::ArrayRef<mlir::Value> S, mlir::Value v0);
   mlir::Value zeroAcc();
+  /// The m16n8k16 A fragment (vector<4x2xf16>) of A's 16 x 16 block at rows
+  /// ai, columns k0, by one ldmatrix (.trans where A is column-major).
+  mlir::Value fragmentA(const Lane &ln, const Mat &A, mlir::Value ai, mlir::Value k0);
+  /// B's 16 x 16 block at rows k0, columns tj as two n8 B fragments (pieces
+  /// 0-1: columns tj .., 2-3: tj + 8 ..), by one ldmatrix.
+  mlir::Value fragmentB(const Lane &ln, const Mat &B, mlir::Value tj, mlir::Value k0);
   /// acc[p] += As[p][rows ai.., 0..Kd) * B[0..Kd, columns tj..] for one
   /// 16 x 16 tile; the B fragment loaded once per 16-deep step for all p.
   void tileProducts(const Lane &ln, llvm::ArrayRef<Mat> As, Mat B, mlir::Value ai, mlir::Value tj, int64_t Kd,

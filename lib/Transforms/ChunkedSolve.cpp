@@ -35,7 +35,7 @@ using namespace mlir;
 namespace deltac {
 
 void Chunked::solveTransposed(Mat Lh, Mat Tinv, ArrayRef<Solve> solves) {
-  auto a4 = VectorType::get({4, 2}, f16), c2 = VectorType::get({2, 2}, f32);
+  auto c2 = VectorType::get({2, 2}, f32);
   auto ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32), f32x2 = VectorType::get({2}, f32);
   // One strip: solve s's columns j0 .. j0 + 15.
   struct Strip {
@@ -80,9 +80,7 @@ void Chunked::solveTransposed(Mat Lh, Mat Tinv, ArrayRef<Solve> solves) {
           // Y's 16 x 16 block read as the A fragment of its transpose, whose
           // pieces are the accumulators': piece 2h + rr = (row g + 8 rr,
           // columns 8h + 2t, + 1).
-          Value y = nvgpu::LdMatrixOp::create(
-              b, l, a4, s.src.mem, el(s.src, kb.iadd(kb.idx(r0), kb.iadd(ln.l8, ln.hi8)), kb.iadd(st.j0, ln.q8)), true,
-              4);
+          Value y = fragmentA(ln, T(s.src), st.j0, kb.idx(r0));
           // X_r goes where Y's block was: every lane's part of it read first.
           if (s.out.mem == s.src.mem)
             syncWarp();
@@ -105,14 +103,9 @@ void Chunked::solveTransposed(Mat Lh, Mat Tinv, ArrayRef<Solve> solves) {
       // ldmatrix.trans), Lh's rows r0 .. as B's columns (one ldmatrix for
       // both column tiles, shared by the strips).
       for (int64_t k = 0; k < r; ++k) {
-        Value lq = nvgpu::LdMatrixOp::create(
-            b, l, a4, Lh.mem, el(Lh, kb.iadd(kb.idx(r0), kb.iadd(ln.l8, ln.hi8)), kb.iadd(kb.idx(16 * k), ln.q8)),
-            false, 4);
+        Value lq = fragmentB(ln, T(Lh), kb.idx(r0), kb.idx(16 * k));
         for (size_t x = 0; x < ns; ++x) {
-          const Mat &out = ss[x].s->out;
-          Value xk = nvgpu::LdMatrixOp::create(
-              b, l, a4, out.mem, el(out, kb.iadd(kb.idx(16 * k), kb.iadd(ln.l8, ln.hi8)), kb.iadd(ss[x].j0, ln.q8)),
-              true, 4);
+          Value xk = fragmentA(ln, T(ss[x].s->out), ss[x].j0, kb.idx(16 * k));
           for (int64_t h = 0; h < 2; ++h) {
             Value bh = vector::ShuffleOp::create(b, l, lq, lq, ArrayRef<int64_t>{2 * h, 2 * h + 1});
             accs[x][h] = nvgpu::MmaSyncOp::create(b, l, xk, bh, accs[x][h], ArrayRef<int64_t>{16, 8, 16});
