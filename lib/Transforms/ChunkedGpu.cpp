@@ -504,7 +504,7 @@ std::pair<Value, Value> Chunked::splitTf32(Value x) {
 }
 
 void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const Mat *DWh, Value LG, int64_t warps) {
-  auto a4 = VectorType::get({4, 2}, f16), b2 = VectorType::get({2, 2}, f16);
+  auto b2 = VectorType::get({2, 2}, f16);
   auto c2 = VectorType::get({2, 2}, f32), ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32);
   // Strip s (columns 8s ..) by warp s mod 16: one strip per warp up to 128
   // columns; beyond, a warp's strips side by side (two, at 256 columns: their
@@ -512,7 +512,7 @@ void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const M
   // inverses), or a loop over them.
   auto strips = [&](ArrayRef<Value> ss) {
     Lane ln = lane();
-    Value g = ln.g, t = ln.t, t2 = ln.t2, l16 = ln.l16, hi8 = ln.hi8;
+    Value g = ln.g, t = ln.t, t2 = ln.t2, l16 = ln.l16;
     const size_t ns = ss.size();
     SmallVector<Value> j0s;
     for (Value s : ss)
@@ -531,7 +531,7 @@ void Chunked::solveStrips(Mat Lh, Mat Tinv, Mat RHS, Mat Dh, int64_t VT, const M
         accs.push_back(vector::FromElementsOp::create(b, l, c2, e));
       }
       for (int64_t k = 0; k < r; ++k) {
-        Value a = nvgpu::LdMatrixOp::create(b, l, a4, Lh.mem, rc(r0, l16, kb.iadd(kb.idx(16 * k), hi8)), false, 4);
+        Value a = fragmentA(ln, Lh, kb.idx(r0), kb.idx(16 * k));
         for (size_t x = 0; x < ns; ++x) {
           Value bb = nvgpu::LdMatrixOp::create(b, l, b2, Dh.mem, rc(16 * k, l16, j0s[x]), true, 2);
           accs[x] = nvgpu::MmaSyncOp::create(b, l, a, bb, accs[x], ArrayRef<int64_t>{16, 8, 16});

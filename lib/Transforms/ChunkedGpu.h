@@ -256,6 +256,8 @@ struct Chunked {
   /// each, a warp takes one of each side by side. No barrier inside: Lh,
   /// Tinv and the sources must be in place before, X is after the next.
   void solveTransposed(Mat Lh, Mat Tinv, llvm::ArrayRef<Solve> solves);
+  /// The warps solveTransposed gives strips to (0 .. n - 1).
+  static int64_t solveWarps(llvm::ArrayRef<Solve> solves);
   /// body(e) for e = tid + m * threads, loads of every round first, then the
   /// stores; a last partial round under a guard.
   void unrolled(int64_t n, const std::function<llvm::SmallVector<mlir::Value>(mlir::Value)> &loads,

@@ -34,6 +34,15 @@ using namespace mlir;
 
 namespace deltac {
 
+static int64_t stripCount(ArrayRef<Chunked::Solve> solves) {
+  int64_t n = 0;
+  for (const Chunked::Solve &s : solves)
+    n += s.cols / 16;
+  return n;
+}
+
+int64_t Chunked::solveWarps(ArrayRef<Solve> solves) { return std::min<int64_t>(kWarps, stripCount(solves)); }
+
 void Chunked::solveTransposed(Mat Lh, Mat Tinv, ArrayRef<Solve> solves) {
   auto c2 = VectorType::get({2, 2}, f32);
   auto ta = VectorType::get({4, 1}, f32), tb = VectorType::get({2, 1}, f32), f32x2 = VectorType::get({2}, f32);
@@ -163,10 +172,7 @@ void Chunked::solveTransposed(Mat Lh, Mat Tinv, ArrayRef<Solve> solves) {
   // code a solve); where two solves have as many strips as there are warps
   // each, warp w takes strip w of both side by side (their chains overlap
   // and share Lh's fragments and the inverses); else a loop a solve.
-  int64_t total = 0;
-  for (const Solve &s : solves)
-    total += s.cols / 16;
-  if (total <= kWarps) {
+  if (stripCount(solves) <= kWarps) {
     int64_t w0 = 0;
     for (const Solve &s : solves) {
       const int64_t n = s.cols / 16;

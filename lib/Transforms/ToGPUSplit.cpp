@@ -420,17 +420,20 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
       storeRows(QKh, Workspace::QK, Movers{});
       return;
     }
+    // fn(the movers) by the warps from w0 on (by all where w0 is past the
+    // last warp: nobody is idle then).
+    auto fromWarp = [&](int64_t w0, const std::function<void(Movers)> &fn) {
+      if (w0 >= kWarps)
+        return fn(Movers{});
+      Value id = arith::SubIOp::create(b, l, ck.tid, kb.idx(32 * w0));
+      ck.when(ck.lt(id, kb.idx(kThreads - 32 * w0)), [&] { fn(Movers{id, kThreads - 32 * w0}); });
+    };
     // The keys and the queries go out while warps 0-9 compute the products,
     // by the six warps without a tile.
-    const int64_t tileWarps = std::size(kLowerTiles);
-    {
-      Value id = arith::SubIOp::create(b, l, ck.tid, kb.idx(32 * tileWarps));
-      ck.when(ck.lt(id, kb.idx(kThreads - 32 * tileWarps)), [&] {
-        const Movers idle{id, kThreads - 32 * tileWarps};
-        storeRows(Kh, Workspace::K_, idle);
-        storeRows(Qh, Workspace::Q, idle);
-      });
-    }
+    fromWarp(std::size(kLowerTiles), [&](Movers idle) {
+      storeRows(Kh, Workspace::K_, idle);
+      storeRows(Qh, Workspace::Q, idle);
+    });
     products();
     // The warp of each diagonal tile inverts its block right after its
     // epilogue's stores into KKd (no block barrier before the inverses).
@@ -449,23 +452,13 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
     // log G beside W, in the pad of its rows (the keys' rows, stored by now;
     // the solve writes columns < K).
     logGBesideW(Wh);
-    // QK out beside the solve: by the warps without a strip where there
-    // are such, else by all before it.
-    const int64_t solving = std::min<int64_t>(kWarps, (K + V) / 16);
-    {
-      Value id = arith::SubIOp::create(b, l, ck.tid, kb.idx(32 * solving));
-      if (solving < kWarps)
-        ck.when(ck.lt(id, kb.idx(kThreads - 32 * solving)), [&] {
-          storeRows(QKh, Workspace::QK, Movers{id, kThreads - 32 * solving});
-        });
-      else
-        storeRows(QKh, Workspace::QK, Movers{});
-    }
     // U = (I + L)^{-1} diag(b) V and W = (I + L)^{-1} diag(a G) K side by
-    // side.
-    ck.solveTransposed(Lh, Tinv,
-                       {Chunked::Solve{f32io ? Vin : Uh, kb.ioType(), Uh, V, [&](Value i) { return kb.load(Bc, i); }},
-                        Chunked::Solve{Kh, ck.f16, Wh, K, gain}});
+    // side; QK out beside them, by the warps without a strip where there
+    // are such, else by all before.
+    const Chunked::Solve solves[] = {{f32io ? Vin : Uh, kb.ioType(), Uh, V, [&](Value i) { return kb.load(Bc, i); }},
+                                     {Kh, ck.f16, Wh, K, gain}};
+    fromWarp(Chunked::solveWarps(solves), [&](Movers mv) { storeRows(QKh, Workspace::QK, mv); });
+    ck.solveTransposed(Lh, Tinv, solves);
     ck.barrier();
     store(Uh, Workspace::U, V, Movers{});
     storeRows(Wh, Workspace::W, Movers{});
