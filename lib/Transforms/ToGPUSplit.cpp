@@ -525,14 +525,6 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // T16384 H16: EFLA -1..1.6%, gated DeltaNet -2..3.5%, DeltaNet +-0.3%;
   // ungated kernels at tile 64 now take fusedUpdate below instead).
   const bool sharedColumns = sTiles % kWarps == 0 && sTiles > kWarps && kWarps % (VT / 16) == 0;
-  // Ungated, with strips of O (value tile 64) and as many 2 x 2 blocks of
-  // state tiles as warps (K = 256): each warp takes one block, in the
-  // columns of its strip of O where it has one, and the second phase is one
-  // pass over Delta a warp: Delta's fragments loaded once for O and the
-  // block, K's once for two tiles (per chunk 288 ldmatrix in the phase
-  // instead of 416; measured at B2 T16384 H16 D256: -4..5.5% for EFLA,
-  // DeltaNet and RK4 alike).
-  const bool fusedUpdate = !gated && oTiles > kWarps / 2 && VT % 32 == 0 && (K / 32) * (VT / 32) == kWarps;
   auto warps = [](int64_t w0, int64_t n) {
     return n == 1 ? std::to_string(w0) : std::to_string(w0) + "-" + std::to_string(w0 + n - 1);
   };
@@ -552,17 +544,45 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // epilogues then make ptxas spill 52-60 bytes (measured +2..4%).
   const int64_t strip = oTiles > kWarps / 2 && !gated ? 2 : 1;
   const int64_t oWarps = oTiles / strip;
+  // Ungated: the second phase as one pass over Delta a warp, O and a block
+  // of state tiles (blockRows x strip, in the columns of the warp's strip of
+  // O where it has one) sharing Delta's fragments, K's shared by the
+  // block's tiles of a row; the blocks on warps 0 .. stateWarps - 1:
+  //   - value tile 64 at K = 256 (strips of O): a 2 x 2 block on every warp
+  //     (per chunk 288 ldmatrix in the phase instead of 416; measured at B2
+  //     T16384 H16 D256: -4..5.5% for EFLA, DeltaNet and RK4 alike);
+  //   - K <= 128 (K = C or 2 C): one tile a warp where the warps holding
+  //     the state are then at most half the block (not the movers), else
+  //     the K / C x 1 blocks of the warps of O alone. (Measured at value
+  //     tile 16, K = 128, B1 T32768 H16, where one tile a warp holds the
+  //     state on warps 0-7 instead of 4-11: EFLA 0.915-0.932 -> 0.896-0.904
+  //     ms, against 0.900-0.905 with two tiles a warp on warps 0-3; at tile
+  //     32, B2 T16384 H16, EFLA 0.779-0.782 -> 0.747-0.753 with two tiles
+  //     on the warps of O, against 0.757-0.758 with one on every warp.)
+  // Gated, the state takes diag(G_C / G) Delta, O Delta: nothing shared.
+  const int64_t blocksPerRow = VT / (16 * strip);
+  auto warpsFor = [&](int64_t rows) { return (K / (16 * rows)) * blocksPerRow; };
+  int64_t blockRows = 0;
+  if (!gated && strip == 2 && warpsFor(2) == kWarps)
+    blockRows = 2;
+  else if (!gated && (K == C || K == 2 * C))
+    blockRows = warpsFor(1) <= kWarps / 2 ? 1 : K / C;
+  const bool fusedUpdate = blockRows > 0;
+  const int64_t stateWarps = fusedUpdate ? warpsFor(blockRows) : 0;
   const std::string owners =
-      sTiles >= kWarps ? std::to_string(sTiles / kWarps) + (sTiles % kWarps ? " or more" : "") + " on every warp"
-                       : "one each on warps " + warps(oWarps, sTiles);
+      fusedUpdate && stateWarps < kWarps
+          ? std::to_string(blockRows * strip) + " on each of warps " + warps(0, stateWarps)
+      : sTiles >= kWarps ? std::to_string(sTiles / kWarps) + (sTiles % kWarps ? " or more" : "") + " on every warp"
+                         : "one each on warps " + warps(oWarps, sTiles);
   Value smem = ck.begin(
       VT, variant, "split",
       "split, second kernel: the state's " + std::to_string(sTiles) + " 16 x 16 tiles in registers (" + owners +
           "), 2 phases per chunk: [warps " + warps(0, oWarps) + (strip > 1 ? " (16 x 32 each)" : "") +
           ": Delta = U - W S, Q S kept in registers] [warps " + warps(0, oWarps) +
           ": O = Q S + QK Delta | the state's tiles: S = G_C S + K^T Delta" +
-          (fusedUpdate ? " (a 2 x 2 block of tiles a warp, in the columns of its strip of O: one pass over Delta for "
-                         "both)"
+          (fusedUpdate ? " (a " + std::to_string(blockRows) + " x " + std::to_string(strip) +
+                             " block of tiles a warp on warps " + warps(0, stateWarps) + ", in the columns of its " +
+                             (strip > 1 ? "strip" : "tile") + " of O where it has one: one pass over Delta for both)"
            : sharedColumns ? " (a warp's tiles in the same columns, Delta's fragments loaded once for them)"
                            : "") +
           ", their f16 copy], O "
@@ -742,14 +762,18 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   Chunked::Lane ln = ck.lane();
   SmallVector<Chunked::OwnTile> own;
   if (fusedUpdate) {
-    // Warp w's 2 x 2 block of state tiles: rows 32 (w / pairsN) .., columns
-    // 32 (w mod pairsN) .. (those of its strip of O where it has one).
-    const int64_t pairsN = VT / 32;
-    Value r = kb.imul(ck.div(ck.warp, pairsN), kb.idx(32)), c = kb.imul(ck.rem(ck.warp, pairsN), kb.idx(32));
-    Value yes = arith::ConstantIntOp::create(b, l, b.getI1Type(), 1);
-    for (int64_t i = 0; i < 2; ++i)
-      for (int64_t j = 0; j < 2; ++j)
-        own.push_back({i ? kb.iadd(r, kb.idx(16)) : r, j ? kb.iadd(c, kb.idx(16)) : c, yes});
+    // Warp w's block of state tiles (w' = w, or w mod oWarps where only the
+    // warps of O hold one: the others repeat a block, not theirs): rows
+    // 16 blockRows (w' / blocksPerRow) .., columns 16 strip (w' mod
+    // blocksPerRow) .. (those of its strip of O where it has one).
+    Value w = stateWarps == kWarps ? ck.warp : ck.rem(ck.warp, stateWarps);
+    Value r = kb.imul(ck.div(w, blocksPerRow), kb.idx(16 * blockRows));
+    Value c = kb.imul(ck.rem(w, blocksPerRow), kb.idx(16 * strip));
+    Value mine = stateWarps == kWarps ? arith::ConstantIntOp::create(b, l, b.getI1Type(), 1).getResult()
+                                      : ck.lt(ck.warp, kb.idx(stateWarps));
+    for (int64_t i = 0; i < blockRows; ++i)
+      for (int64_t j = 0; j < strip; ++j)
+        own.push_back({kb.iadd(r, kb.idx(16 * i)), kb.iadd(c, kb.idx(16 * j)), mine});
   } else {
     own = ck.ownStateTiles(VT, kWarps - oWarps);
   }
@@ -882,9 +906,11 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     SmallVector<Value> updated;
     if (fusedUpdate) {
       // Warps with a strip of O: O and the block in one pass; the others
-      // the block alone.
-      SmallVector<Value> tjs = {own[0].tj, own[1].tj};
-      Value oi = kb.imul(ck.div(ck.warp, VT / 32), kb.idx(16));
+      // the block alone where every warp has one, else nothing.
+      SmallVector<Value> tjs;
+      for (int64_t j = 0; j < strip; ++j)
+        tjs.push_back(own[j].tj);
+      Value oi = kb.imul(ck.div(ck.warp, blocksPerRow), kb.idx(16));
       auto block = [&](bool withO) {
         SmallVector<Chunked::Acc> accs;
         SmallVector<Mat> As;
@@ -894,17 +920,17 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
           As.push_back(QKh);
           rows.push_back(oi);
         }
-        for (int64_t i = 0; i < 2; ++i) {
+        for (int64_t i = 0; i < blockRows; ++i) {
           As.push_back(Chunked::T(Kh));
-          rows.push_back(own[2 * i].ti);
-          for (int64_t j = 0; j < 2; ++j)
-            accs.push_back(stateAcc(2 * i + j));
+          rows.push_back(own[strip * i].ti);
+          for (int64_t j = 0; j < strip; ++j)
+            accs.push_back(stateAcc(strip * i + j));
         }
         ck.stripProducts(ln, As, Dh, Value(), tjs, C, accs, rows);
         SmallVector<Value> out;
-        const size_t first = withO ? 2 : 0;
+        const size_t first = withO ? strip : 0;
         if (withO)
-          for (int64_t m = 0; m < 2; ++m)
+          for (int64_t m = 0; m < strip; ++m)
             ck.forEachElement(ln, accs[m], oi, tjs[m],
                               [&](Value i, Value j, Value x) { kb.store(x, O.mem, ck.el(O, i, j)); });
         for (size_t m = 0; m < own.size(); ++m) {
@@ -918,7 +944,19 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       b.setInsertionPointToStart(op.thenBlock());
       scf::YieldOp::create(b, l, block(true));
       b.setInsertionPointToStart(op.elseBlock());
-      scf::YieldOp::create(b, l, block(false));
+      if (stateWarps == oWarps) {
+        scf::YieldOp::create(b, l, S);
+      } else if (stateWarps == kWarps) {
+        scf::YieldOp::create(b, l, block(false));
+      } else {
+        auto op2 =
+            scf::IfOp::create(b, l, SmallVector<Type>(2 * own.size(), c2), ck.lt(ck.warp, kb.idx(stateWarps)), true);
+        scf::YieldOp::create(b, l, op2.getResults());
+        b.setInsertionPointToStart(op2.thenBlock());
+        scf::YieldOp::create(b, l, block(false));
+        b.setInsertionPointToStart(op2.elseBlock());
+        scf::YieldOp::create(b, l, S);
+      }
       updated.append(op.getResults().begin(), op.getResults().end());
     } else {
       Chunked::Product o{QKh, O};
