@@ -59,11 +59,13 @@ if command -v compute-sanitizer > /dev/null; then
     [ "$rc" = 0 ] || status=1
   done
   echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-fixed: value tiles 32 and 64;"
-  echo "   gated_deltanet-d128-bf16-varlen: 16 and 32, in the cubin blocks in clusters of two). racecheck does"
+  echo "   gated_deltanet-d128-bf16-varlen and efla-d128-bf16-varlen: 16 and 32, in the cubin blocks in"
+  echo "   clusters of two; efla-d64-bf16-varlen: 16 and 32; the ungated scans at K <= 128 pass over Delta"
+  echo "   once for O and the state, the gated ones do not). racecheck does"
   echo "   not finish on a kernel launched in clusters (measured: over 140 s on B1 T100, where the same scan's"
   echo "   sm_80 PTX form takes 3 s): at K = 128 it checks that form (the same scan without the cluster's"
   echo "   multicast copies), named ptx80 below; memcheck and synccheck check the cubin's"
-  for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen; do
+  for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do
     bundle=${c%:*}; kind=${c#*:}
     for sched in split_small split_large; do
       for tool in memcheck racecheck synccheck; do
