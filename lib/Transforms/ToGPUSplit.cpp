@@ -14,7 +14,8 @@
 //                    K, Q as the products use them       (K columns each)
 //                  and the cumulative log G (in the padding of W's row);
 //   @<name>        one block per (pair, value tile) walking the chunks with
-//                  the state tile in shared memory, two phases per chunk:
+//                  the state's tiles in the warps' registers (their f16 copy
+//                  in shared memory for the products), two phases per chunk:
 //                    Delta = U - W S,  QS = diag(G) Q S
 //                    O = QS + QK Delta,  S = G_C S + K^T diag(G_C / G) Delta
 //                  the next chunk's operands arriving by cp.async while
@@ -762,8 +763,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   Chunked::Lane ln = ck.lane();
   SmallVector<Chunked::OwnTile> own;
   if (fusedUpdate) {
-    // Warp w's block of state tiles (w' = w, or w mod oWarps where only the
-    // warps of O hold one: the others repeat a block, not theirs): rows
+    // Warp w's block of state tiles (w' = w, or w mod stateWarps where only
+    // warps 0 .. stateWarps - 1 hold one: the others repeat a block, not
+    // theirs, and never store it): rows
     // 16 blockRows (w' / blocksPerRow) .., columns 16 strip (w' mod
     // blocksPerRow) .. (those of its strip of O where it has one).
     Value w = stateWarps == kWarps ? ck.warp : ck.rem(ck.warp, stateWarps);
