@@ -234,6 +234,30 @@ void Chunked::stripProducts(const Lane &ln, ArrayRef<Mat> As, Mat B, Value ai, A
         acc[i][h] = arith::AddFOp::create(b, l, acc[i][h], more[i][h]);
 }
 
+SmallVector<Chunked::Acc> Chunked::oAndStatePass(const Lane &ln, Mat QK, Value oi, ArrayRef<Acc> o, Mat K,
+                                                 ArrayRef<OwnTile> own, ArrayRef<Acc> state, int64_t strip, Mat Delta) {
+  assert(state.size() == own.size() && own.size() % strip == 0 && (o.empty() || int64_t(o.size()) == strip) &&
+         "an accumulator per tile, whole rows of tiles");
+  SmallVector<Acc> acc(o.begin(), o.end());
+  SmallVector<Mat> As;
+  SmallVector<Value> rows, tjs;
+  if (!o.empty()) {
+    As.push_back(QK);
+    rows.push_back(oi);
+  }
+  for (int64_t s = 0; s < strip; ++s)
+    tjs.push_back(own[s].tj);
+  for (size_t m = 0; m < own.size(); ++m) {
+    if (m % strip == 0) {
+      As.push_back(T(K));
+      rows.push_back(own[m].ti);
+    }
+    acc.push_back(state[m]);
+  }
+  stripProducts(ln, As, Delta, Value(), tjs, kChunk, acc, rows);
+  return acc;
+}
+
 void Chunked::forEachElement(const Lane &ln, const Acc &acc, Value oi, Value tj,
                              const std::function<void(Value, Value, Value)> &fn) {
   for (int h = 0; h < 2; ++h) {

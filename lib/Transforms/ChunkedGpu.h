@@ -187,6 +187,15 @@ struct Chunked {
   void stripProducts(const Lane &ln, llvm::ArrayRef<Mat> As, Mat B, mlir::Value ai, llvm::ArrayRef<mlir::Value> tjs,
                      int64_t Kd, llvm::MutableArrayRef<Acc> acc, llvm::ArrayRef<mlir::Value> ais = {},
                      int64_t kSplit = 1);
+  /// A warp's tile (strip) of O and its tiles of the state in one pass over
+  /// Delta (C x VT, f16): o[s] += QK[oi.., :] Delta[:, own[s].tj..] (none
+  /// where o is empty), state[m] += K^T[own[m].ti.., :] Delta[:, own[m].tj..],
+  /// the state's tiles `strip` a row in the columns own[0 .. strip).tj.
+  /// Delta's fragments loaded once for all of them, K's once a row. Returns
+  /// O's accumulators, then the state's.
+  llvm::SmallVector<Acc> oAndStatePass(const Lane &ln, Mat QK, mlir::Value oi, llvm::ArrayRef<Acc> o, Mat K,
+                                       llvm::ArrayRef<OwnTile> own, llvm::ArrayRef<Acc> state, int64_t strip,
+                                       Mat Delta);
   /// fn(row, column, value) for the accumulator elements of a tile at (oi, tj).
   void forEachElement(const Lane &ln, const Acc &acc, mlir::Value oi, mlir::Value tj,
                       const std::function<void(mlir::Value, mlir::Value, mlir::Value)> &fn);

@@ -523,24 +523,15 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, StringRef 
     SmallVector<Value> next;
     if (fusedI3) {
       // The warp's tile of O and its state tiles share Delta's fragments
-      // (column tiles tjs of Dh): one pass over the chunk for all of them.
-      // acc[p * qStrip + s]: O (p = 0) or the state's row strip p - 1, at
-      // column tile tjs[s].
-      SmallVector<Chunked::Acc> acc(qs.begin(), qs.end());
-      SmallVector<Mat> As = {o.A};
-      SmallVector<Value> ais = {kb.imul(ck.div(ck.warp, stripsN), kb.idx(16))}, tjs;
+      // (column tiles own[0 .. qStrip).tj of Dh): one pass over the chunk
+      // for all of them.
+      Value oi = kb.imul(ck.div(ck.warp, stripsN), kb.idx(16));
+      SmallVector<Chunked::Acc> state;
+      for (size_t m = 0; m < own.size(); ++m)
+        state.push_back({S[2 * m], S[2 * m + 1]});
+      SmallVector<Chunked::Acc> acc = ck.oAndStatePass(ln, o.A, oi, qs, Khp, own, state, qStrip, Dh);
       for (int64_t s = 0; s < qStrip; ++s)
-        tjs.push_back(own[s].tj);
-      for (size_t m = 0; m < own.size(); ++m) {
-        acc.push_back({S[2 * m], S[2 * m + 1]});
-        if (m % qStrip == 0) {
-          As.push_back(Chunked::T(Khp));
-          ais.push_back(own[m].ti);
-        }
-      }
-      ck.stripProducts(ln, As, Dh, Value(), tjs, C, acc, ais);
-      for (int64_t s = 0; s < qStrip; ++s)
-        o.tileEpilogue(ais[0], tjs[s], acc[s]);
+        o.tileEpilogue(oi, own[s].tj, acc[s]);
       for (size_t m = 0; m < own.size(); ++m)
         next.append({acc[qStrip + m][0], acc[qStrip + m][1]});
     } else {

@@ -909,31 +909,18 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     if (fusedUpdate) {
       // Warps with a strip of O: O and the block in one pass; the others
       // the block alone where every warp has one, else nothing.
-      SmallVector<Value> tjs;
-      for (int64_t j = 0; j < strip; ++j)
-        tjs.push_back(own[j].tj);
       Value oi = kb.imul(ck.div(ck.warp, blocksPerRow), kb.idx(16));
       auto block = [&](bool withO) {
-        SmallVector<Chunked::Acc> accs;
-        SmallVector<Mat> As;
-        SmallVector<Value> rows;
-        if (withO) {
-          accs.append(kept.begin(), kept.end());
-          As.push_back(QKh);
-          rows.push_back(oi);
-        }
-        for (int64_t i = 0; i < blockRows; ++i) {
-          As.push_back(Chunked::T(Kh));
-          rows.push_back(own[strip * i].ti);
-          for (int64_t j = 0; j < strip; ++j)
-            accs.push_back(stateAcc(strip * i + j));
-        }
-        ck.stripProducts(ln, As, Dh, Value(), tjs, C, accs, rows);
+        SmallVector<Chunked::Acc> state;
+        for (size_t m = 0; m < own.size(); ++m)
+          state.push_back(stateAcc(m));
+        SmallVector<Chunked::Acc> accs = ck.oAndStatePass(
+            ln, QKh, oi, withO ? ArrayRef<Chunked::Acc>(kept) : ArrayRef<Chunked::Acc>(), Kh, own, state, strip, Dh);
         SmallVector<Value> out;
         const size_t first = withO ? strip : 0;
         if (withO)
           for (int64_t m = 0; m < strip; ++m)
-            ck.forEachElement(ln, accs[m], oi, tjs[m],
+            ck.forEachElement(ln, accs[m], oi, own[m].tj,
                               [&](Value i, Value j, Value x) { kb.store(x, O.mem, ck.el(O, i, j)); });
         for (size_t m = 0; m < own.size(); ++m) {
           writeSh(own[m], accs[first + m]);
