@@ -512,9 +512,11 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // Phase 1: warps 0 .. oWarps - 1 each take a tile of Delta and of Q S,
   // and keep Q S in registers for their tile of O in phase 2. (Measured
   // with Delta and Q S on separate warps: the same at D = 128, +9% at
-  // D = 256.) The state tiles live in the warps' registers from h0 to ht,
-  // tile (warp - oWarps) mod 16 + 16 m: the warps without a tile of O take
-  // them first. O goes through shared memory to o, stored by every thread
+  // D = 256.) The state tiles live in the warps' registers from h0 to ht:
+  // in blocks beside O's tiles where the second phase is one pass over
+  // Delta (fusedUpdate below), else tile (warp - oWarps) mod 16 + 16 m, the
+  // warps without a tile of O first. O goes through shared memory to o,
+  // stored by every thread
   // after the phase in whole vectors (measured: O stored in pairs from the
   // accumulators, +6% at B1 T32768 D128).
   const int64_t sTiles = (K / 16) * (VT / 16);
