@@ -23,7 +23,7 @@ struct Padded {
   int64_t ld, bytes;
   Padded(int64_t rows, int64_t cols, Type elem, bool swizzled, int64_t padBytes = 16) {
     int64_t eb = elem.getIntOrFloatBitWidth() / 8;
-    ld = cols == 1 || swizzled ? cols : cols + padBytes / eb;
+    ld = cols == 1 || swizzled || !padBytes ? cols : cols + padBytes / eb;
     int64_t align = swizzled ? 1024 : 128;
     bytes = (rows * ld * eb + align - 1) / align * align;
   }
@@ -42,6 +42,8 @@ static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t row
                             gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   Mat m{memref::ViewOp::create(b, l, ty, base, shift, ValueRange{}), p.ld};
   m.swizzled = swizzled;
+  m.rowSwizzled = padBytes == 0 && cols > 1;
+  assert((!m.rowSwizzled || (elem.getIntOrFloatBitWidth() == 16 && cols % 64 == 0)) && "whole groups of pieces");
   return m;
 }
 
@@ -55,19 +57,23 @@ Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type 
   return m;
 }
 
-Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled) {
+Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled,
+                            bool rowSwizzled) {
   if (swizzled)
     offset = alignUp(offset, 1024);
-  Twin t{base, offset, Padded(rows, cols, elem, swizzled).bytes, rows, cols, elem, swizzled};
+  Twin t{base, offset, Padded(rows, cols, elem, swizzled, rowSwizzled ? 0 : 16).bytes, rows, cols, elem, swizzled,
+         rowSwizzled};
   offset += 2 * t.bytes;
   return t;
 }
 
-int64_t Chunked::paddedBytes(int64_t rows, int64_t cols, Type elem) { return Padded(rows, cols, elem, false).bytes; }
+int64_t Chunked::paddedBytes(int64_t rows, int64_t cols, Type elem, bool rowSwizzled) {
+  return Padded(rows, cols, elem, false, rowSwizzled ? 0 : 16).bytes;
+}
 
 Mat Chunked::at(const Twin &t, Value parity) {
   Value shift = kb.iadd(kb.idx(t.offset), kb.imul(parity, kb.idx(t.bytes)));
-  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.swizzled);
+  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.swizzled, t.rowSwizzled ? 0 : 16);
 }
 
 std::optional<Chunked::Twin> Chunked::alias(const Twin &t, int64_t rows, int64_t cols, Type elem) {
@@ -84,6 +90,8 @@ Value Chunked::alignShared(Value smem) {
 }
 
 SmallVector<Value, 4> Chunked::el(const Mat &m, Value r, Value c) {
+  if (m.rowSwizzled)
+    return {r, rowSwizzle(r, c)};
   if (!m.swizzled)
     return {r, c};
   // Slab c / 64 of rows x 64, row r, piece (c mod 64) / 8 at its swizzled
@@ -92,6 +100,12 @@ SmallVector<Value, 4> Chunked::el(const Mat &m, Value r, Value c) {
   Value piece = arith::XOrIOp::create(b, l, rem(div(c, 8), 8), rem(r, 8));
   Value at = kb.iadd(kb.imul(div(c, 64), kb.idx(rows * 64)), kb.imul(r, kb.idx(64)));
   return {kb.iadd(at, kb.iadd(kb.imul(piece, kb.idx(8)), rem(c, 8)))};
+}
+
+Value Chunked::rowSwizzle(Value r, Value c) {
+  // Bits 3-5 of the column (the piece within its group of eight) xor r mod 8.
+  Value x = kb.imul(rem(r, 8), kb.idx(8));
+  return arith::XOrIOp::create(b, l, c, x);
 }
 
 Value Chunked::begin(int64_t VT, StringRef variant, StringRef schedule, const std::string &detail) {

@@ -63,6 +63,12 @@ struct Chunked {
     /// j xor (r mod 8); the start 1024-byte aligned. Conflict-free for
     /// ldmatrix and for eight lanes storing eight pieces of one row.
     bool swizzled = false;
+    /// 16-bit, cols a multiple of 64, rows without padding: in row r the
+    /// 16-byte piece j at position j xor (r mod 8) (its group of eight
+    /// pieces kept). Conflict-free for ldmatrix like the padded rows, and
+    /// the layout of the split workspace's rows, which travel into it as
+    /// they are (no pad bytes to copy).
+    bool rowSwizzled = false;
   };
   static Mat T(Mat m) {
     m.colMajor = !m.colMajor;
@@ -78,10 +84,12 @@ struct Chunked {
     int64_t offset, bytes, rows, cols;
     mlir::Type elem;
     bool swizzled;
+    bool rowSwizzled = false;
   };
-  Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false);
-  /// The bytes view() takes for such a matrix (unswizzled).
-  static int64_t paddedBytes(int64_t rows, int64_t cols, mlir::Type elem);
+  Twin twin(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false,
+            bool rowSwizzled = false);
+  /// The bytes view() takes for such a matrix (unswizzled; row-swizzled).
+  static int64_t paddedBytes(int64_t rows, int64_t cols, mlir::Type elem, bool rowSwizzled = false);
   /// The dynamic shared memory from its first 1024-byte boundary on (the
   /// caller asks for 1024 bytes more).
   mlir::Value alignShared(mlir::Value smem);
@@ -89,6 +97,9 @@ struct Chunked {
   /// A rows x cols matrix of `elem` at the place of each buffer of t, when
   /// it fits there.
   std::optional<Twin> alias(const Twin &t, int64_t rows, int64_t cols, mlir::Type elem);
+  /// The stored column of element (r, c) of a row-swizzled matrix (or of a
+  /// workspace row in that layout; r mod 8 is what counts).
+  mlir::Value rowSwizzle(mlir::Value r, mlir::Value c);
   /// The memref indices of stored element (r, c) of m.
   llvm::SmallVector<mlir::Value, 4> el(const Mat &m, mlir::Value r, mlir::Value c);
 
