@@ -61,8 +61,8 @@ Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t c
                             bool rowSwizzled) {
   if (swizzled)
     offset = alignUp(offset, 1024);
-  Twin t{base, offset, Padded(rows, cols, elem, swizzled, rowSwizzled ? 0 : 16).bytes, rows, cols, elem, swizzled,
-         rowSwizzled};
+  Twin t{base,     offset,     Padded(rows, cols, elem, swizzled, rowSwizzled ? 0 : 16).bytes, rows, cols, elem,
+         swizzled, rowSwizzled};
   offset += 2 * t.bytes;
   return t;
 }
