@@ -25,7 +25,8 @@
 //                  during the first).
 //
 // The workspace holds 3 (K + 8) + C + 8 + V f16 per token row (the row of
-// k), laid out as struct Workspace says; the runtime allocates it.
+// k; at K = 128 without the pads, W's kept when gated), laid out as struct
+// Workspace says; the runtime allocates it.
 //
 //===----------------------------------------------------------------------===//
 #include "ChunkedGpu.h"
