@@ -21,9 +21,9 @@ namespace {
 /// rounded up to 128 (1024 when swizzled).
 struct Padded {
   int64_t ld, bytes;
-  Padded(int64_t rows, int64_t cols, Type elem, bool swizzled, int64_t padBytes = 16) {
+  Padded(int64_t rows, int64_t cols, Type elem, bool swizzled, bool rowSwizzled = false) {
     int64_t eb = elem.getIntOrFloatBitWidth() / 8;
-    ld = cols == 1 || swizzled || !padBytes ? cols : cols + padBytes / eb;
+    ld = cols == 1 || swizzled || rowSwizzled ? cols : cols + 16 / eb;
     int64_t align = swizzled ? 1024 : 128;
     bytes = (rows * ld * eb + align - 1) / align * align;
   }
@@ -32,8 +32,8 @@ struct Padded {
 
 /// A view of the padded matrix at byte `shift` of `base`.
 static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t rows, int64_t cols, Type elem,
-                  bool swizzled, int64_t padBytes = 16) {
-  Padded p(rows, cols, elem, swizzled, padBytes);
+                  bool swizzled, bool rowSwizzled = false) {
+  Padded p(rows, cols, elem, swizzled, rowSwizzled);
   assert((!swizzled || (elem.isF16() && cols % 64 == 0 && rows % 8 == 0)) && "whole swizzle atoms");
   SmallVector<int64_t> shape = cols == 1   ? SmallVector<int64_t>{rows}
                                : swizzled ? SmallVector<int64_t>{rows * cols}
@@ -42,18 +42,19 @@ static Mat viewAt(OpBuilder &b, Location l, Value base, Value shift, int64_t row
                             gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
   Mat m{memref::ViewOp::create(b, l, ty, base, shift, ValueRange{}), p.ld};
   m.swizzled = swizzled;
-  m.rowSwizzled = padBytes == 0 && cols > 1;
+  m.rowSwizzled = rowSwizzled;
   assert((!m.rowSwizzled || (elem.getIntOrFloatBitWidth() == 16 && cols % 64 == 0)) && "whole groups of pieces");
   return m;
 }
 
 static int64_t alignUp(int64_t x, int64_t a) { return (x + a - 1) / a * a; }
 
-Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled, int64_t padBytes) {
+Mat Chunked::view(Value base, int64_t &offset, int64_t rows, int64_t cols, Type elem, bool swizzled,
+                  bool rowSwizzled) {
   if (swizzled)
     offset = alignUp(offset, 1024);
-  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem, swizzled, padBytes);
-  offset += Padded(rows, cols, elem, swizzled, padBytes).bytes;
+  Mat m = viewAt(b, l, base, kb.idx(offset), rows, cols, elem, swizzled, rowSwizzled);
+  offset += Padded(rows, cols, elem, swizzled, rowSwizzled).bytes;
   return m;
 }
 
@@ -61,19 +62,18 @@ Chunked::Twin Chunked::twin(Value base, int64_t &offset, int64_t rows, int64_t c
                             bool rowSwizzled) {
   if (swizzled)
     offset = alignUp(offset, 1024);
-  Twin t{base,     offset,     Padded(rows, cols, elem, swizzled, rowSwizzled ? 0 : 16).bytes, rows, cols, elem,
-         swizzled, rowSwizzled};
+  Twin t{base, offset, Padded(rows, cols, elem, swizzled, rowSwizzled).bytes, rows, cols, elem, swizzled, rowSwizzled};
   offset += 2 * t.bytes;
   return t;
 }
 
 int64_t Chunked::paddedBytes(int64_t rows, int64_t cols, Type elem, bool rowSwizzled) {
-  return Padded(rows, cols, elem, false, rowSwizzled ? 0 : 16).bytes;
+  return Padded(rows, cols, elem, false, rowSwizzled).bytes;
 }
 
 Mat Chunked::at(const Twin &t, Value parity) {
   Value shift = kb.iadd(kb.idx(t.offset), kb.imul(parity, kb.idx(t.bytes)));
-  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.swizzled, t.rowSwizzled ? 0 : 16);
+  return viewAt(b, l, t.base, shift, t.rows, t.cols, t.elem, t.swizzled, t.rowSwizzled);
 }
 
 std::optional<Chunked::Twin> Chunked::alias(const Twin &t, int64_t rows, int64_t cols, Type elem) {

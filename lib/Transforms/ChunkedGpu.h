@@ -75,10 +75,10 @@ struct Chunked {
     return m;
   }
   /// A padded rows x cols matrix (cols == 1: a vector) at `offset` bytes of
-  /// `base` (advanced past it, 128-byte aligned); rows padded by `padBytes`
-  /// (0: no pad, row-swizzled instead, Mat::rowSwizzled).
+  /// `base` (advanced past it, 128-byte aligned); rows padded by 16 bytes,
+  /// unless swizzled or row-swizzled (Mat).
   Mat view(mlir::Value base, int64_t &offset, int64_t rows, int64_t cols, mlir::Type elem, bool swizzled = false,
-           int64_t padBytes = 16);
+           bool rowSwizzled = false);
   /// Two such matrices one after the other; at(parity) views buffer 0 or 1.
   struct Twin {
     mlir::Value base;

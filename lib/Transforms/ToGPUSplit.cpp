@@ -516,7 +516,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     return Chunked::paddedBytes(C, cols, f16, wsp.swizzled(f));
   };
   const int64_t operandBytes = operandSize(Workspace::W, K) + operandSize(Workspace::Q, K) +
-                               operandSize(Workspace::K_, K) + pb(C, VT, f16) + operandSize(Workspace::QK, C);
+                               operandSize(Workspace::K_, K) + operandSize(Workspace::U, VT) +
+                               operandSize(Workspace::QK, C);
   const int64_t otherBytes = pb(K, VT, f16) + (gated ? 2 : 1) * pb(C, VT, f16) + pb(C, VT, f32) + (pairs ? 16 : 0);
   const bool twin = otherBytes + 2 * operandBytes <= kMaxSharedBytes;
   // Blocks in pairs (clusters of two neighbouring value tiles of a pair):
