@@ -53,6 +53,11 @@ struct deltart_bundle {
   int64_t splitTile = 0, splitShared = 0, prepShared = 0, splitRecord = 0, chunk = 64;
   // The split schedule's second scan at a larger value tile, if any.
   int64_t largeTile = 0, largeShared = 0;
+  // The oldest sm whose image's split scans wait for the first kernel
+  // (griddepcontrol), so that they may be launched before it ends (0: none).
+  int64_t gridDependencySm = 0;
+  // Whether the loaded image's scans are launched so (DELTART_PDL=0: never).
+  bool earlyScan = false;
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr,
@@ -167,6 +172,8 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
     b.splitRecord = std::atoll(b.manifest["split_workspace_f16_per_row"].c_str());
     if (b.manifest.count("chunk_size"))
       b.chunk = std::atoll(b.manifest["chunk_size"].c_str());
+    if (b.manifest.count("split_grid_dependency_sm"))
+      b.gridDependencySm = std::atoll(b.manifest["split_grid_dependency_sm"].c_str());
     if (b.splitTile <= 0 || b.V % b.splitTile || b.splitShared < 0 || b.splitShared > (1 << 20) ||
         b.prepShared < 0 || b.prepShared > (1 << 20) || b.splitRecord <= 0 || b.splitRecord % 8 || b.chunk <= 0)
       return fail(DELTART_ERROR_FORMAT, "the manifest has a bad split schedule");
@@ -437,6 +444,9 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     }
     if (const char *force = std::getenv("DELTART_SCHEDULE"))
       b->forcedSchedule = force;
+    const char *pdl = std::getenv("DELTART_PDL");
+    b->earlyScan = b->gridDependencySm > 0 && int(pick->sm) >= b->gridDependencySm && d->cuLaunchKernelEx &&
+                   !(pdl && std::string(pdl) == "0");
     b->loadedSm = sm;
   }
   CUdeviceptr cu = a->cu_seqlens;
@@ -511,22 +521,33 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     schedule = forced;
   else if (forcedSplit)
     schedule = "split";
-  auto launch = [&](CUfunction fn, unsigned gridX, unsigned gridY, int64_t shared) -> deltart_status {
+  auto launch = [&](CUfunction fn, unsigned gridX, unsigned gridY, int64_t shared,
+                    bool early = false) -> deltart_status {
     // A kernel built for clusters of blocks (the split scan's sm_90 form)
-    // is launched with its cluster's dimensions given.
+    // is launched with its cluster's dimensions given; `early`, with
+    // programmatic stream serialization (the split scan after the first
+    // kernel: it may start once that kernel's blocks have all started, and
+    // waits for its end before it reads the workspace).
     int cluster = 0;
     for (auto [f, width] : b->clusters)
       if (f == fn)
         cluster = width;
-    if (cluster > 1) {
+    if (cluster > 1 || early) {
       if (!d->cuLaunchKernelEx)
         return fail(DELTART_ERROR_CUDA,
                     "the driver cannot launch a kernel in clusters of blocks (no cuLaunchKernelEx)");
-      CUlaunchAttribute attr = {};
-      attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
-      attr.value.clusterDim = {unsigned(cluster), 1, 1};
+      CUlaunchAttribute attrs[2] = {};
+      unsigned n = 0;
+      if (cluster > 1) {
+        attrs[n].id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+        attrs[n++].value.clusterDim = {unsigned(cluster), 1, 1};
+      }
+      if (early) {
+        attrs[n].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        attrs[n++].value.programmaticStreamSerializationAllowed = 1;
+      }
       CUlaunchConfig cfg = {gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared), static_cast<CUstream>(stream),
-                            &attr, 1};
+                            attrs, n};
       if (CUresult rc = d->cuLaunchKernelEx(&cfg, fn, params.data(), nullptr))
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernelEx", rc));
       return DELTART_OK;
@@ -584,8 +605,8 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
     large = forced == "split_large";
   if (s == DELTART_OK)
-    s = large ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared)
-              : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared);
+    s = large ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared, b->earlyScan)
+              : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared, b->earlyScan);
   if (b->pool)
     d->cuMemFreeAsync(work, st);
   return s;

@@ -4,6 +4,7 @@
 #include "deltart/bundle_format.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 
 #include <fmt/core.h>
 
@@ -59,6 +60,22 @@ static int64_t sharedBytes(ModuleOp module, gpu::GPUFuncOp kernel) {
       n = std::max(n, bytes(fn));
   });
   return n;
+}
+
+/// Whether `kernel` and its twins (every form an image may hold) wait on
+/// the grid before them (griddepcontrol.wait).
+static bool waitsOnGridBefore(ModuleOp module, gpu::GPUFuncOp kernel) {
+  auto waits = [](gpu::GPUFuncOp fn) {
+    bool found = false;
+    fn.walk([&](NVVM::GriddepcontrolOp op) { found |= op.getKind() == NVVM::GridDepActionKind::wait; });
+    return found;
+  };
+  bool all = waits(kernel);
+  module.walk([&](gpu::GPUFuncOp fn) {
+    if (auto of = fn->getAttrOfType<StringAttr>("delta.twin_of"); of && of.getValue() == kernel.getName())
+      all &= waits(fn);
+  });
+  return all;
 }
 
 bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std::string &specText,
@@ -122,6 +139,12 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H * value_dim / "
          "split_value_tile\n";
     m += "split_scan_blocks pair_tiles\n"; // scan block x = pair * (value_dim / split_value_tile) + tile
+    // Where every scan waits for the first kernel (griddepcontrol.wait,
+    // kept in the images for sm_90 and later) before it reads the
+    // workspace, the runtime may launch it with programmatic stream
+    // serialization there.
+    if (waitsOnGridBefore(module, found.split) && (!found.splitLarge || waitsOnGridBefore(module, found.splitLarge)))
+      m += "split_grid_dependency_sm 90\n";
     if (found.splitLarge) {
       // A second scan at a larger tile, on the same workspace: taken where
       // its blocks need fewer waves.

@@ -3,10 +3,11 @@
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/GPU/Pipelines/Passes.h"
-#include "mlir/Pass/Pass.h"
-#include "mlir/Pass/PassInstrumentation.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/All.h"
@@ -119,6 +120,16 @@ static bool keepFormsFor(ModuleOp module, int sm) {
   return kept;
 }
 
+/// Removes griddepcontrol (sm_90 on) from an older target's image: there
+/// the runtime launches each kernel after the one before has ended, and the
+/// wait is not needed.
+static void dropGridDependencyControl(ModuleOp module) {
+  SmallVector<Operation *> ops;
+  module.walk([&](NVVM::GriddepcontrolOp op) { ops.push_back(op); });
+  for (Operation *op : ops)
+    op->erase();
+}
+
 bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<GpuImage> &out,
                       std::string &error, std::string *nvvm) {
   LLVMInitializeNVPTXTarget();
@@ -138,6 +149,8 @@ bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<
   for (int sm : sms) {
     OwningOpRef<ModuleOp> copy = module.clone();
     bool archSpecific = keepFormsFor(*copy, sm);
+    if (sm < 90)
+      dropGridDependencyControl(*copy);
     PassManager pm(module.getContext());
     gpu::GPUToNVVMPipelineOptions opts;
     opts.cubinChip = "sm_" + std::to_string(sm) + (archSpecific ? "a" : "");

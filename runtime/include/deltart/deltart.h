@@ -17,7 +17,10 @@
  * one workspace per bundle, as on drivers without memory pools, and
  * DELTART_WORKSPACE=none makes its every allocation fail, as when the device
  * is out of memory (the forward then runs the wide or narrow kernel, unless
- * DELTART_SCHEDULE forced the split one: then it fails).
+ * DELTART_SCHEDULE forced the split one: then it fails); DELTART_PDL=0
+ * launches the split scan only after the first kernel has ended (by default
+ * it is launched to start during that kernel's last blocks where the bundle's
+ * scans wait for it: split_grid_dependency_sm in the manifest).
  *
  * Forwards of one bundle may run on several streams at once, from several
  * threads: the split schedule's workspace is taken per forward from the
