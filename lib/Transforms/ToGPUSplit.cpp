@@ -28,6 +28,10 @@
 // k; at K = 128 without the pads, W's kept when gated), laid out as struct
 // Workspace says; the runtime allocates it.
 //
+// At K = 128 the scan may run its set-up during the first kernel's last
+// blocks (griddepcontrol, scanLaunchesEarly): it waits for that kernel's end
+// before its first read of the workspace.
+//
 //===----------------------------------------------------------------------===//
 #include "ChunkedGpu.h"
 

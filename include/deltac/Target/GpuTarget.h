@@ -20,12 +20,16 @@ struct GpuImage {
 /// Registers what lowering GPU modules needs (NVVM target, translations).
 void registerGpuTargetDialects(mlir::DialectRegistry &registry);
 
+/// The oldest sm whose images keep griddepcontrol (a kernel letting the next
+/// launch early, one waiting for the kernel before it); older images have
+/// it removed.
+inline constexpr int kGridDependencySm = 90;
+
 /// Lowers the gpu.module of `module` (the output of delta-to-gpu) through
 /// NVVM and LLVM's NVPTX backend to PTX for each `sm`, then assembles each
-/// with ptxas into a cubin. `module` is not modified.
-/// Lowers the module's GPU kernels for each sm (NVVM, LLVM's NVPTX backend,
-/// ptxas when found). With `nvvm`, also returns the kernels as they are in
-/// the NVVM/LLVM dialects just before serialisation (first sm).
+/// with ptxas (when found) into a cubin. `module` is not modified. With
+/// `nvvm`, also returns the kernels as they are in the NVVM/LLVM dialects
+/// just before serialisation (first sm).
 bool compileGpuImages(mlir::ModuleOp module, const std::vector<int> &sms,
                       std::vector<GpuImage> &out, std::string &error, std::string *nvvm = nullptr);
 

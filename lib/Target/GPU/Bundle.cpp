@@ -140,11 +140,11 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
          "split_value_tile\n";
     m += "split_scan_blocks pair_tiles\n"; // scan block x = pair * (value_dim / split_value_tile) + tile
     // Where every scan waits for the first kernel (griddepcontrol.wait,
-    // kept in the images for sm_90 and later) before it reads the
+    // kept in the images for kGridDependencySm on) before it reads the
     // workspace, the runtime may launch it with programmatic stream
     // serialization there.
     if (waitsOnGridBefore(module, found.split) && (!found.splitLarge || waitsOnGridBefore(module, found.splitLarge)))
-      m += "split_grid_dependency_sm 90\n";
+      m += fmt::format("split_grid_dependency_sm {}\n", kGridDependencySm);
     if (found.splitLarge) {
       // A second scan at a larger tile, on the same workspace: taken where
       // its blocks need fewer waves.

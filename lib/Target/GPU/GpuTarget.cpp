@@ -120,7 +120,7 @@ static bool keepFormsFor(ModuleOp module, int sm) {
   return kept;
 }
 
-/// Removes griddepcontrol (sm_90 on) from an older target's image: there
+/// Removes griddepcontrol (kGridDependencySm on) from an older image: there
 /// the runtime launches each kernel after the one before has ended, and the
 /// wait is not needed.
 static void dropGridDependencyControl(ModuleOp module) {
@@ -149,7 +149,7 @@ bool compileGpuImages(ModuleOp module, const std::vector<int> &sms, std::vector<
   for (int sm : sms) {
     OwningOpRef<ModuleOp> copy = module.clone();
     bool archSpecific = keepFormsFor(*copy, sm);
-    if (sm < 90)
+    if (sm < kGridDependencySm)
       dropGridDependencyControl(*copy);
     PassManager pm(module.getContext());
     gpu::GPUToNVVMPipelineOptions opts;
