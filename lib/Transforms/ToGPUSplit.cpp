@@ -128,8 +128,10 @@ struct WorkRows {
 /// programmatic stream serialization where the bundle says its scans wait):
 /// the scan's launch and set-up hidden behind the first kernel's last
 /// blocks. At K = 128 only. (Measured, the same bundles with and without
-/// the early launch, B1 T32768 H16: D128 EFLA, DeltaNet, RK4 -0.5..1%;
-/// D256 (B2 T16384) +-0.5%; D64 +1..2%.)
+/// the early launch, B1 T32768 H16: D128 EFLA, DeltaNet, RK4 -0.5..1% in a
+/// first run, EFLA -0.8..+0.5% and DeltaNet -0.3..0.6% in a second: at most
+/// about half a percent; D256 (B2 T16384) +-0.5%; D64 +1..2% in the first
+/// run, +-1% in the second.)
 static bool scanLaunchesEarly(delta::RecurrenceOp rec) { return rec.getKeyDim() == 128; }
 
 /// The threads that move a kernel's data: `count` of them, this one number
