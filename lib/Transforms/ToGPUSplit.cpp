@@ -73,16 +73,22 @@ using Mat = Chunked::Mat;
 /// chunk's rows as one flat piece.
 struct Workspace {
   int64_t K, V, UT;
-  bool gated = false, swizzle = false;
+  bool gated = false;
   static Workspace of(delta::RecurrenceOp rec, int64_t UT) {
-    Workspace w{int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT};
-    w.gated = !KernelBuilder::isUngated(rec);
-    w.swizzle = w.K == 128;
-    return w;
+    return {int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT, !KernelBuilder::isUngated(rec)};
   }
   enum Field { W, Q, K_, QK, U };
   /// Whether field f's rows are row-swizzled.
-  bool swizzled(Field f) const { return swizzle && f != U && !(f == W && gated); }
+  bool swizzled(Field f) const { return K == 128 && f != U && !(f == W && gated); }
+  /// The layout in words, for --explain-schedule.
+  std::string describe() const {
+    std::string w = gated ? "W (log G in its row's pad)" : "W";
+    return std::to_string(perRow()) + " f16 per token row: " + w + ", queries, keys (" + std::to_string(K) +
+           " each), QK (" + std::to_string(kChunk) + "), U by value tile (" + std::to_string(V / UT) + " of " +
+           std::to_string(UT) + "); each field's rows head-major, a chunk's rows one contiguous piece; " +
+           (K == 128 ? std::string("rows without pads, row-swizzled") + (gated ? " (W's padded)" : "")
+                     : "rows padded by 8 f16 (U's not)");
+  }
   int64_t stride(Field f) const {
     if (f == U)
       return UT;
@@ -509,6 +515,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   });
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
+  kb.function()->setAttr("delta.workspace_layout", b.getStringAttr(wsp.describe()));
   kb.finish(false);
   return {kb.function(), sharedBytes};
 }
@@ -1078,6 +1085,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   ck.storeStateRegisters(ln, own, last, v0);
   kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
   kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
+  kb.function()->setAttr("delta.workspace_layout", b.getStringAttr(wsp.describe()));
   kb.finish(false);
   return {kb.function(), sharedBytes};
 }

@@ -284,10 +284,7 @@ static void explainSchedule(ModuleOp module) {
                          "fewer waves, 3 * waves(this tile) < 2 * waves(the split scan's), a block per SM"
                        : "V / 8, at least 16, unless --split-value-tile says");
       fmt::print("  block: {} threads = {} warps; schedule: {}\n", block, block / 32, str("delta.schedule_detail"));
-      fmt::print("  workspace: {} f16 per token row (W, gated with log G in its row's padding, queries, keys, QK, U "
-                 "by value tile; each field's rows head-major, a chunk's rows one contiguous piece; at K = 128 "
-                 "without pads, row-swizzled); the runtime allocates it\n",
-                 num("delta.workspace_f16_per_row"));
+      fmt::print("  workspace: {}; the runtime allocates it\n", str("delta.workspace_layout"));
       fmt::print("  chosen by the runtime when N * H * ceil(V / min(wide tile, 64)) <= SMs / 2 (few pairs), or ceil(V / wide "
                  "tile) >= 8 (K = V = 256): the state-independent work done once per chunk instead of once per "
                  "value tile; shared memory: {} bytes\n",
