@@ -80,8 +80,10 @@ KernelBuilder KernelBuilder::gpu(delta::RecurrenceOp rec, llvm::StringRef kind, 
   args.append({buf, ioBuf, buf}); // h0, o, ht
   args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getI64Type()));
   args.append(2, b.getIndexType());
-  if (workspace)
+  if (workspace) {
     args.push_back(MemRefType::get({ShapedType::kDynamic}, b.getF16Type()));
+    args.append(2, b.getIndexType()); // chunk_begin, chunk_end
+  }
   auto fn = gpu::GPUFuncOp::create(b, kb.l, name.empty() ? rec.getSymName() : name,
                                    b.getFunctionType(args, {}));
   fn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));

@@ -49,7 +49,10 @@ public:
   /// q, k, v, the inputs and o are stored as `io` (f32, bf16 or f16; default
   /// f32); h0 and ht are always f32.
   /// With `workspace`, one more buffer follows use_h0: the f16 scratch
-  /// buffer that the split schedule's two kernels share.
+  /// buffer that the split schedule's two kernels share; then chunk_begin,
+  /// chunk_end : index, the chunks of every sequence the launch covers
+  /// (chunk_begin <= chunk < chunk_end: the runtime may run a forward as
+  /// several launches of both kernels over consecutive ranges).
   /// With `tiles` > 0, block x is pair * tiles + tile instead (a pair's
   /// `tiles` value tiles neighbours in launch order, so that they run at
   /// the same time and share their reads in L2); tile() is its tile.
@@ -76,6 +79,9 @@ public:
   mlir::Value ht() { return arg(5 + numInputs); }
   /// The workspace buffer (f16) of a kernel built with `workspace`.
   mlir::Value workHalf() { return arg(9 + numInputs); }
+  /// The chunk range of a kernel built with `workspace`.
+  mlir::Value chunkBegin() { return arg(10 + numInputs); }
+  mlir::Value chunkEnd() { return arg(11 + numInputs); }
   /// The sequences' offsets (N + 1 i64) of a GPU kernel.
   mlir::Value cuSeqlens() { return arg(6 + numInputs); }
   mlir::Value bos() { return bosV; }

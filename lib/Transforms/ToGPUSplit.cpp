@@ -32,6 +32,11 @@
 // blocks (griddepcontrol, scanLaunchesEarly): it waits for that kernel's end
 // before its first read of the workspace.
 //
+// Both kernels take a range of chunks (chunk_begin, chunk_end): the runtime
+// may run a forward in segments, consecutive ranges, the state going through
+// ht between the scans; the scans let the next kernel launch as they start,
+// so that the next range's first kernel runs beside a scan.
+//
 //===----------------------------------------------------------------------===//
 #include "ChunkedGpu.h"
 
@@ -226,7 +231,7 @@ Lookahead futureBlock(Chunked &ck, int64_t ahead) {
         .getResult();
   };
   Value bos = cu(seq), len = arith::SubIOp::create(b, l, cu(kb.iadd(seq, kb.idx(1))), bos);
-  Value c0 = kb.imul(fy, kb.idx(kChunk));
+  Value c0 = kb.imul(kb.iadd(fy, kb.chunkBegin()), kb.idx(kChunk));
   Value n = arith::SubIOp::create(b, l, len, c0); // <= 0: nothing to read
   return {valid, bos, head, c0, n};
 }
@@ -340,7 +345,8 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   // and v read are 0.81 GB).
   const bool lookahead = kSharedBytesPerSM / (sharedBytes + kSharedBytesPerBlock) < 2;
   const Lookahead future = lookahead ? futureBlock(ck, 1) : Lookahead{};
-  Value c0 = kb.imul(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.idx(C));
+  // Block y is the launch's chunk from chunk_begin on.
+  Value c0 = kb.imul(kb.iadd(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.chunkBegin()), kb.idx(C));
   ck.when(ck.lt(c0, kb.len()), [&] {
     Value n = liveRows(ck, c0);
     // The values by cp.async (rows past the end zero-filled) before all else.
@@ -659,7 +665,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
                  : "") +
           (scanLaunchesEarly(rec) ? "; on sm_90 and later launched while the first kernel's last blocks run, its "
                                     "state loaded and its barriers set up before it waits for that kernel's end"
-                                  : ""));
+                                  : "") +
+          "; lets the next kernel launch as it starts (sm_90 on)");
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Sh = ck.view(smem, off, K, VT, ck.f16);
@@ -685,7 +692,18 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     return vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{0}).getResult();
   };
 
+  // The next kernel may launch once every block of this one has started
+  // (with programmatic stream serialization, sm_90 on): where the runtime
+  // runs the schedule in segments, the next range's first kernel, on the
+  // SMs this scan leaves.
+  NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::launch_dependents);
   Value zero = kb.idx(0);
+  // This launch's chunks of the pair: token rows cb .. ce - 1 (the runtime
+  // may run a forward as several launches over consecutive ranges; the
+  // state goes through ht between them).
+  Value cb = kb.imul(kb.chunkBegin(), kb.idx(C));
+  Value ce = arith::MinSIOp::create(b, l, kb.len(), kb.imul(kb.chunkEnd(), kb.idx(C)));
+  Value any = ck.lt(cb, ce);
   Value tileY = kb.tile();
   Value v0 = kb.imul(tileY, kb.idx(VT));
   // This tile's columns of U: in the workspace's tile uTile from uCol on.
@@ -709,7 +727,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // into `to` (rows past the end, or chunks past it, zero-filled).
   auto fetch = [&](Mat to, Value c0, Workspace::Field field, int64_t cols) {
     copyRows(
-        ck, to, ws, arith::SubIOp::create(b, l, kb.len(), c0), cols, 8,
+        ck, to, ws, arith::SubIOp::create(b, l, ce, c0), cols, 8,
         [&](Value i, Value c) {
           Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
           if (field != Workspace::U)
@@ -862,8 +880,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     ck.barrier();
     // The first chunk's bytes expected, and both blocks' mbarriers
     // initialised, before either copies.
-    ck.when(arith::AndIOp::create(b, l, issuer, arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero)),
-            [&] { expect(zero, zero); });
+    ck.when(arith::AndIOp::create(b, l, issuer, any), [&] { expect(cb, zero); });
     NVVM::ClusterArriveOp::create(b, l, b.getUnitAttr());
     NVVM::ClusterWaitOp::create(b, l, b.getUnitAttr());
   }
@@ -874,18 +891,19 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // writes are visible. (Without such a launch this returns at once.)
   if (scanLaunchesEarly(rec))
     NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::wait);
-  ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), [&] {
+  ck.when(any, [&] {
     if (pairs)
-      ck.when(issuer, [&] { multicast(zero, zero); });
+      ck.when(issuer, [&] { multicast(cb, zero); });
     byMovers([&] {
-      fetchA(zero, zero);
-      fetchB(zero, zero);
+      fetchA(cb, zero);
+      fetchB(cb, zero);
     });
   });
-  SmallVector<Value> last = kb.carry(zero, kb.len(), C, S0, [&](Value c0, ValueRange S) {
+  SmallVector<Value> last = kb.carry(cb, ce, C, S0, [&](Value c0, ValueRange S) {
     Value n = liveRows(ck, c0);
     Value next = kb.iadd(c0, kb.idx(C));
-    Value p = twin ? ck.rem(ck.div(c0, C), 2) : zero;
+    Value local = arith::SubIOp::create(b, l, c0, cb); // the launch's chunk (local / C)
+    Value p = twin ? ck.rem(ck.div(local, C), 2) : zero;
     Mat W = ck.at(W2, p), Qh = ck.at(Q2, p), Kh = ck.at(K2, p), U = ck.at(U2, p), QKh = ck.at(QK2, p);
     if (twin) {
       // This chunk's operands, and the last chunk's O in shared memory;
@@ -894,7 +912,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       waitGroups(0);
       if (pairs) {
         // The buffer's use u = chunk / 2 completes its phase u (parity u mod 2).
-        Value use = ck.div(c0, 2 * C);
+        Value use = ck.div(local, 2 * C);
         NVVM::MBarrierTryWaitParityOp::create(b, l, bar(p), i32(ck.rem(use, 2)),
                                               arith::ConstantIntOp::create(b, l, 0, 32));
         // The rows past the end of a last, partial chunk: zeros (no copy
@@ -917,7 +935,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       if (pairs) {
         // Done with the buffers of the chunk before: the other block may
         // copy into them once it has waited.
-        Value more = ck.lt(next, kb.len());
+        Value more = ck.lt(next, ce);
         ck.when(arith::AndIOp::create(b, l, issuer, more), [&] { expect(next, q); });
         NVVM::ClusterArriveRelaxedOp::create(b, l, b.getUnitAttr());
         ck.when(issuerWarp, [&] {
@@ -930,9 +948,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
         fetchB(next, q);
         if (firstMover) {
           Value after = kb.iadd(next, kb.idx(C));
-          ck.when(ck.lt(after, kb.len()), [&] { prefetchChunk(after); });
+          ck.when(ck.lt(after, ce), [&] { prefetchChunk(after); });
         }
-        ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, c0, zero), [&] {
+        ck.when(ck.lt(cb, c0), [&] {
           ck.storeOutputs(O, arith::SubIOp::create(b, l, c0, kb.idx(C)), kb.idx(C), v0, VT, scale, vi, vj0, mv.count);
         });
       });
@@ -1075,10 +1093,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   }
   if (twin) { // the last chunk's O
     ck.barrier();
-    Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, kb.len(), kb.idx(1)), C), kb.idx(C));
-    ck.when(arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, kb.len(), zero), [&] {
+    Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, ce, kb.idx(1)), C), kb.idx(C));
+    ck.when(any, [&] {
       byMovers([&] {
-        ck.storeOutputs(O, lastC0, arith::SubIOp::create(b, l, kb.len(), lastC0), v0, VT, scale, vi, vj0, mv.count);
+        ck.storeOutputs(O, lastC0, arith::SubIOp::create(b, l, ce, lastC0), v0, VT, scale, vi, vj0, mv.count);
       });
     });
   }

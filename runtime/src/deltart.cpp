@@ -58,6 +58,15 @@ struct deltart_bundle {
   int64_t gridDependencySm = 0;
   // Whether the loaded image's scans are launched so (DELTART_PDL=0: never).
   bool earlyScan = false;
+  // The oldest sm whose image's larger-tile split scan lets the next kernel
+  // launch as it starts (griddepcontrol.launch_dependents), so that the
+  // split schedule may run in segments (0: none); whether the loaded image
+  // runs so (DELTART_PDL=0: never).
+  int64_t segmentsSm = 0;
+  bool segmentable = false;
+  // DELTART_SEGMENTS at load: the number of segments (0 or 1: none), else
+  // by shape (-1).
+  int64_t forcedSegments = -1;
   // Loaded lazily, for the context current at the first launch.
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr,
@@ -174,6 +183,8 @@ deltart_status parse(const unsigned char *data, size_t size, deltart_bundle &b) 
       b.chunk = std::atoll(b.manifest["chunk_size"].c_str());
     if (b.manifest.count("split_grid_dependency_sm"))
       b.gridDependencySm = std::atoll(b.manifest["split_grid_dependency_sm"].c_str());
+    if (b.manifest.count("split_segments_sm"))
+      b.segmentsSm = std::atoll(b.manifest["split_segments_sm"].c_str());
     if (b.splitTile <= 0 || b.V % b.splitTile || b.splitShared < 0 || b.splitShared > (1 << 20) ||
         b.prepShared < 0 || b.prepShared > (1 << 20) || b.splitRecord <= 0 || b.splitRecord % 8 || b.chunk <= 0)
       return fail(DELTART_ERROR_FORMAT, "the manifest has a bad split schedule");
@@ -447,6 +458,10 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     const char *pdl = std::getenv("DELTART_PDL");
     b->earlyScan = b->gridDependencySm > 0 && int(pick->sm) >= b->gridDependencySm && d->cuLaunchKernelEx &&
                    !(pdl && std::string(pdl) == "0");
+    b->segmentable = b->largeTile && b->segmentsSm > 0 && int(pick->sm) >= b->segmentsSm && d->cuLaunchKernelEx &&
+                     !(pdl && std::string(pdl) == "0");
+    if (const char *segs = std::getenv("DELTART_SEGMENTS"))
+      b->forcedSegments = std::max<int64_t>(0, std::atoll(segs));
     b->loadedSm = sm;
   }
   CUdeviceptr cu = a->cu_seqlens;
@@ -525,9 +540,11 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
                     bool early = false) -> deltart_status {
     // A kernel built for clusters of blocks (the split scan's sm_90 form)
     // is launched with its cluster's dimensions given; `early`, with
-    // programmatic stream serialization (the split scan after the first
-    // kernel: it may start once that kernel's blocks have all started, and
-    // waits for its end before it reads the workspace).
+    // programmatic stream serialization: it may start once the kernel
+    // before has let it (every block of that one has started). The split
+    // scan after the first kernel waits for that kernel's end before it
+    // reads the workspace; a range's first kernel after the scan of the
+    // range before reads nothing that scan writes.
     int cluster = 0;
     for (auto [f, width] : b->clusters)
       if (f == fn)
@@ -590,11 +607,60 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   }
   if (!b->pool)
     work = b->work16;
-  std::vector<uint64_t> more = {work, work, 0, uint64_t(rows * b->splitRecord), 1};
+  const int64_t chunks = (longest + b->chunk - 1) / b->chunk;
+  // The workspace, then the chunk range a launch covers.
+  std::vector<uint64_t> more = {work, work, 0, uint64_t(rows * b->splitRecord), 1, 0, uint64_t(chunks)};
   for (uint64_t &v : more)
     params.push_back(&v);
-  deltart_status s =
-      launch(b->prepFunction, unsigned(N * a->H), unsigned((longest + b->chunk - 1) / b->chunk), b->prepShared);
+  // In segments: where the larger-tile scan's blocks take at most half of
+  // the SMs (one block an SM), the chunks are cut into consecutive ranges,
+  // and each range's first kernel after the first runs beside the scan of
+  // the range before, on the SMs that scan leaves, instead of the whole
+  // first kernel before the whole scan. All in the caller's stream:
+  //   first kernel (range 0), scan (range 0),
+  //   first kernel (range 1): launched once the scan's blocks have all
+  //     started (programmatic stream serialization: the scan lets it launch
+  //     as it starts; it reads nothing the scan writes),
+  //   scan (range 1): launched as usual, after all of the above (the state
+  //     from ht, where the scan before left it), ...
+  // From 512 chunks on, a range per 128 chunks, at most 8. (Measured at
+  // B1 T32768 H16, 512 chunks, against the two kernels with the smaller
+  // scan: D128 EFLA 0.892-0.901 -> 0.871-0.875 ms in 4 ranges (0.873-0.882
+  // in 6), DeltaNet 0.881-0.884 -> 0.872-0.874, RK4 0.888-0.900 ->
+  // 0.873-0.878, gated DeltaNet 1.005-1.009 -> 0.999-1.002; D64 0.783-0.792
+  // -> 0.776 (0.770-0.776 in 8); D256 2.17-2.19 -> 2.08-2.09 (2.06-2.08 in
+  // 8). At 256 chunks, T16384: D128 0.453-0.459 -> 0.466-0.469 in 4 ranges,
+  // 0.482-0.483 in 2; D256 -2% in 4, +2% in 2: so not below 512.)
+  // DELTART_SEGMENTS=n forces n ranges (0 or 1: none).
+  int64_t segments = 1;
+  if (b->segmentable && forced != "split_small") {
+    const bool fits = blocks(b->largeTile) <= b->sms / 2;
+    segments = b->forcedSegments >= 0  ? b->forcedSegments
+               : fits && chunks >= 512 ? std::min<int64_t>(8, chunks / 128)
+                                       : 1;
+    segments = std::min(segments, chunks);
+  }
+  if (segments >= 2) {
+    uint64_t *range = &more[5];
+    // h0 and use_h0 (the scans after the first take the state from ht).
+    uint64_t *h0 = &vals[5 * (3 + a->num_inputs)], *ht = h0 + 10, *useH0 = &vals.back();
+    deltart_status s = DELTART_OK;
+    for (int64_t seg = 0; seg < segments && s == DELTART_OK; ++seg) {
+      range[0] = uint64_t(chunks * seg / segments), range[1] = uint64_t(chunks * (seg + 1) / segments);
+      s = launch(b->prepFunction, unsigned(N * a->H), unsigned(range[1] - range[0]), b->prepShared, seg > 0);
+      if (seg == 1) {
+        std::copy(ht, ht + 5, h0);
+        *useH0 = 1;
+      }
+      if (s == DELTART_OK)
+        s = launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared,
+                   seg == 0 && b->earlyScan);
+    }
+    if (b->pool)
+      d->cuMemFreeAsync(work, st);
+    return s;
+  }
+  deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned(chunks), b->prepShared);
   // The scan: at the larger tile where its blocks need fewer waves, one
   // block per SM, by a third (measured, EFLA H16: K = V = 256 at 16 pairs
   // tile 32 2.49 ms against 64 3.29; 32 pairs 2.48 / 2.24; 48 pairs 1.88 /

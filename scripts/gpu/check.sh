@@ -25,6 +25,19 @@ for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
     done
   done
 done
+echo "== the split schedule in segments (DELTART_SEGMENTS=3: three ranges of chunks, or as many as the longest"
+echo "   sequence has, each range's first kernel launched as the scan of the one before starts) against one"
+echo "   range (split_large, the same scan): o and ht bit for bit (in the table below: gpu-segments)"
+for dir in "$CASES"/*-d128-bf16-fixed "$CASES"/*-d128-bf16-varlen "$CASES"/*-d64-bf16-varlen "$CASES"/*-d256-bf16-fixed; do
+  case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
+  [[ $case == *wgmma* ]] && continue
+  rm -rf "$dir/gpu-segments"
+  DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3 $RUN "$CASES/$spec.bundle" --inputs "$dir/in" \
+    --outputs "$dir/gpu-segments" > /dev/null || { echo "FAILED $case (segments)"; status=1; }
+  for f in o ht; do
+    cmp -s "$dir/gpu-split_large/$f.npy" "$dir/gpu-segments/$f.npy" || { echo "FAILED $case (segments change $f)"; status=1; }
+  done
+done
 echo "== no workspace to be had (DELTART_WORKSPACE=none: its allocation fails as out of memory): unforced, the"
 echo "   forward falls back to the wide or narrow kernel (its outputs in the table below: gpu-noworkspace); forced"
 echo "   split, it must fail and say why"
@@ -65,6 +78,14 @@ if command -v compute-sanitizer > /dev/null; then
   echo "   not finish on a kernel launched in clusters (measured: over 140 s on B1 T100, where the same scan's"
   echo "   sm_80 PTX form takes 3 s): at K = 128 it checks that form (the same scan without the cluster's"
   echo "   multicast copies), named ptx80 below; memcheck and synccheck check the cubin's"
+  echo "== compute-sanitizer, the split schedule in segments (efla-d128-bf16-varlen, DELTART_SEGMENTS=3)"
+  for tool in memcheck synccheck; do
+    DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3 compute-sanitizer --tool $tool --error-exitcode 3 $RUN \
+      "$CASES/efla-d128-bf16.bundle" --inputs "$CASES/efla-d128-bf16-varlen/in" | tail -1
+    rc=${PIPESTATUS[0]}
+    echo "segments $tool exit $rc"
+    [ "$rc" = 0 ] || status=1
+  done
   for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do
     bundle=${c%:*}; kind=${c#*:}
     for sched in split_small split_large; do

@@ -281,7 +281,11 @@ static void explainSchedule(ModuleOp module) {
                    V / tile, tile, V / tile,
                    str("delta.variant") == "split_large"
                        ? "twice the split scan's, for more pairs: the runtime takes this scan when its blocks need "
-                         "fewer waves, 3 * waves(this tile) < 2 * waves(the split scan's), a block per SM"
+                         "fewer waves, 3 * waves(this tile) < 2 * waves(the split scan's), a block per SM; and, on "
+                         "sm_90 and later, in segments where its blocks take at most half of the SMs and the "
+                         "longest sequence has 512 chunks or more: the chunks in ranges of 128 (at most 8 ranges), "
+                         "each range's first kernel launched as the scan of the range before starts, on the SMs "
+                         "that scan leaves"
                        : "V / 8, at least 16, unless --split-value-tile says");
       fmt::print("  block: {} threads = {} warps; schedule: {}\n", block, block / 32, str("delta.schedule_detail"));
       fmt::print("  workspace: {}; the runtime allocates it\n", str("delta.workspace_layout"));

@@ -62,18 +62,19 @@ static int64_t sharedBytes(ModuleOp module, gpu::GPUFuncOp kernel) {
   return n;
 }
 
-/// Whether `kernel` and its twins (every form an image may hold) wait on
-/// the grid before them (griddepcontrol.wait).
-static bool waitsOnGridBefore(ModuleOp module, gpu::GPUFuncOp kernel) {
-  auto waits = [](gpu::GPUFuncOp fn) {
+/// Whether `kernel` and its twins (every form an image may hold) hold
+/// griddepcontrol of `kind`: wait (on the grid before them) or
+/// launch_dependents (letting the grid after them launch).
+static bool gridControl(ModuleOp module, gpu::GPUFuncOp kernel, NVVM::GridDepActionKind kind) {
+  auto holds = [&](gpu::GPUFuncOp fn) {
     bool found = false;
-    fn.walk([&](NVVM::GriddepcontrolOp op) { found |= op.getKind() == NVVM::GridDepActionKind::wait; });
+    fn.walk([&](NVVM::GriddepcontrolOp op) { found |= op.getKind() == kind; });
     return found;
   };
-  bool all = waits(kernel);
+  bool all = holds(kernel);
   module.walk([&](gpu::GPUFuncOp fn) {
     if (auto of = fn->getAttrOfType<StringAttr>("delta.twin_of"); of && of.getValue() == kernel.getName())
-      all &= waits(fn);
+      all &= holds(fn);
   });
   return all;
 }
@@ -143,8 +144,14 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     // kept in the images for kGridDependencySm on) before it reads the
     // workspace, the runtime may launch it with programmatic stream
     // serialization there.
-    if (waitsOnGridBefore(module, found.split) && (!found.splitLarge || waitsOnGridBefore(module, found.splitLarge)))
+    const auto wait = NVVM::GridDepActionKind::wait;
+    if (gridControl(module, found.split, wait) && (!found.splitLarge || gridControl(module, found.splitLarge, wait)))
       m += fmt::format("split_grid_dependency_sm {}\n", kGridDependencySm);
+    // Where the larger-tile scan lets the next kernel launch as it starts,
+    // the runtime may run the schedule in segments there (the next range's
+    // first kernel beside the scan).
+    if (found.splitLarge && gridControl(module, found.splitLarge, NVVM::GridDepActionKind::launch_dependents))
+      m += fmt::format("split_segments_sm {}\n", kGridDependencySm);
     if (found.splitLarge) {
       // A second scan at a larger tile, on the same workspace: taken where
       // its blocks need fewer waves.
@@ -154,7 +161,8 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
       m += "split_large when 3 * waves(large) < 2 * waves(split), waves(tile) = ceil(N * H * value_dim / tile / "
            "SMs)\n";
     }
-    m += "split_params the params below, then work_f16 : f16 buffer (rows * split_workspace_f16_per_row)\n";
+    m += "split_params the params below, then work_f16 : f16 buffer (rows * split_workspace_f16_per_row), "
+         "chunk_begin chunk_end : i64 (the chunks of every sequence a launch covers)\n";
   }
   m += fmt::format("params q k v inputs o : {} buffers; h0 ht : f32 buffers; cu_seqlens : i64 buffer; "
                    "nheads use_h0 : i64; each buffer is (ptr, ptr, i64 0, i64 size, i64 1)\n",

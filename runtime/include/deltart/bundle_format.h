@@ -12,6 +12,9 @@
  * "key value" per line), the spec's source text, PTX for an sm (text), a
  * cubin for an sm (ELF). Shared by the compiler's writer and the runtime's
  * reader.
+ *
+ * Version 2: the split schedule's kernels take chunk_begin and chunk_end
+ * after the workspace (version 1's did not; their bundles are refused).
  *===----------------------------------------------------------------------===*/
 #ifndef DELTART_BUNDLE_FORMAT_H
 #define DELTART_BUNDLE_FORMAT_H
@@ -20,7 +23,7 @@
 #include <stdint.h>
 
 #define DELTART_BUNDLE_MAGIC "DLTBNDL"
-#define DELTART_BUNDLE_VERSION 1u
+#define DELTART_BUNDLE_VERSION 2u
 #define DELTART_BUNDLE_HEADER_SIZE 24u
 #define DELTART_BUNDLE_SECTION_SIZE 24u
 

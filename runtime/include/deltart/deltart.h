@@ -8,7 +8,7 @@
  *
  * A bundle's module is the cubin for the device's architecture, else the
  * newest PTX the driver can compile for it (never PTX built for another
- * arch-specific target such as sm_90a). Three environment variables, read when
+ * arch-specific target such as sm_90a). Five environment variables, read when
  * a bundle first launches, are for testing: DELTART_SCHEDULE=wide|narrow|split
  * forces a kernel variant (split: the two-kernel schedule; split_small and
  * split_large force its scan's value tile too); DELTART_PTX=<sm> (e.g. 80)
@@ -20,7 +20,11 @@
  * DELTART_SCHEDULE forced the split one: then it fails); DELTART_PDL=0
  * launches the split scan only after the first kernel has ended (by default
  * it is launched to start during that kernel's last blocks where the bundle's
- * scans wait for it: split_grid_dependency_sm in the manifest).
+ * scans wait for it: split_grid_dependency_sm in the manifest), and runs no
+ * forward in segments; DELTART_SEGMENTS=<n> runs the split schedule in n
+ * segments (0 or 1: none), whatever the shape. (Segments: for the longest
+ * sequences, the chunks in ranges, each range's first kernel beside the
+ * scan of the range before; see runtime/README.md.)
  *
  * Forwards of one bundle may run on several streams at once, from several
  * threads: the split schedule's workspace is taken per forward from the
