@@ -456,10 +456,9 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     if (const char *force = std::getenv("DELTART_SCHEDULE"))
       b->forcedSchedule = force;
     const char *pdl = std::getenv("DELTART_PDL");
-    b->earlyScan = b->gridDependencySm > 0 && int(pick->sm) >= b->gridDependencySm && d->cuLaunchKernelEx &&
-                   !(pdl && std::string(pdl) == "0");
-    b->segmentable = b->largeTile && b->segmentsSm > 0 && int(pick->sm) >= b->segmentsSm && d->cuLaunchKernelEx &&
-                     !(pdl && std::string(pdl) == "0");
+    const bool pdlOn = d->cuLaunchKernelEx && !(pdl && std::string(pdl) == "0");
+    b->earlyScan = pdlOn && b->gridDependencySm > 0 && int(pick->sm) >= b->gridDependencySm;
+    b->segmentable = pdlOn && b->largeTile && b->segmentsSm > 0 && int(pick->sm) >= b->segmentsSm;
     if (const char *segs = std::getenv("DELTART_SEGMENTS"))
       b->forcedSegments = std::max<int64_t>(0, std::atoll(segs));
     b->loadedSm = sm;
@@ -587,6 +586,13 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   const size_t workBytes = size_t(rows) * b->splitRecord * 2;
   CUstream st = static_cast<CUstream>(stream);
   CUdeviceptr work = 0;
+  // The workspace back to the pool (in stream order) once the forward's
+  // kernels are launched.
+  auto release = [&](deltart_status s) {
+    if (b->pool)
+      d->cuMemFreeAsync(work, st);
+    return s;
+  };
   CUresult rc = 0;
   if (b->noWorkspace) {
     rc = CUDA_ERROR_OUT_OF_MEMORY;
@@ -656,9 +662,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
         s = launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared,
                    seg == 0 && b->earlyScan);
     }
-    if (b->pool)
-      d->cuMemFreeAsync(work, st);
-    return s;
+    return release(s);
   }
   deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned(chunks), b->prepShared);
   // The scan: at the larger tile where its blocks need fewer waves, one
@@ -673,9 +677,7 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   if (s == DELTART_OK)
     s = large ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared, b->earlyScan)
               : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared, b->earlyScan);
-  if (b->pool)
-    d->cuMemFreeAsync(work, st);
-  return s;
+  return release(s);
 }
 
 namespace {
