@@ -385,7 +385,10 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::Stri
 /// in clusters of two (a pair's neighbouring value tiles) that share each
 /// chunk's W, Q, K and QK by multicast bulk copies; null where the operands
 /// are not double buffered or V / VT is odd.
-BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::StringRef name, mlir::Type io);
+/// With `beside`, the form for the ranges of chunks that run beside a scan
+/// (three blocks an SM).
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::StringRef name, mlir::Type io,
+                                 bool beside = false);
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
                                  llvm::StringRef variant, mlir::Type io, bool pairs = false);
 

@@ -256,7 +256,7 @@ void prefetchFuture(Chunked &ck, const Lookahead &f, int64_t K, int64_t V) {
 
 } // namespace
 
-BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef name, Type io) {
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef name, Type io, bool beside) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   const int64_t width = 128 / io.getIntOrFloatBitWidth();
   if (V % 16 || V % UT || (K / 8) % width)
@@ -266,13 +266,16 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   Location l = kb.loc();
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   const bool registerSolve = std::max(K, V) >= 128;
-  Value smem = ck.begin(V, "split_prep", "split",
+  Value smem = ck.begin(V, beside ? "split_prep_beside" : "split_prep", "split",
                         std::string("split, first kernel: one block per (pair, chunk), all chunks at once; the "
                                     "prologue, K K^T, Q K^T, the inverses and the solves for W and U") +
                             (registerSolve ? " (side by side, 16-column strips transposed in the warps' registers; "
                                              "the keys and queries stored during the products, QK during the solves)"
                                            : " (one after the other, through shared memory)") +
-                            ", written to the workspace");
+                            ", written to the workspace" +
+                            (beside ? "; three blocks an SM (40 registers a thread), for the ranges of chunks that "
+                                      "run beside a scan"
+                                    : ""));
   // The scan may be launched (its blocks take the SMs this kernel's last
   // blocks leave, and set up) once every block of this one has started;
   // it waits for this kernel's end before it reads the workspace.
@@ -344,6 +347,18 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   // DRAM reads 1.21 -> 1.00 GB, the prep 947 -> 912 us; the lines of q, k
   // and v read are 0.81 GB).
   const bool lookahead = kSharedBytesPerSM / (sharedBytes + kSharedBytesPerBlock) < 2;
+  // The form for the ranges of chunks that run beside a scan (segments: on
+  // the SMs the scan leaves, where it is held per SM): three blocks an SM,
+  // ptxas told so (40 registers a thread; left to choose it takes 63, two
+  // blocks). Measured at B1 T32768 H16 D128 in segments, all ranges in this
+  // form: EFLA 0.870-0.886 -> 0.846-0.850 ms, gated DeltaNet 0.992-0.995 ->
+  // 0.957-0.964, DeltaNet 0.869-0.871 -> 0.864-0.869; but where the scan is
+  // launched during its last blocks (two kernels), slower: B2 T16384
+  // 0.725-0.729 -> 0.765-0.766, B1 T16384 +2%, B1 T32768 +2.5% (an SM is
+  // free for the scan's block only once all three have ended). So a form
+  // of its own, beside the one for two blocks.
+  if (beside)
+    kb.function()->setAttr("nvvm.minctasm", b.getI32IntegerAttr(3));
   const Lookahead future = lookahead ? futureBlock(ck, 1) : Lookahead{};
   // Block y is the launch's chunk from chunk_begin on.
   Value c0 = kb.imul(kb.iadd(gpu::BlockIdOp::create(b, l, gpu::Dimension::y), kb.chunkBegin()), kb.idx(C));

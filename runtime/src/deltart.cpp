@@ -71,6 +71,10 @@ struct deltart_bundle {
   CUmodule module = nullptr;
   CUfunction function = nullptr, narrowFunction = nullptr, splitFunction = nullptr, prepFunction = nullptr,
              largeFunction = nullptr;
+  // The first kernel's form for the ranges of chunks that run beside a scan
+  // in segments (three blocks an SM), if the bundle has one; else the first
+  // kernel itself.
+  CUfunction besideFunction = nullptr;
   // The kernels built for clusters of blocks (the split scans' sm_90 forms)
   // and their cluster widths, asked once at load.
   std::vector<std::pair<CUfunction, int>> clusters;
@@ -414,9 +418,14 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
         if (fn != &b->largeFunction || b->largeTile)
           if (CUresult rc = d->cuModuleGetFunction(fn, b->module, b->manifest[key].c_str()))
             return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
+    b->besideFunction = b->prepFunction;
+    if (b->manifest.count("split_prep_beside_entry"))
+      if (CUresult rc =
+              d->cuModuleGetFunction(&b->besideFunction, b->module, b->manifest["split_prep_beside_entry"].c_str()))
+        return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
     for (auto [fn, bytes] : {std::pair{b->function, b->shared}, std::pair{b->narrowFunction, b->narrowShared},
                              std::pair{b->splitFunction, b->splitShared}, std::pair{b->prepFunction, b->prepShared},
-                             std::pair{b->largeFunction, b->largeShared}})
+                             std::pair{b->largeFunction, b->largeShared}, std::pair{b->besideFunction, b->prepShared}})
       // Asked for at every size: the 48 KiB a kernel gets without asking
       // count its static shared memory too (the PTX's one byte of it made a
       // kernel of exactly 49152 dynamic bytes fail to launch).
@@ -653,7 +662,10 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     deltart_status s = DELTART_OK;
     for (int64_t seg = 0; seg < segments && s == DELTART_OK; ++seg) {
       range[0] = uint64_t(chunks * seg / segments), range[1] = uint64_t(chunks * (seg + 1) / segments);
-      s = launch(b->prepFunction, unsigned(N * a->H), unsigned(range[1] - range[0]), b->prepShared, seg > 0);
+      // (the ranges after the first beside the scan of the range before: the
+      // first kernel's form for three blocks an SM, where the bundle has it)
+      s = launch(seg > 0 ? b->besideFunction : b->prepFunction, unsigned(N * a->H), unsigned(range[1] - range[0]),
+                 b->prepShared, seg > 0);
       if (seg == 1) {
         std::copy(ht, ht + 5, h0);
         *useH0 = 1;

@@ -270,7 +270,7 @@ static void explainSchedule(ModuleOp module) {
       return;
     }
     if (str("delta.schedule") == "split") {
-      bool prep = str("delta.variant") == "split_prep";
+      bool prep = llvm::StringRef(str("delta.variant")).starts_with("split_prep");
       if (prep)
         fmt::print("  grid: x = N * H (sequence, head) pairs, y = ceil(longest sequence / 64) chunks (blocks past "
                    "a sequence's end return)\n");

@@ -12,7 +12,7 @@ namespace deltac {
 /// (wide) one, the variant for few pairs, and the split schedule's two
 /// kernels (the scan and its chunk-parallel first kernel) when there are.
 struct GpuKernels {
-  mlir::gpu::GPUFuncOp wide, narrow, split, splitPrep, splitLarge;
+  mlir::gpu::GPUFuncOp wide, narrow, split, splitPrep, splitLarge, splitPrepBeside;
 };
 GpuKernels findGpuKernels(mlir::ModuleOp module);
 /// The storage type of a kernel's q, k, v, inputs and o: "f32", "bf16" or "f16".

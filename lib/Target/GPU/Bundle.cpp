@@ -31,11 +31,12 @@ GpuKernels findGpuKernels(ModuleOp module) {
       return;
     auto variant = fn->getAttrOfType<StringAttr>("delta.variant");
     llvm::StringRef v = variant ? variant.getValue() : "";
-    (v == "narrow"        ? k.narrow
-     : v == "split"       ? k.split
-     : v == "split_prep"  ? k.splitPrep
-     : v == "split_large" ? k.splitLarge
-                          : k.wide) = fn;
+    (v == "narrow"              ? k.narrow
+     : v == "split"             ? k.split
+     : v == "split_prep"        ? k.splitPrep
+     : v == "split_prep_beside" ? k.splitPrepBeside
+     : v == "split_large"       ? k.splitLarge
+                                : k.wide) = fn;
   });
   return k;
 }
@@ -150,8 +151,12 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     // Where the larger-tile scan lets the next kernel launch as it starts,
     // the runtime may run the schedule in segments there (the next range's
     // first kernel beside the scan).
-    if (found.splitLarge && gridControl(module, found.splitLarge, NVVM::GridDepActionKind::launch_dependents))
+    if (found.splitLarge && gridControl(module, found.splitLarge, NVVM::GridDepActionKind::launch_dependents)) {
       m += fmt::format("split_segments_sm {}\n", kGridDependencySm);
+      // The first kernel's form for the ranges that run beside a scan.
+      if (found.splitPrepBeside)
+        m += fmt::format("split_prep_beside_entry {}\n", found.splitPrepBeside.getName().str());
+    }
     if (found.splitLarge) {
       // A second scan at a larger tile, on the same workspace: taken where
       // its blocks need fewer waves.
