@@ -101,6 +101,6 @@ for form in [""] + [f for f in args.forms.split(",") if f]:
     lines.append(f"\nEFLA vs DeltaNet{form and ' (' + form.lstrip('-') + ')'}: " + ", ".join(
         f"B{B} T{T} H{H} D{D} {100 * (s['efla' + form] / s['deltanet' + form] - 1):+.1f}%"
         for (B, T, H, D), s in byshape.items() if 'efla' + form in s and 'deltanet' + form in s))
-text = "\n".join(lines)
+text = "\n".join(lines) + "\n"
 open(args.out, "w").write(text)
 print(text)
