@@ -30,6 +30,8 @@ inline constexpr int64_t kMaxSharedBytes = 232448;
 /// it per resident block (1 KiB): blocks an SM holds by shared memory =
 /// kSharedBytesPerSM / (block's bytes + kSharedBytesPerBlock).
 inline constexpr int64_t kSharedBytesPerSM = 233472, kSharedBytesPerBlock = 1024;
+/// Blocks of `sharedBytes` each that an SM holds by shared memory.
+inline int64_t blocksPerSM(int64_t sharedBytes) { return kSharedBytesPerSM / (sharedBytes + kSharedBytesPerBlock); }
 /// The ten 16 x 16 tiles (row, column in tiles) of a chunk's K K^T and Q K^T
 /// on or below the diagonal (those above it are zero, never computed), in
 /// the order the kernels deal them to warps: the diagonal ones third to
@@ -386,9 +388,13 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::Stri
 /// chunk's W, Q, K and QK by multicast bulk copies; null where the operands
 /// are not double buffered or V / VT is odd.
 /// With `beside`, the form for the ranges of chunks that run beside a scan
-/// (three blocks an SM).
+/// (three blocks an SM), which a bundle has where splitPrepBeside says.
 BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::StringRef name, mlir::Type io,
                                  bool beside = false);
+/// Whether the first kernel (of `sharedBytes`) gets a form for the ranges
+/// beside a scan: where an SM holds three of its blocks by shared memory
+/// and K >= 128.
+bool splitPrepBeside(delta::RecurrenceOp rec, int64_t sharedBytes);
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
                                  llvm::StringRef variant, mlir::Type io, bool pairs = false);
 

@@ -389,12 +389,9 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
           if (adoptTwin(pair, fn))
             pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));
         }
-        // Beside the larger-tile scan (segments), where shared memory lets
-        // an SM hold three of the first kernel's blocks and K >= 128 (at K =
-        // 64 ptxas takes 40 registers a thread anyway): that kernel's form
-        // for three blocks an SM.
-        const int64_t perSM = kSharedBytesPerSM / (ks[0].sharedBytes + kSharedBytesPerBlock);
-        if (large && perSM >= 3 && rec.getKeyDim() >= 128)
+        // Beside the larger-tile scan (segments): the first kernel's form
+        // for three blocks an SM, where it has one.
+        if (large && splitPrepBeside(rec, ks[0].sharedBytes))
           buildSplitPrepKernel(rec, UT, name + "_split_prep_beside", io, /*beside=*/true);
         return true;
       }

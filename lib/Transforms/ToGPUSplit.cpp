@@ -256,6 +256,12 @@ void prefetchFuture(Chunked &ck, const Lookahead &f, int64_t K, int64_t V) {
 
 } // namespace
 
+bool splitPrepBeside(delta::RecurrenceOp rec, int64_t sharedBytes) {
+  // (At K = 64 ptxas keeps to 40 registers a thread, three blocks an SM,
+  // without being told; at K = 256 an SM holds one block.)
+  return rec.getKeyDim() >= 128 && blocksPerSM(sharedBytes) >= 3;
+}
+
 BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef name, Type io, bool beside) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   const int64_t width = 128 / io.getIntOrFloatBitWidth();
@@ -273,8 +279,8 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
                                              "the keys and queries stored during the products, QK during the solves)"
                                            : " (one after the other, through shared memory)") +
                             ", written to the workspace" +
-                            (beside ? "; three blocks an SM (40 registers a thread), for the ranges of chunks that "
-                                      "run beside a scan"
+                            (beside ? "; three blocks an SM (ptxas held to their registers), for the ranges of "
+                                      "chunks that run beside a scan"
                                     : ""));
   // The scan may be launched (its blocks take the SMs this kernel's last
   // blocks leave, and set up) once every block of this one has started;
@@ -346,7 +352,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   // those lines out of L2 before they are read (measured at B2 T16384 D256:
   // DRAM reads 1.21 -> 1.00 GB, the prep 947 -> 912 us; the lines of q, k
   // and v read are 0.81 GB).
-  const bool lookahead = kSharedBytesPerSM / (sharedBytes + kSharedBytesPerBlock) < 2;
+  const bool lookahead = blocksPerSM(sharedBytes) < 2;
   // The form for the ranges of chunks that run beside a scan (segments: on
   // the SMs the scan leaves, where it is held per SM): three blocks an SM,
   // ptxas told so (40 registers a thread; left to choose it takes 63, two
@@ -356,7 +362,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   // launched during its last blocks (two kernels), slower: B2 T16384
   // 0.725-0.729 -> 0.765-0.766, B1 T16384 +2%, B1 T32768 +2.5% (an SM is
   // free for the scan's block only once all three have ended). So a form
-  // of its own, beside the one for two blocks.
+  // of its own, beside the one for two blocks (splitPrepBeside says where).
   if (beside)
     kb.function()->setAttr("nvvm.minctasm", b.getI32IntegerAttr(3));
   const Lookahead future = lookahead ? futureBlock(ck, 1) : Lookahead{};
