@@ -5,6 +5,7 @@
 #include "deltart/bundle_format.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -627,6 +628,20 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   std::vector<uint64_t> more = {work, work, 0, uint64_t(rows * b->splitRecord), 1, 0, uint64_t(chunks)};
   for (uint64_t &v : more)
     params.push_back(&v);
+  // The scan of the two kernels (and of the last range in segments): at
+  // the larger tile where its blocks need fewer waves, one block per SM, by
+  // a third (measured, EFLA H16: K = V = 256 at 16 pairs tile 32 2.49 ms
+  // against 64 3.29; 32 pairs 2.48 / 2.24; 48 pairs 1.88 / 1.97; 64 and 128
+  // pairs 2.50 / 2.25; K = V = 128 at 16 pairs tile 16 1.30 against 32 1.43,
+  // 32 pairs 1.30 / 1.00). DELTART_SCHEDULE=split_small or split_large
+  // forces one.
+  bool large = b->largeFunction && 3 * waves(b->largeTile) < 2 * waves(b->splitTile);
+  if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
+    large = forced == "split_large";
+  auto scan = [&](bool useLarge, bool early) {
+    return useLarge ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared, early)
+                    : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared, early);
+  };
   // In segments: where the larger-tile scan's blocks take at most half of
   // the SMs (one block an SM), the chunks are cut into consecutive ranges,
   // and each range's first kernel after the first runs beside the scan of
@@ -640,12 +655,34 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   //     from ht, where the scan before left it), ...
   // From 512 chunks on, a range per 128 chunks, at most 8. (Measured at
   // B1 T32768 H16, 512 chunks, against the two kernels with the smaller
-  // scan: D128 EFLA 0.892-0.901 -> 0.871-0.875 ms in 4 ranges (0.873-0.882
-  // in 6), DeltaNet 0.881-0.884 -> 0.872-0.874, RK4 0.888-0.900 ->
-  // 0.873-0.878, gated DeltaNet 1.005-1.009 -> 0.999-1.002; D64 0.783-0.792
-  // -> 0.776 (0.770-0.776 in 8); D256 2.17-2.19 -> 2.08-2.09 (2.06-2.08 in
-  // 8). At 256 chunks, T16384: D128 0.453-0.459 -> 0.466-0.469 in 4 ranges,
-  // 0.482-0.483 in 2; D256 -2% in 4, +2% in 2: so not below 512.)
+  // scan: D128 EFLA 0.892-0.901 -> 0.871-0.875 ms in 4 even ranges
+  // (0.873-0.882 in 6), DeltaNet 0.881-0.884 -> 0.872-0.874, RK4
+  // 0.888-0.900 -> 0.873-0.878, gated DeltaNet 1.005-1.009 -> 0.999-1.002;
+  // D64 0.783-0.792 -> 0.776 (0.770-0.776 in 8); D256 2.17-2.19 -> 2.08-2.09
+  // (2.06-2.08 in 8). At 256 chunks, T16384: D128 0.453-0.459 ->
+  // 0.466-0.469 in 4 ranges, 0.482-0.483 in 2; D256 -2% in 4, +2% in 2: so
+  // not below 512.)
+  //
+  // The ranges grow by a quarter each (range i ~ 1.25^i): the first range's
+  // first kernel runs alone, before any scan, so it is the smallest; a
+  // range's first kernel beside the scan of the range before runs on the
+  // SMs that scan leaves, in about 0.8-0.85 of that scan's time a chunk, so
+  // the next range may be that much longer and still be ready when the
+  // scan ends; and the last range, with nothing beside its scan, is the
+  // longest and is scanned by the scan the two kernels would take (at
+  // B1 T32768 H16 D128 the smaller tile, its blocks on all SMs; the two
+  // scans give the same bits). Measured (3 rounds alternating) against 4
+  // even ranges all scanned at the larger tile, B1 T32768 H16: D128 EFLA
+  // 0.846-0.848 -> 0.797-0.809 ms, DeltaNet 0.856-0.863 -> 0.782-0.792, RK4
+  // 0.849-0.859 -> 0.797-0.800, gated DeltaNet 0.964-0.982 -> 0.859-0.867;
+  // D64 EFLA 0.773-0.781 -> 0.737-0.743; D256 EFLA 2.072-2.076 ->
+  // 1.918-1.928; B1 T65536 (8 ranges) EFLA 1.594-1.614 -> 1.546-1.550, gated
+  // DeltaNet 1.811-1.821 -> 1.651-1.656. (Tried at B1 T32768 D128: even
+  // ranges with the last one's scan at the smaller tile, EFLA 0.806-0.815,
+  // gated DeltaNet 0.904-0.915; growth by 1.15 / 1.2 / 1.3, EFLA 0.784-0.793
+  // / 0.789-0.791 / 0.797-0.798, DeltaNet 0.792-0.795 / 0.790-0.796 /
+  // 0.778-0.779, gated 0.878-0.883 / 0.864-0.875 / 0.854-0.858; 3 or 5
+  // ranges by 1.2, EFLA 0.793-0.795 / 0.791-0.801.)
   // DELTART_SEGMENTS=n forces n ranges (0 or 1: none).
   int64_t segments = 1;
   if (b->segmentable && forced != "split_small") {
@@ -659,9 +696,23 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     uint64_t *range = &more[5];
     // h0 and use_h0 (the scans after the first take the state from ht).
     uint64_t *h0 = &vals[5 * (3 + a->num_inputs)], *ht = h0 + 10, *useH0 = &vals.back();
+    // Where range i ends: chunks * (1.25^0 + ... + 1.25^i) / (the sum over
+    // all ranges), each range at least one chunk.
+    std::vector<int64_t> ends(static_cast<size_t>(segments), 0);
+    double total = 0, weight = 1;
+    for (int64_t i = 0; i < segments; ++i, weight *= 1.25)
+      total += weight;
+    double upTo = 0;
+    weight = 1;
+    for (int64_t i = 0; i < segments; ++i, weight *= 1.25) {
+      upTo += weight;
+      int64_t end = std::llround(double(chunks) * upTo / total);
+      end = std::max(end, (i ? ends[i - 1] : 0) + 1);
+      ends[i] = std::min(end, chunks - (segments - 1 - i));
+    }
     deltart_status s = DELTART_OK;
     for (int64_t seg = 0; seg < segments && s == DELTART_OK; ++seg) {
-      range[0] = uint64_t(chunks * seg / segments), range[1] = uint64_t(chunks * (seg + 1) / segments);
+      range[0] = uint64_t(seg ? ends[seg - 1] : 0), range[1] = uint64_t(ends[seg]);
       // (the ranges after the first beside the scan of the range before: the
       // first kernel's form for three blocks an SM, where the bundle has it)
       s = launch(seg > 0 ? b->besideFunction : b->prepFunction, unsigned(N * a->H), unsigned(range[1] - range[0]),
@@ -670,25 +721,15 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
         std::copy(ht, ht + 5, h0);
         *useH0 = 1;
       }
+      // (the last range's scan, with nothing beside it, the two kernels' one)
       if (s == DELTART_OK)
-        s = launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared,
-                   seg == 0 && b->earlyScan);
+        s = scan(seg + 1 < segments || large, seg == 0 && b->earlyScan);
     }
     return release(s);
   }
   deltart_status s = launch(b->prepFunction, unsigned(N * a->H), unsigned(chunks), b->prepShared);
-  // The scan: at the larger tile where its blocks need fewer waves, one
-  // block per SM, by a third (measured, EFLA H16: K = V = 256 at 16 pairs
-  // tile 32 2.49 ms against 64 3.29; 32 pairs 2.48 / 2.24; 48 pairs 1.88 /
-  // 1.97; 64 and 128 pairs 2.50 / 2.25; K = V = 128 at 16 pairs tile 16
-  // 1.30 against 32 1.43, 32 pairs 1.30 / 1.00). DELTART_SCHEDULE=
-  // split_small or split_large forces one.
-  bool large = b->largeFunction && 3 * waves(b->largeTile) < 2 * waves(b->splitTile);
-  if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
-    large = forced == "split_large";
   if (s == DELTART_OK)
-    s = large ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared, b->earlyScan)
-              : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared, b->earlyScan);
+    s = scan(large, b->earlyScan);
   return release(s);
 }
 

@@ -27,15 +27,22 @@ for dir in "$CASES"/*-fixed "$CASES"/*-varlen; do
 done
 echo "== the split schedule in segments (DELTART_SEGMENTS=3: three ranges of chunks, or as many as the longest"
 echo "   sequence has, each range's first kernel launched as the scan of the one before starts) against one"
-echo "   range (split_large, the same scan): o and ht bit for bit (in the table below: gpu-segments)"
+echo "   range (split_large, the same scan): o and ht bit for bit (in the table below: gpu-segments); and"
+echo "   with the scan left to the runtime (split: the last range scanned by the scan the two kernels take)"
+echo "   bit for bit too, the two scans giving the same bits (gpu-segments-auto)"
 for dir in "$CASES"/*-d128-bf16-fixed "$CASES"/*-d128-bf16-varlen "$CASES"/*-d64-bf16-varlen "$CASES"/*-d256-bf16-fixed; do
   case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
   [[ $case == *wgmma* ]] && continue
   rm -rf "$dir/gpu-segments"
   DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3 $RUN "$CASES/$spec.bundle" --inputs "$dir/in" \
     --outputs "$dir/gpu-segments" > /dev/null || { echo "FAILED $case (segments)"; status=1; }
+  rm -rf "$dir/gpu-segments-auto"
+  DELTART_SCHEDULE=split DELTART_SEGMENTS=3 $RUN "$CASES/$spec.bundle" --inputs "$dir/in" \
+    --outputs "$dir/gpu-segments-auto" > /dev/null || { echo "FAILED $case (segments, unforced)"; status=1; }
   for f in o ht; do
     cmp -s "$dir/gpu-split_large/$f.npy" "$dir/gpu-segments/$f.npy" || { echo "FAILED $case (segments change $f)"; status=1; }
+    cmp -s "$dir/gpu-split_large/$f.npy" "$dir/gpu-segments-auto/$f.npy" ||
+      { echo "FAILED $case (segments, unforced, change $f)"; status=1; }
   done
 done
 echo "== no workspace to be had (DELTART_WORKSPACE=none: its allocation fails as out of memory): unforced, the"

@@ -283,7 +283,9 @@ static void explainSchedule(ModuleOp module) {
                        ? "twice the split scan's, for more pairs: the runtime takes this scan when its blocks need "
                          "fewer waves, 3 * waves(this tile) < 2 * waves(the split scan's), a block per SM; and, on "
                          "sm_90 and later, in segments where its blocks take at most half of the SMs and the "
-                         "longest sequence has 512 chunks or more: the chunks in ranges of 128 (at most 8 ranges), "
+                         "longest sequence has 512 chunks or more: the chunks in ranges (a range per 128 chunks, at "
+                         "most 8, each a quarter longer than the one before; the last one scanned by the scan the "
+                         "two kernels would take), "
                          "each range's first kernel launched as the scan of the range before starts, on the SMs "
                          "that scan leaves"
                        : "V / 8, at least 16, unless --split-value-tile says");
