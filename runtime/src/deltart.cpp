@@ -696,18 +696,15 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     uint64_t *range = &more[5];
     // h0 and use_h0 (the scans after the first take the state from ht).
     uint64_t *h0 = &vals[5 * (3 + a->num_inputs)], *ht = h0 + 10, *useH0 = &vals.back();
-    // Where range i ends: chunks * (1.25^0 + ... + 1.25^i) / (the sum over
-    // all ranges), each range at least one chunk.
-    std::vector<int64_t> ends(static_cast<size_t>(segments), 0);
-    double total = 0, weight = 1;
+    // Where range i ends: chunks * (1 + 1.25 + ... + 1.25^i) / (the whole
+    // sum), each range at least one chunk.
+    std::vector<double> upTo(static_cast<size_t>(segments));
+    double sum = 0, weight = 1;
     for (int64_t i = 0; i < segments; ++i, weight *= 1.25)
-      total += weight;
-    double upTo = 0;
-    weight = 1;
-    for (int64_t i = 0; i < segments; ++i, weight *= 1.25) {
-      upTo += weight;
-      int64_t end = std::llround(double(chunks) * upTo / total);
-      end = std::max(end, (i ? ends[i - 1] : 0) + 1);
+      upTo[i] = sum += weight;
+    std::vector<int64_t> ends(static_cast<size_t>(segments));
+    for (int64_t i = 0; i < segments; ++i) {
+      const int64_t end = std::max<int64_t>(std::llround(double(chunks) * upTo[i] / sum), (i ? ends[i - 1] : 0) + 1);
       ends[i] = std::min(end, chunks - (segments - 1 - i));
     }
     deltart_status s = DELTART_OK;
