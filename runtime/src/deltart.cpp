@@ -5,6 +5,7 @@
 #include "deltart/bundle_format.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,8 @@ using namespace deltart;
 namespace {
 
 thread_local std::string lastError;
+// What the last forward on this thread launched, and why (deltart_last_plan).
+thread_local std::string lastPlan;
 
 deltart_status fail(deltart_status s, std::string msg) {
   lastError = std::move(msg);
@@ -219,6 +222,8 @@ extern "C" {
 
 const char *deltart_last_error(void) { return lastError.c_str(); }
 
+const char *deltart_last_plan(void) { return lastPlan.c_str(); }
+
 const char *deltart_status_string(deltart_status s) {
   switch (s) {
   case DELTART_OK: return "ok";
@@ -297,6 +302,7 @@ const char *deltart_bundle_manifest(const deltart_bundle *b, const char *key) {
 
 deltart_status deltart_forward(deltart_bundle *b, const char *entry, const deltart_forward_args *a,
                                void *stream) {
+  lastPlan.clear();
   // Validate everything against the manifest before touching the GPU.
   if (!b)
     return fail(DELTART_ERROR_INVALID_ARGUMENT, "bundle is null");
@@ -541,10 +547,40 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   const std::string &forced = b->forcedSchedule;
   const bool forcedSplit =
       b->splitFunction && (forced == "split" || forced == "split_small" || forced == "split_large");
+  auto str = [](int64_t x) { return std::to_string(x); };
+  std::string why = few ? "few pairs: " + str(blocks(std::min<int64_t>(b->tile, 64))) +
+                              " blocks of at most 64 columns, " + "at most half of the " + str(b->sms) + " SMs"
+                    : schedule == "split"
+                        ? "the wide kernel would repeat the key-side work in " + str(wideTiles) + " value tiles"
+                    : schedule == "narrow"
+                        ? "its blocks need no more waves than the wide kernel's (" + str(waves(b->narrowTile)) + ")"
+                        : str(blocks(b->tile)) + " blocks for " + str(b->sms) + " SMs";
   if (forced == "wide" || (forced == "narrow" && b->narrowFunction))
-    schedule = forced;
+    schedule = forced, why = "DELTART_SCHEDULE";
   else if (forcedSplit)
-    schedule = "split";
+    schedule = "split", why = "DELTART_SCHEDULE";
+  lastPlan = "schedule " + schedule + " (" + why + ")";
+  // The entry name of a kernel of the bundle, for the plan.
+  auto nameOf = [&](CUfunction fn) -> std::string {
+    const std::pair<CUfunction, const char *> keys[] = {{b->function, "entry"},
+                                                        {b->narrowFunction, "narrow_entry"},
+                                                        {b->splitFunction, "split_entry"},
+                                                        {b->prepFunction, "split_prep_entry"},
+                                                        {b->largeFunction, "split_large_entry"},
+                                                        {b->besideFunction, "split_prep_beside_entry"}};
+    std::string n = "?";
+    for (auto [f, key] : keys)
+      if (f == fn) {
+        n = b->manifest[key];
+        break;
+      }
+    // (the plan quotes nothing: a name's characters other than letters,
+    // digits and '_' shown as '?', so that it goes into JSON as it is)
+    for (char &c : n)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+        c = '?';
+    return n;
+  };
   auto launch = [&](CUfunction fn, unsigned gridX, unsigned gridY, int64_t shared,
                     bool early = false) -> deltart_status {
     // A kernel built for clusters of blocks (the split scan's sm_90 form)
@@ -576,11 +612,13 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
                             attrs, n};
       if (CUresult rc = d->cuLaunchKernelEx(&cfg, fn, params.data(), nullptr))
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernelEx", rc));
-      return DELTART_OK;
-    }
-    if (CUresult rc = d->cuLaunchKernel(fn, gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
-                                        static_cast<CUstream>(stream), params.data(), nullptr))
+    } else if (CUresult rc = d->cuLaunchKernel(fn, gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
+                                               static_cast<CUstream>(stream), params.data(), nullptr)) {
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
+    }
+    lastPlan += "; " + nameOf(fn) + " grid " + std::to_string(gridX) + " x " + std::to_string(gridY) +
+                (cluster > 1 ? " in clusters of " + std::to_string(cluster) : "") +
+                (early ? " (programmatic stream serialization)" : "");
     return DELTART_OK;
   };
   auto launchTiled = [&](bool narrow) {
@@ -616,8 +654,11 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       b->work16Bytes = workBytes;
   }
   if (rc) {
-    if (!forcedSplit)
+    if (!forcedSplit) {
+      lastPlan += "; no workspace to be had: the " +
+                  std::string(b->narrowFunction && (few || narrowFits) ? "narrow" : "wide") + " kernel instead";
       return launchTiled(b->narrowFunction && (few || narrowFits));
+    }
     return fail(DELTART_ERROR_CUDA, cudaError(*d, b->pool ? "cuMemAllocFromPoolAsync" : "cuMemAlloc", rc) +
                                         " (the split schedule's workspace, " + std::to_string(workBytes) + " bytes)");
   }
@@ -638,6 +679,11 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   bool large = b->largeFunction && 3 * waves(b->largeTile) < 2 * waves(b->splitTile);
   if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
     large = forced == "split_large";
+  lastPlan += "; scan at value tile " + str(large ? b->largeTile : b->splitTile) +
+              (forced == "split_small" || forced == "split_large" ? " (DELTART_SCHEDULE)"
+               : b->largeFunction ? " (waves: " + str(waves(b->largeTile)) + " at " + str(b->largeTile) + ", " +
+                                        str(waves(b->splitTile)) + " at " + str(b->splitTile) + ")"
+                                  : "");
   auto scan = [&](bool useLarge, bool early) {
     return useLarge ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared, early)
                     : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared, early);
@@ -707,6 +753,12 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       const int64_t end = std::max<int64_t>(std::llround(double(chunks) * upTo[i] / sum), (i ? ends[i - 1] : 0) + 1);
       ends[i] = std::min(end, chunks - (segments - 1 - i));
     }
+    lastPlan +=
+        "; in " + str(segments) + " segments" + (b->forcedSegments >= 0 ? " (DELTART_SEGMENTS)" : "") + ", chunks";
+    for (int64_t i = 0; i < segments; ++i)
+      lastPlan += (i ? ", " : " ") + str(i ? ends[i - 1] : 0) + "-" + str(ends[i]);
+    lastPlan += " of " + str(chunks) + ", the last range's scan at value tile " +
+                str(large ? b->largeTile : b->splitTile) + ", the others at " + str(b->largeTile);
     deltart_status s = DELTART_OK;
     for (int64_t seg = 0; seg < segments && s == DELTART_OK; ++seg) {
       range[0] = uint64_t(seg ? ends[seg - 1] : 0), range[1] = uint64_t(ends[seg]);

@@ -7,7 +7,8 @@
 // Loads a bundle with libdeltart, uploads .npy inputs (q, k, v, one file per
 // per-token input named in the manifest, optional h0 and cu_seqlens) or
 // random ones, poisons the outputs with NaN, runs, and prints one JSON line
-// (median time over the repeats, measured with CUDA events). With
+// (median time over the repeats, measured with CUDA events; "plan": what
+// the runtime launched for the last forward and why). With
 // --concurrent: the R input sets' forwards on R streams at once, each into
 // outputs of its own, then one after the other; the outputs must agree bit
 // for bit (else exit status 1). No LLVM inside.
@@ -311,12 +312,13 @@ int main(int argc, char **argv) {
         !npy::writeF32(outputs + "/ht.npy", {N, H, K, V}, ht, err))
       return die(err);
   }
-  std::printf("{\"bundle\": \"%s\", \"name\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"K\": %lld, "
-              "\"V\": %lld, \"N\": %lld, \"repeat\": %d, \"rotate\": %d, \"ms_median\": %.4f, \"ms_min\": %.4f, "
-              "\"nan_outputs\": %zu}\n",
-              bundlePath.c_str(), deltart_bundle_manifest(bundle, "name"), dtype.c_str(), (long long)B, (long long)T,
-              (long long)H, (long long)K, (long long)V, (long long)N, repeat, sets, ms[ms.size() / 2], ms[0],
-              nan);
+  std::printf(
+      "{\"bundle\": \"%s\", \"name\": \"%s\", \"dtype\": \"%s\", \"B\": %lld, \"T\": %lld, \"H\": %lld, \"K\": %lld, "
+      "\"V\": %lld, \"N\": %lld, \"repeat\": %d, \"rotate\": %d, \"ms_median\": %.4f, \"ms_min\": %.4f, "
+      "\"nan_outputs\": %zu, \"plan\": \"%s\"}\n",
+      bundlePath.c_str(), deltart_bundle_manifest(bundle, "name"), dtype.c_str(), (long long)B, (long long)T,
+      (long long)H, (long long)K, (long long)V, (long long)N, repeat, sets, ms[ms.size() / 2], ms[0], nan,
+      deltart_last_plan());
   deltart_bundle_close(bundle);
   return 0;
 }

@@ -45,6 +45,16 @@ for dir in "$CASES"/*-d128-bf16-fixed "$CASES"/*-d128-bf16-varlen "$CASES"/*-d64
       { echo "FAILED $case (segments, unforced, change $f)"; status=1; }
   done
 done
+echo "== the runtime's plan (deltart_last_plan, the \"plan\" of deltart-run's line): the schedule and why, the"
+echo "   segments' ranges, the kernels launched with their grids"
+plan=$($RUN "$CASES/efla-d128-bf16.bundle" --bench 1,32768,16 --repeat 1)
+for want in '"plan": "schedule split (few pairs' 'in 4 segments, chunks 0-89, 89-200, 200-339, 339-512 of 512' \
+    '; efla_split_prep grid 16 x 89;' '; efla_split_prep_beside grid 16 x 173' '; efla_split grid 128 x 1 in clusters of 2"'; do
+  grep -qF "$want" <<< "$plan" || { echo "FAILED plan: no '$want' in $plan"; status=1; }
+done
+plan=$($RUN "$CASES/efla-d128-bf16.bundle" --bench 8,4096,16 --repeat 1)
+grep -qF '"plan": "schedule wide (128 blocks for ' <<< "$plan" && grep -qF ' SMs); efla grid 128 x 1"' <<< "$plan" ||
+  { echo "FAILED plan (wide): $plan"; status=1; }
 echo "== no workspace to be had (DELTART_WORKSPACE=none: its allocation fails as out of memory): unforced, the"
 echo "   forward falls back to the wide or narrow kernel (its outputs in the table below: gpu-noworkspace); forced"
 echo "   split, it must fail and say why"

@@ -294,6 +294,8 @@ Exit runRun(const RunOptions &opts) {
     }
   }
   std::string name = cs->checked.name;
+  if (cuda) // what the runtime launched and why (no quotes or backslashes in it)
+    checkJson += ", \"plan\": \"" + gpu.plan + "\"";
   fmt::print("{{\"backend\": \"{}\", \"spec\": \"{}\", \"path\": \"{}\", \"chunk_size\": {}, "
              "\"shape\": {{\"B\": {}, \"T\": {}, \"H\": {}, \"K\": {}, \"V\": {}, \"N\": {}}}, "
              "\"threads\": {}, \"seed\": {}, \"seconds\": {:.6f}, \"tokens_per_second\": {:.1f}{}}}\n",

@@ -92,6 +92,7 @@ bool runOnCuda(const std::string &bundleBytes, const HostTensors &t, unsigned re
     auto t0 = std::chrono::steady_clock::now();
     if ((s = deltart_forward(bundle, nullptr, &a, nullptr)))
       return failed(s, "launching the kernel");
+    info.plan = deltart_last_plan();
     if ((s = deltart_synchronize()))
       return failed(s, "running the kernel");
     info.seconds = std::min(info.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -14,6 +14,7 @@ struct CudaRun {
   double seconds = 0;   ///< fastest of the timed runs (host clock around launch + synchronize)
   std::string dtype;    ///< the bundle's storage type
   std::string device;   ///< "no CUDA driver" etc. when it could not run
+  std::string plan;     ///< the runtime's plan of the last run (deltart_last_plan)
 };
 
 /// Runs the bundle's kernel on `t` through libdeltart: inputs converted to the

@@ -98,6 +98,13 @@ deltart_status deltart_synchronize(void);
 
 const char *deltart_status_string(deltart_status status);
 const char *deltart_last_error(void);
+/* One line saying what the last deltart_forward on this thread launched and
+ * why: the schedule (wide, narrow or split) and the rule that chose it, the
+ * split scan's value tile, the segments' chunk ranges, then each kernel with
+ * its grid (and clusters, and whether it was launched to start early); no
+ * quotes or backslashes in it. Empty before the first forward; valid until
+ * the next forward on this thread. */
+const char *deltart_last_plan(void);
 
 #ifdef __cplusplus
 }
