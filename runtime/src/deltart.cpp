@@ -554,7 +554,11 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
                         ? "the wide kernel would repeat the key-side work in " + str(wideTiles) + " value tiles"
                     : schedule == "narrow"
                         ? "its blocks need no more waves than the wide kernel's (" + str(waves(b->narrowTile)) + ")"
-                        : str(blocks(b->tile)) + " blocks for " + str(b->sms) + " SMs";
+                        : "not few pairs: " + str(blocks(std::min<int64_t>(b->tile, 64))) +
+                              " blocks of at most 64 columns for " + str(b->sms) + " SMs" +
+                              (b->narrowFunction ? ", the narrow kernel's " + str(waves(b->narrowTile)) +
+                                                       " waves against the wide kernel's " + str(waves(b->tile))
+                                                 : "");
   if (forced == "wide" || (forced == "narrow" && b->narrowFunction))
     schedule = forced, why = "DELTART_SCHEDULE";
   else if (forcedSplit)
@@ -616,8 +620,8 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
                                                static_cast<CUstream>(stream), params.data(), nullptr)) {
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
     }
-    lastPlan += "; " + nameOf(fn) + " grid " + std::to_string(gridX) + " x " + std::to_string(gridY) +
-                (cluster > 1 ? " in clusters of " + std::to_string(cluster) : "") +
+    lastPlan += "; " + nameOf(fn) + " grid " + str(gridX) + " x " + str(gridY) +
+                (cluster > 1 ? " in clusters of " + str(cluster) : "") +
                 (early ? " (programmatic stream serialization)" : "");
     return DELTART_OK;
   };

@@ -53,7 +53,8 @@ for want in '"plan": "schedule split (few pairs' 'in 4 segments, chunks 0-89, 89
   grep -qF "$want" <<< "$plan" || { echo "FAILED plan: no '$want' in $plan"; status=1; }
 done
 plan=$($RUN "$CASES/efla-d128-bf16.bundle" --bench 8,4096,16 --repeat 1)
-grep -qF '"plan": "schedule wide (128 blocks for ' <<< "$plan" && grep -qF ' SMs); efla grid 128 x 1"' <<< "$plan" ||
+grep -qF '"plan": "schedule wide (not few pairs: 256 blocks of at most 64 columns for ' <<< "$plan" &&
+  grep -qF "the narrow kernel's 2 waves against the wide kernel's 1); efla grid 128 x 1\"" <<< "$plan" ||
   { echo "FAILED plan (wide): $plan"; status=1; }
 echo "== no workspace to be had (DELTART_WORKSPACE=none: its allocation fails as out of memory): unforced, the"
 echo "   forward falls back to the wide or narrow kernel (its outputs in the table below: gpu-noworkspace); forced"
