@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -22,8 +23,23 @@ using namespace deltart;
 namespace {
 
 thread_local std::string lastError;
-// What the last forward on this thread launched, and why (deltart_last_plan).
-thread_local std::string lastPlan;
+// What the last forward on this thread launched, and why
+// (deltart_last_plan): recorded as pieces during the forward (no strings
+// built there: the record's storage is kept between forwards), put into words
+// only when asked. A piece is a text (a string literal), a number or a kernel
+// (its name in the bundle's list, which the record keeps alive: the bundle
+// may be closed before the plan is asked for).
+struct PlanPiece {
+  enum Kind : uint8_t { Text, Number, Kernel } kind;
+  const char *text;
+  int64_t value;
+};
+struct PlanRecord {
+  std::vector<PlanPiece> pieces;
+  std::shared_ptr<const std::vector<std::string>> names;
+  std::string words;
+};
+thread_local PlanRecord lastPlan;
 
 deltart_status fail(deltart_status s, std::string msg) {
   lastError = std::move(msg);
@@ -79,6 +95,12 @@ struct deltart_bundle {
   // in segments (three blocks an SM), if the bundle has one; else the first
   // kernel itself.
   CUfunction besideFunction = nullptr;
+  // The kernels' entry names for the plan (deltart_last_plan), set at load:
+  // those of function, narrowFunction, splitFunction, prepFunction,
+  // largeFunction and besideFunction, then "?"; any character other than a
+  // letter, a digit or '_' shown as '?' (the plan quotes nothing, so that it
+  // goes into JSON as it is).
+  std::shared_ptr<const std::vector<std::string>> planNames;
   // The kernels built for clusters of blocks (the split scans' sm_90 forms)
   // and their cluster widths, asked once at load.
   std::vector<std::pair<CUfunction, int>> clusters;
@@ -222,7 +244,15 @@ extern "C" {
 
 const char *deltart_last_error(void) { return lastError.c_str(); }
 
-const char *deltart_last_plan(void) { return lastPlan.c_str(); }
+const char *deltart_last_plan(void) {
+  std::string &w = lastPlan.words;
+  w.clear();
+  for (const PlanPiece &p : lastPlan.pieces)
+    w += p.kind == PlanPiece::Text     ? std::string(p.text)
+         : p.kind == PlanPiece::Number ? std::to_string(p.value)
+                                       : (*lastPlan.names)[size_t(p.value)];
+  return w.c_str();
+}
 
 const char *deltart_status_string(deltart_status s) {
   switch (s) {
@@ -302,7 +332,7 @@ const char *deltart_bundle_manifest(const deltart_bundle *b, const char *key) {
 
 deltart_status deltart_forward(deltart_bundle *b, const char *entry, const deltart_forward_args *a,
                                void *stream) {
-  lastPlan.clear();
+  lastPlan.pieces.clear();
   // Validate everything against the manifest before touching the GPU.
   if (!b)
     return fail(DELTART_ERROR_INVALID_ARGUMENT, "bundle is null");
@@ -430,6 +460,20 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       if (CUresult rc =
               d->cuModuleGetFunction(&b->besideFunction, b->module, b->manifest["split_prep_beside_entry"].c_str()))
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuModuleGetFunction", rc));
+    {
+      auto names = std::make_shared<std::vector<std::string>>();
+      for (const char *key :
+           {"entry", "narrow_entry", "split_entry", "split_prep_entry", "split_large_entry", "split_prep_beside_entry"})
+        names->push_back(b->manifest.count(key) ? b->manifest[key] : "?");
+      if (!b->manifest.count("split_prep_beside_entry"))
+        (*names)[5] = (*names)[3]; // the first kernel itself beside a scan
+      names->push_back("?");
+      for (std::string &n : *names)
+        for (char &c : n)
+          if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
+            c = '?';
+      b->planNames = std::move(names);
+    }
     for (auto [fn, bytes] : {std::pair{b->function, b->shared}, std::pair{b->narrowFunction, b->narrowShared},
                              std::pair{b->splitFunction, b->splitShared}, std::pair{b->prepFunction, b->prepShared},
                              std::pair{b->largeFunction, b->largeShared}, std::pair{b->besideFunction, b->prepShared}})
@@ -547,44 +591,34 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   const std::string &forced = b->forcedSchedule;
   const bool forcedSplit =
       b->splitFunction && (forced == "split" || forced == "split_small" || forced == "split_large");
-  auto str = [](int64_t x) { return std::to_string(x); };
-  std::string why = few ? "few pairs: " + str(blocks(std::min<int64_t>(b->tile, 64))) +
-                              " blocks of at most 64 columns, " + "at most half of the " + str(b->sms) + " SMs"
-                    : schedule == "split"
-                        ? "the wide kernel would repeat the key-side work in " + str(wideTiles) + " value tiles"
-                    : schedule == "narrow"
-                        ? "its blocks need no more waves than the wide kernel's (" + str(waves(b->narrowTile)) + ")"
-                        : "not few pairs: " + str(blocks(std::min<int64_t>(b->tile, 64))) +
-                              " blocks of at most 64 columns for " + str(b->sms) + " SMs" +
-                              (b->narrowFunction ? ", the narrow kernel's " + str(waves(b->narrowTile)) +
-                                                       " waves against the wide kernel's " + str(waves(b->tile))
-                                                 : "");
-  if (forced == "wide" || (forced == "narrow" && b->narrowFunction))
-    schedule = forced, why = "DELTART_SCHEDULE";
+  // The plan's pieces (deltart_last_plan): texts are string literals.
+  auto say = [](const char *text) { lastPlan.pieces.push_back({PlanPiece::Text, text, 0}); };
+  auto num = [](int64_t x) { lastPlan.pieces.push_back({PlanPiece::Number, nullptr, x}); };
+  const bool forcedTiled = forced == "wide" || (forced == "narrow" && b->narrowFunction);
+  if (forcedTiled)
+    schedule = forced;
   else if (forcedSplit)
-    schedule = "split", why = "DELTART_SCHEDULE";
-  lastPlan = "schedule " + schedule + " (" + why + ")";
-  // The entry name of a kernel of the bundle, for the plan.
-  auto nameOf = [&](CUfunction fn) -> std::string {
-    const std::pair<CUfunction, const char *> keys[] = {{b->function, "entry"},
-                                                        {b->narrowFunction, "narrow_entry"},
-                                                        {b->splitFunction, "split_entry"},
-                                                        {b->prepFunction, "split_prep_entry"},
-                                                        {b->largeFunction, "split_large_entry"},
-                                                        {b->besideFunction, "split_prep_beside_entry"}};
-    std::string n = "?";
-    for (auto [f, key] : keys)
-      if (f == fn) {
-        n = b->manifest[key];
-        break;
-      }
-    // (the plan quotes nothing: a name's characters other than letters,
-    // digits and '_' shown as '?', so that it goes into JSON as it is)
-    for (char &c : n)
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_')
-        c = '?';
-    return n;
-  };
+    schedule = "split";
+  lastPlan.names = b->planNames;
+  say(schedule == "split" ? "schedule split (" : schedule == "narrow" ? "schedule narrow (" : "schedule wide (");
+  if (forcedTiled || forcedSplit) {
+    say("DELTART_SCHEDULE");
+  } else if (few) {
+    say("few pairs: "), num(blocks(std::min<int64_t>(b->tile, 64)));
+    say(" blocks of at most 64 columns, at most half of the "), num(b->sms), say(" SMs");
+  } else if (schedule == "split") {
+    say("the wide kernel would repeat the key-side work in "), num(wideTiles), say(" value tiles");
+  } else if (schedule == "narrow") {
+    say("its blocks need no more waves than the wide kernel's ("), num(waves(b->narrowTile)), say(")");
+  } else {
+    say("not few pairs: "), num(blocks(std::min<int64_t>(b->tile, 64)));
+    say(" blocks of at most 64 columns for "), num(b->sms), say(" SMs");
+    if (b->narrowFunction) {
+      say(", the narrow kernel's "), num(waves(b->narrowTile));
+      say(" waves against the wide kernel's "), num(waves(b->tile));
+    }
+  }
+  say(")");
   auto launch = [&](CUfunction fn, unsigned gridX, unsigned gridY, int64_t shared,
                     bool early = false) -> deltart_status {
     // A kernel built for clusters of blocks (the split scan's sm_90 form)
@@ -620,9 +654,16 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
                                                static_cast<CUstream>(stream), params.data(), nullptr)) {
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
     }
-    lastPlan += "; " + nameOf(fn) + " grid " + str(gridX) + " x " + str(gridY) +
-                (cluster > 1 ? " in clusters of " + str(cluster) : "") +
-                (early ? " (programmatic stream serialization)" : "");
+    // (the kernel: its place in planNames)
+    const CUfunction kernels[] = {b->function,     b->narrowFunction, b->splitFunction,
+                                  b->prepFunction, b->largeFunction,  b->besideFunction};
+    say("; ");
+    lastPlan.pieces.push_back({PlanPiece::Kernel, nullptr, int64_t(std::find(kernels, kernels + 6, fn) - kernels)});
+    say(" grid "), num(gridX), say(" x "), num(gridY);
+    if (cluster > 1)
+      say(" in clusters of "), num(cluster);
+    if (early)
+      say(" (programmatic stream serialization)");
     return DELTART_OK;
   };
   auto launchTiled = [&](bool narrow) {
@@ -659,8 +700,8 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   }
   if (rc) {
     if (!forcedSplit) {
-      lastPlan += "; no workspace to be had: the " +
-                  std::string(b->narrowFunction && (few || narrowFits) ? "narrow" : "wide") + " kernel instead";
+      say(b->narrowFunction && (few || narrowFits) ? "; no workspace to be had: the narrow kernel instead"
+                                                   : "; no workspace to be had: the wide kernel instead");
       return launchTiled(b->narrowFunction && (few || narrowFits));
     }
     return fail(DELTART_ERROR_CUDA, cudaError(*d, b->pool ? "cuMemAllocFromPoolAsync" : "cuMemAlloc", rc) +
@@ -683,11 +724,13 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
   bool large = b->largeFunction && 3 * waves(b->largeTile) < 2 * waves(b->splitTile);
   if (forced == "split_small" || (forced == "split_large" && b->largeFunction))
     large = forced == "split_large";
-  lastPlan += "; scan at value tile " + str(large ? b->largeTile : b->splitTile) +
-              (forced == "split_small" || forced == "split_large" ? " (DELTART_SCHEDULE)"
-               : b->largeFunction ? " (waves: " + str(waves(b->largeTile)) + " at " + str(b->largeTile) + ", " +
-                                        str(waves(b->splitTile)) + " at " + str(b->splitTile) + ")"
-                                  : "");
+  say("; scan at value tile "), num(large ? b->largeTile : b->splitTile);
+  if (forced == "split_small" || forced == "split_large") {
+    say(" (DELTART_SCHEDULE)");
+  } else if (b->largeFunction) {
+    say(" (waves: "), num(waves(b->largeTile)), say(" at "), num(b->largeTile), say(", ");
+    num(waves(b->splitTile)), say(" at "), num(b->splitTile), say(")");
+  }
   auto scan = [&](bool useLarge, bool early) {
     return useLarge ? launch(b->largeFunction, unsigned(N * a->H * (b->V / b->largeTile)), 1, b->largeShared, early)
                     : launch(b->splitFunction, unsigned(N * a->H * (b->V / b->splitTile)), 1, b->splitShared, early);
@@ -757,12 +800,12 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
       const int64_t end = std::max<int64_t>(std::llround(double(chunks) * upTo[i] / sum), (i ? ends[i - 1] : 0) + 1);
       ends[i] = std::min(end, chunks - (segments - 1 - i));
     }
-    lastPlan +=
-        "; in " + str(segments) + " segments" + (b->forcedSegments >= 0 ? " (DELTART_SEGMENTS)" : "") + ", chunks";
+    say("; in "), num(segments),
+        say(b->forcedSegments >= 0 ? " segments (DELTART_SEGMENTS), chunks" : " segments, chunks");
     for (int64_t i = 0; i < segments; ++i)
-      lastPlan += (i ? ", " : " ") + str(i ? ends[i - 1] : 0) + "-" + str(ends[i]);
-    lastPlan += " of " + str(chunks) + ", the last range's scan at value tile " +
-                str(large ? b->largeTile : b->splitTile) + ", the others at " + str(b->largeTile);
+      say(i ? ", " : " "), num(i ? ends[i - 1] : 0), say("-"), num(ends[i]);
+    say(" of "), num(chunks), say(", the last range's scan at value tile "), num(large ? b->largeTile : b->splitTile);
+    say(", the others at "), num(b->largeTile);
     deltart_status s = DELTART_OK;
     for (int64_t seg = 0; seg < segments && s == DELTART_OK; ++seg) {
       range[0] = uint64_t(seg ? ends[seg - 1] : 0), range[1] = uint64_t(ends[seg]);

@@ -103,7 +103,8 @@ const char *deltart_last_error(void);
  * split scan's value tile, the segments' chunk ranges, then each kernel with
  * its grid (and clusters, and whether it was launched to start early); no
  * quotes or backslashes in it. Empty before the first forward; valid until
- * the next forward on this thread. */
+ * the next forward or the next call of this function on this thread. (A
+ * forward records the plan's pieces; they are put into words here.) */
 const char *deltart_last_plan(void);
 
 #ifdef __cplusplus
