@@ -2,8 +2,8 @@
 start and end (relative to the forward's first kernel) as CUPTI records them
 through torch.profiler, for the last three of six forwards after warm-up, so
 that kernels running beside each other (the split schedule in segments) show
-as they overlap. Random bf16 inputs (q, k, v normal, the extra inputs uniform
-in [0, 1)), no h0. The runtime is loaded as a shared library:
+as they overlap. Random inputs in the bundle's storage type (q, k, v normal,
+the extra inputs uniform in [0, 1)), no h0. The runtime is loaded as a shared library:
 
   g++ -O2 -shared -fPIC -std=c++17 runtime/src/deltart.cpp runtime/src/cuda_driver.cpp \\
       -Iruntime/include -ldl -lpthread -o /tmp/libdeltart.so
@@ -42,12 +42,14 @@ for path in args.bundles:
     K = int(lib.deltart_bundle_manifest(bundle, b"key_dim"))
     V = int(lib.deltart_bundle_manifest(bundle, b"value_dim"))
     names = lib.deltart_bundle_manifest(bundle, b"inputs").decode()
+    dtype = lib.deltart_bundle_manifest(bundle, b"dtype")  # (none: f32)
+    io = {b"bf16": torch.bfloat16, b"f16": torch.float16}.get(dtype, torch.float32)
     n_in = 0 if names == "-" else len(names.split(","))
     g = torch.Generator(device="cuda").manual_seed(0)
-    q, k = (torch.randn(B, T, H, K, device="cuda", generator=g).bfloat16() for _ in range(2))
-    v = torch.randn(B, T, H, V, device="cuda", generator=g).bfloat16()
-    extra = [torch.rand(B, T, H, device="cuda", generator=g).bfloat16() for _ in range(n_in)]
-    o = torch.empty(B, T, H, V, device="cuda", dtype=torch.bfloat16)
+    q, k = (torch.randn(B, T, H, K, device="cuda", generator=g).to(io) for _ in range(2))
+    v = torch.randn(B, T, H, V, device="cuda", generator=g).to(io)
+    extra = [torch.rand(B, T, H, device="cuda", generator=g).to(io) for _ in range(n_in)]
+    o = torch.empty(B, T, H, V, device="cuda", dtype=io)
     ht = torch.empty(B, H, K, V, device="cuda")
     ptrs = (u64 * max(1, n_in))(*[t.data_ptr() for t in extra])
     fa = ForwardArgs(q.data_ptr(), k.data_ptr(), v.data_ptr(), ptrs, n_in, 0, o.data_ptr(), ht.data_ptr(), B, T, H, K,
@@ -70,13 +72,13 @@ for path in args.bundles:
     kernels = sorted((e for e in json.load(open(trace))["traceEvents"] if e.get("cat") == "kernel"),
                      key=lambda e: e["ts"])
     # One forward per group of kernels: the pauses between forwards leave gaps of milliseconds.
-    groups, cur = [], [kernels[0]]
-    for e in kernels[1:]:
-        if e["ts"] - max(x["ts"] + x["dur"] for x in cur) > 500:
-            groups.append(cur)
-            cur = []
-        cur.append(e)
-    groups.append(cur)
+    groups, end = [], None
+    for e in kernels:
+        if end is None or e["ts"] - end > 500:
+            groups.append([])
+            end = e["ts"]
+        groups[-1].append(e)
+        end = max(end, e["ts"] + e["dur"])
     env = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("DELTART_"))
     print(f"== {os.path.basename(path)} B{B} T{T} H{H} {env}")
     for i, grp in enumerate(groups[-3:]):
