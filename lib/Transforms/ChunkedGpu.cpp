@@ -108,11 +108,11 @@ Value Chunked::rowSwizzle(Value r, Value c) {
   return arith::XOrIOp::create(b, l, c, x);
 }
 
-Value Chunked::begin(int64_t VT, StringRef variant, StringRef schedule, const std::string &detail) {
+Value Chunked::begin(int64_t VT, StringRef variant, StringRef schedule, const std::string &detail, int64_t threads) {
   Operation *fn = kb.function();
-  fn->setAttr("delta.block_size", b.getI64IntegerAttr(kThreads));
-  // Launch bound: ptxas keeps to the registers 512 threads can have.
-  llvm::cast<gpu::GPUFuncOp>(fn).setKnownBlockSize(ArrayRef<int32_t>{int32_t(kThreads), 1, 1});
+  fn->setAttr("delta.block_size", b.getI64IntegerAttr(threads));
+  // Launch bound: ptxas keeps to the registers that many threads can have.
+  llvm::cast<gpu::GPUFuncOp>(fn).setKnownBlockSize(ArrayRef<int32_t>{int32_t(threads), 1, 1});
   fn->setAttr("delta.value_tile", b.getI64IntegerAttr(VT));
   fn->setAttr("delta.variant", b.getStringAttr(variant));
   fn->setAttr("delta.chunk_size", b.getI64IntegerAttr(kChunk));

@@ -108,8 +108,9 @@ struct Chunked {
 
   /// The attributes both schedules set on the kernel (block size, value
   /// tile, variant, chunk size, schedule and its description), tid and warp;
-  /// returns the base of the dynamic shared memory.
-  mlir::Value begin(int64_t VT, llvm::StringRef variant, llvm::StringRef schedule, const std::string &detail);
+  /// returns the base of the dynamic shared memory. Blocks of `threads`.
+  mlir::Value begin(int64_t VT, llvm::StringRef variant, llvm::StringRef schedule, const std::string &detail,
+                    int64_t threads = kThreads);
 
   /// The address (i64) of byte `shift` of the memref `mem`: a generic or
   /// global address, or a shared-window offset for workgroup memory.
@@ -397,6 +398,13 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::Stri
 bool splitPrepBeside(delta::RecurrenceOp rec, int64_t sharedBytes);
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
                                  llvm::StringRef variant, mlir::Type io, bool pairs = false);
+/// The sm_90a form of a split scan at value tile VT (ToGPUSplitWarpgroup.cpp):
+/// the same grid and parameters, blocks of 256 threads, a warpgroup holding
+/// the state of 64 value columns as wgmma accumulators. Null where it does
+/// not apply (K = 128, ungated, 16-bit storage, V a multiple of 64 and VT
+/// dividing 64 only).
+BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
+                                          llvm::StringRef variant, mlir::Type io);
 
 } // namespace deltac
 

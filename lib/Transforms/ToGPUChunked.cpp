@@ -385,6 +385,18 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
           auto fn = llvm::cast<gpu::GPUFuncOp>(k.fn);
           StringRef variant = fn->getAttrOfType<StringAttr>("delta.variant").getValue();
           int64_t t = fn->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
+          // With `wgmma`, the larger-tile scan's form on warpgroups (wgmma,
+          // the state transposed in a warpgroup's accumulators), where it
+          // applies, in place of the pairs. (Measured at B1 T32768 H16 D128
+          // against the pairs: scan 707 -> 749 us, its copies by cp.async the
+          // bottleneck; bench/RESULTS.md.)
+          if (wgmma && (variant == "split_large" || !large)) {
+            BuiltKernel wg = buildSplitScanWarpgroupKernel(rec, t, UT, (fn.getName() + "__wg").str(), variant, io);
+            if (adoptTwin(wg, fn)) {
+              wg.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));
+              continue;
+            }
+          }
           BuiltKernel pair = buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true);
           if (adoptTwin(pair, fn))
             pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));

@@ -39,6 +39,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "ChunkedGpu.h"
+#include "SplitWorkspace.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -55,85 +56,6 @@ namespace {
 
 using Mat = Chunked::Mat;
 
-/// The workspace: per field a block of rows of `stride` f16, one row per
-/// (head, token), head-major (row h * T + t, T token rows per head): a
-/// chunk's rows of a field are one contiguous piece of 16-byte aligned rows
-/// (U kept per value tile, so that a tile's rows are contiguous too):
-///   W, Q, K   K each (K + 8 for W when gated: its pad holds log G as an
-///             f32, which the scan fetches with W)
-///   QK        C
-///   U         V / UT tiles one after the other, each UT wide (UT: the
-///             larger scan tile; the smaller scan reads part of a tile)
-/// At K = 128, W (ungated), Q, K and QK are stored row-swizzled (the
-/// 16-byte piece j of token t's row at j xor (t mod 8), Chunked::Mat): the
-/// scan copies a chunk's rows as they are into shared memory, where that
-/// layout keeps ldmatrix free of bank conflicts without pads, so that no
-/// pad bytes are written, read back or multicast (5% less workspace, 8 KB
-/// less shared memory in the scan with double buffers). Measured against
-/// the padded rows: B2 T16384 H16 D128 (split_small) -1..2.5%, B1 T32768
-/// gated DeltaNet -1..1.6%, B1 EFLA, DeltaNet and RK4 +-0.5%. Elsewhere the
-/// rows keep 8 f16 of pad, the scans' shared-memory rows: at K = 256 the
-/// swizzled addresses cost registers (ptxas spilled 12 bytes in the tile-64
-/// scan, B2 T16384 D256 EFLA +0.5..1.3%), and at K = 64 the prep stores a
-/// chunk's rows as one flat piece.
-struct Workspace {
-  int64_t K, V, UT;
-  bool gated = false;
-  static Workspace of(delta::RecurrenceOp rec, int64_t UT) {
-    return {int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT, !KernelBuilder::isUngated(rec)};
-  }
-  enum Field { W, Q, K_, QK, U };
-  /// Whether field f's rows are row-swizzled.
-  bool swizzled(Field f) const { return K == 128 && f != U && !(f == W && gated); }
-  /// The layout in words, for --explain-schedule.
-  std::string describe() const {
-    std::string w = gated ? "W (log G in its row's pad)" : "W";
-    return std::to_string(perRow()) + " f16 per token row: " + w + ", queries, keys (" + std::to_string(K) +
-           " each), QK (" + std::to_string(kChunk) + "), U by value tile (" + std::to_string(V / UT) + " of " +
-           std::to_string(UT) + "); each field's rows head-major, a chunk's rows one contiguous piece; " +
-           (K == 128 ? std::string("rows without pads, row-swizzled") + (gated ? " (W's padded)" : "")
-                     : "rows padded by 8 f16 (U's not)");
-  }
-  int64_t stride(Field f) const {
-    if (f == U)
-      return UT;
-    return (f == QK ? kChunk : K) + (swizzled(f) ? 0 : 8);
-  }
-  int64_t perRow() const { return stride(W) + stride(Q) + stride(K_) + stride(QK) + V; }
-  /// Element offset of a field's block (for U, of value tile 0's) in a
-  /// workspace of R rows.
-  int64_t prefix(Field f) const {
-    int64_t at = 0;
-    for (Field g : {W, Q, K_, QK}) {
-      if (g == f)
-        return at;
-      at += stride(g);
-    }
-    return at;
-  }
-};
-
-/// Where the workspace's rows are: R (the rows of k) and the row of the
-/// pair's token t.
-struct WorkRows {
-  const Workspace &ws;
-  Value R, perHead;
-  WorkRows(Chunked &ck, const Workspace &ws) : ws(ws) {
-    KernelBuilder &kb = ck.kb;
-    R = ck.div(memref::DimOp::create(ck.b, ck.l, kb.k(), 0), ws.K);
-    perHead = arith::DivUIOp::create(ck.b, ck.l, R, kb.nheads());
-  }
-  Value row(KernelBuilder &kb, Value t) const { return kb.iadd(kb.imul(kb.head(), perHead), kb.iadd(kb.bos(), t)); }
-  /// Element (row, col) of field f (col counted in the value tile `tile`'s
-  /// columns for U).
-  Value at(KernelBuilder &kb, Workspace::Field f, Value row, Value col, Value tile = {}) const {
-    Value base = kb.imul(R, kb.idx(ws.prefix(f)));
-    if (tile)
-      base = kb.iadd(base, kb.imul(tile, kb.imul(R, kb.idx(ws.UT))));
-    return kb.iadd(base, kb.iadd(kb.imul(row, kb.idx(ws.stride(f))), col));
-  }
-};
-
 /// Whether the split kernels let the scan launch before the first kernel
 /// ends (griddepcontrol, sm_90 on; the runtime launches the scan with
 /// programmatic stream serialization where the bundle says its scans wait):
@@ -144,56 +66,6 @@ struct WorkRows {
 /// about half a percent; D256 (B2 T16384) +-0.5%; D64 +1..2% in the first
 /// run, +-1% in the second.)
 static bool scanLaunchesEarly(delta::RecurrenceOp rec) { return rec.getKeyDim() == 128; }
-
-/// The threads that move a kernel's data: `count` of them, this one number
-/// `id` among them (by default the whole block).
-struct Movers {
-  Value id;
-  int64_t count = kThreads;
-};
-
-/// Per 16-byte piece e < C cols / width of a chunk's rows x `cols` block
-/// (`width` elements a piece: 8 f16): body(row i, column of the piece);
-/// rounds of one piece per mover, the last one guarded.
-void forPieces(Chunked &ck, int64_t cols, const std::function<void(Value, Value)> &body, int64_t width = 8,
-               Movers mv = {}) {
-  KernelBuilder &kb = ck.kb;
-  const int64_t per = cols / width, pieces = kChunk * per;
-  Value id = mv.id ? mv.id : ck.tid;
-  for (int64_t m = 0; m < pieces; m += mv.count) {
-    auto one = [&] {
-      Value e = kb.iadd(id, kb.idx(m));
-      body(ck.div(e, per), kb.imul(ck.rem(e, per), kb.idx(width)));
-    };
-    if (pieces - m >= mv.count)
-      one();
-    else
-      ck.when(ck.lt(id, kb.idx(pieces - m)), one);
-  }
-}
-
-/// cp.async of a chunk's rows x `cols` block of `src` into `to`, in 16-byte
-/// pieces of `width` elements, the piece at chunk row i and column c from
-/// element at(i, c); rows i >= n (n may be <= 0) zero-filled.
-void copyRows(Chunked &ck, Mat to, Value src, Value n, int64_t cols, int64_t width,
-              const std::function<Value(Value, Value)> &at, Movers mv = {}) {
-  auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ck.b.getContext());
-  forPieces(
-      ck, cols,
-      [&](Value i, Value c) {
-        Value live = arith::CmpIOp::create(ck.b, ck.l, arith::CmpIPredicate::slt, i, n);
-        nvgpu::DeviceAsyncCopyOp::create(ck.b, ck.l, tokenTy, to.mem, ValueRange{i, c}, src, ValueRange{at(i, c)},
-                                         ck.b.getIndexAttr(width), ck.select(live, ck.kb.idx(width), ck.kb.idx(0)),
-                                         ck.b.getUnitAttr());
-      },
-      width, mv);
-}
-
-/// The live rows of the pair's chunk at c0: min(C, len - c0) (<= 0 past
-/// the end).
-Value liveRows(Chunked &ck, Value c0) {
-  return arith::MinSIOp::create(ck.b, ck.l, ck.kb.idx(kChunk), arith::SubIOp::create(ck.b, ck.l, ck.kb.len(), c0));
-}
 
 /// The token row of chunk row i (rows past the chunk's n live ones read the
 /// last live row).

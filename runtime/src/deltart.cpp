@@ -104,6 +104,10 @@ struct deltart_bundle {
   // The kernels built for clusters of blocks (the split scans' sm_90 forms)
   // and their cluster widths, asked once at load.
   std::vector<std::pair<CUfunction, int>> clusters;
+  // The kernels whose image declares blocks smaller than the manifest's
+  // (the split scan's sm_90a form on warpgroups: 256 threads) and that
+  // size, asked once at load.
+  std::vector<std::pair<CUfunction, int>> smallBlocks;
   // The split schedule's workspace (f16, a record per token row): each
   // forward takes its own from the bundle's memory pool, on its stream, and
   // gives it back there, so that forwards on several streams may overlap;
@@ -490,6 +494,11 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
         d->cuFuncGetAttribute(&width, CU_FUNC_ATTRIBUTE_REQUIRED_CLUSTER_WIDTH, fn);
       if (width > 1)
         b->clusters.emplace_back(fn, width);
+      int threads = 0;
+      if (fn && d->cuFuncGetAttribute)
+        d->cuFuncGetAttribute(&threads, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, fn);
+      if (threads > 0 && threads < b->block)
+        b->smallBlocks.emplace_back(fn, threads);
     }
     d->cuDeviceGetAttribute(&b->sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
     // The split schedule's memory pool on this device, keeping what it has
@@ -632,6 +641,10 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
     for (auto [f, width] : b->clusters)
       if (f == fn)
         cluster = width;
+    unsigned threads = unsigned(b->block);
+    for (auto [f, n] : b->smallBlocks)
+      if (f == fn)
+        threads = unsigned(n);
     if (cluster > 1 || early) {
       if (!d->cuLaunchKernelEx)
         return fail(DELTART_ERROR_CUDA,
@@ -646,11 +659,10 @@ deltart_status deltart_forward(deltart_bundle *b, const char *entry, const delta
         attrs[n].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
         attrs[n++].value.programmaticStreamSerializationAllowed = 1;
       }
-      CUlaunchConfig cfg = {gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared), static_cast<CUstream>(stream),
-                            attrs, n};
+      CUlaunchConfig cfg = {gridX, gridY, 1, threads, 1, 1, unsigned(shared), static_cast<CUstream>(stream), attrs, n};
       if (CUresult rc = d->cuLaunchKernelEx(&cfg, fn, params.data(), nullptr))
         return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernelEx", rc));
-    } else if (CUresult rc = d->cuLaunchKernel(fn, gridX, gridY, 1, unsigned(b->block), 1, 1, unsigned(shared),
+    } else if (CUresult rc = d->cuLaunchKernel(fn, gridX, gridY, 1, threads, 1, 1, unsigned(shared),
                                                static_cast<CUstream>(stream), params.data(), nullptr)) {
       return fail(DELTART_ERROR_CUDA, cudaError(*d, "cuLaunchKernel", rc));
     }

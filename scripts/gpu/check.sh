@@ -96,6 +96,14 @@ if command -v compute-sanitizer > /dev/null; then
   echo "   not finish on a kernel launched in clusters (measured: over 140 s on B1 T100, where the same scan's"
   echo "   sm_80 PTX form takes 3 s): at K = 128 it checks that form (the same scan without the cluster's"
   echo "   multicast copies), named ptx80 below; memcheck and synccheck check the cubin's"
+  echo "== compute-sanitizer, the larger-tile split scan on warpgroups (--wgmma: efla-d128-bf16-wgmma-varlen)"
+  for tool in memcheck racecheck synccheck; do
+    DELTART_SCHEDULE=split_large DELTART_SEGMENTS=0 compute-sanitizer --tool $tool --error-exitcode 3 $RUN \
+      "$CASES/efla-d128-bf16-wgmma.bundle" --inputs "$CASES/efla-d128-bf16-wgmma-varlen/in" | tail -1
+    rc=${PIPESTATUS[0]}
+    echo "warpgroup scan $tool exit $rc"
+    [ "$rc" = 0 ] || status=1
+  done
   echo "== compute-sanitizer, the split schedule in segments (efla-d128-bf16-varlen, DELTART_SEGMENTS=3)"
   for tool in memcheck synccheck; do
     DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3 compute-sanitizer --tool $tool --error-exitcode 3 $RUN \

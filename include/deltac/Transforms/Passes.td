@@ -101,7 +101,11 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     twin (`@<name>__sm90a`, attribute delta.twin_of) whose K S and Q S run
     on wgmma from 128-byte swizzled operands in shared memory (K a multiple
     of 64); the sm_90 image of a bundle is then built from the twins, the
-    sm_80 one from the originals.
+    sm_80 one from the originals. The larger-tile split scan then gets an
+    sm_90a twin on warpgroups instead of its clusters of two (`__wg`, K =
+    128, ungated, 16-bit storage: blocks of 256 threads, one warpgroup
+    holding S^T of 64 value columns as wgmma accumulators, the other copying
+    each chunk's rows).
 
     Two kernels per recurrence: `@<name>` with the value tile `value-tile`,
     and, when the narrow tile (`narrow-value-tile`; by default 64 beside a
@@ -136,7 +140,8 @@ def DeltaToGPUChunked : Pass<"delta-to-gpu-chunked", "::mlir::ModuleOp"> {
     Option<"schedule", "schedule", "std::string", /*default=*/"\"auto\"",
            "auto (pipelined where it fits, else phased), pipelined or phased">,
     Option<"wgmma", "wgmma", "bool", /*default=*/"false",
-           "also build an sm_90a form of each pipelined kernel (K S, Q S by wgmma) for Hopper (experimental)">,
+           "also build an sm_90a form of each pipelined kernel (K S, Q S by wgmma) and of the larger-tile split "
+           "scan (a warpgroup holding the state of 64 value columns) for Hopper (experimental)">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
                            "::mlir::scf::SCFDialect", "::mlir::memref::MemRefDialect",

@@ -1,0 +1,491 @@
+//===- ToGPUSplitWarpgroup.cpp - the split scan on one warpgroup (sm_90a) -===//
+//
+// The split schedule's scan (ToGPUSplit.cpp) in a form for sm_90a, at
+// K = 128, ungated, 16-bit storage: one warpgroup walks the chunks of 64
+// value columns of a pair with the state transposed, S^T (64 x K), as wgmma
+// accumulators, so that the chunk's whole chain is products on that
+// warpgroup with its A operands in registers:
+//
+//   Delta^T = U^T - S^T W^T      (A = S^T, B = W)
+//   O^T     = S^T Q^T + Delta^T QK^T
+//   S^T    += Delta^T K          (B = K read transposed)
+//
+// W, Q, QK and K go to the tensor cores from shared memory by descriptors
+// once per chunk, instead of once per warp by ldmatrix: the workspace's
+// row-swizzled rows at K = 128 are wgmma's 128-byte swizzled layout once a
+// row's two 128-byte halves go to two slabs of 64 rows. A second warpgroup
+// copies each chunk's rows there by cp.async (three buffers, two chunks
+// ahead; named barriers between the two warpgroups) and stores O^T, which
+// the first stages in shared memory (stmatrix.trans), to o.
+//
+// Measured at B1 T32768 H16 D128 (EFLA, the two kernels): the scan takes
+// 749 us against 707 for the clusters of two it replaces. The copies alone
+// take 449 us (0.88 us a chunk: 64 KB a chunk into one SM by cp.async), the
+// products about 0.5 us a chunk, and the two overlap poorly; so --wgmma
+// only. Bulk copies need each chunk's slab contiguous in the workspace.
+//
+// It stands in for the larger-tile split scan (a twin: same grid, value
+// tile and parameters): of the blocks of a pair's value tiles, those at a
+// multiple of 64 columns each take 64; the others return at once.
+//
+//===----------------------------------------------------------------------===//
+#include "ChunkedGpu.h"
+#include "SplitWorkspace.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+
+namespace deltac {
+
+namespace {
+constexpr int64_t kWgThreads = 256, kCols = 64;
+// Shared memory (from a 1024-byte boundary): two buffers of a chunk's rows,
+// each W, Q, K (two slabs of 64 rows x 128 bytes each), QK (one slab) and
+// U (64 rows x 64 columns, 128-byte rows, pieces swizzled like a slab's);
+// then the stage of O (64 rows x 64 columns of the storage type).
+constexpr int64_t kSlab = 64 * 128, kW = 0, kQ = 2 * kSlab, kK = 4 * kSlab, kQK = 6 * kSlab, kU = 7 * kSlab,
+                  kBuffer = 8 * kSlab, kBuffers = 3, kStage = kBuffers * kBuffer, kStageBytes = 64 * 128,
+                  kBytes = kStage + 2 * kStageBytes;
+// Named barriers between the two warpgroups: buffer b full (1 + b), free
+// again (4 + b); stage s written (7 + s), stored (9 + s).
+constexpr int32_t kFull = 1, kEmpty = 4, kStaged = 7, kStored = 9;
+} // namespace
+
+BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name,
+                                          StringRef variant, Type io) {
+  const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
+  if (K != 128 || V % kCols || kCols % VT || !KernelBuilder::isUngated(rec) || !io ||
+      io.getIntOrFloatBitWidth() != 16 || (UT < kCols ? kCols % UT : UT % kCols))
+    return {};
+  const Workspace wsp = Workspace::of(rec, UT);
+  if (!wsp.swizzled(Workspace::W) || !wsp.swizzled(Workspace::Q) || !wsp.swizzled(Workspace::K_) ||
+      !wsp.swizzled(Workspace::QK))
+    return {};
+  KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true, V / VT);
+  OpBuilder &b = kb.builder();
+  Location l = kb.loc();
+  MLIRContext *ctx = b.getContext();
+  Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
+  Value smem = ck.begin(
+      VT, variant, "split",
+      "split, second kernel (sm_90a, warpgroups): blocks at a multiple of 64 value columns each take 64 (the "
+      "others return at once); warpgroup 0 holds the state transposed, S^T (64 x " +
+          std::to_string(K) +
+          "), as wgmma accumulators and per chunk runs Delta^T = U^T - S^T W^T, O^T = S^T Q^T + Delta^T QK^T, "
+          "S^T += Delta^T K by wgmma (A from registers, B by descriptors from shared memory in 128-byte swizzled "
+          "slabs), O^T staged in shared memory (stmatrix.trans) while the next chunk's Delta runs; warpgroup 1 "
+          "copies each chunk's rows into three buffers by cp.async, two chunks ahead, and stores the staged O^T to o "
+          "(named barriers between the two)",
+      kWgThreads);
+  smem = ck.alignShared(smem);
+  const int64_t sharedBytes = kBytes + 1024;
+  auto sharedTy = [&](int64_t n, Type elem) {
+    return MemRefType::get({n}, elem, MemRefLayoutAttrInterface(),
+                           gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
+  };
+  // The whole of it as f16, and the stage as the storage type.
+  Value all = memref::ViewOp::create(b, l, sharedTy(kBytes / 2, ck.f16), smem, kb.idx(0), ValueRange{});
+  Value stage = memref::ViewOp::create(b, l, sharedTy(2 * 64 * 64, io), smem, kb.idx(kStage), ValueRange{});
+  Value smemBase = ck.address(smem, kb.idx(0)); // i64, in the shared window
+
+  NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::launch_dependents);
+  auto i32c = [&](int64_t v) { return arith::ConstantIntOp::create(b, l, v, 32).getResult(); };
+  auto i64c = [&](int64_t v) { return arith::ConstantIntOp::create(b, l, v, 64).getResult(); };
+  const Value zero = kb.idx(0);
+  Value tileY = kb.tile();
+  Value active = ck.eq(ck.rem(tileY, kCols / VT), zero);
+  ck.when(active, [&] {
+    Value v0 = kb.imul(tileY, kb.idx(VT));
+    Value cb = kb.imul(kb.chunkBegin(), kb.idx(C));
+    Value ce = arith::MinSIOp::create(b, l, kb.len(), kb.imul(kb.chunkEnd(), kb.idx(C)));
+    const WorkRows wr(ck, wsp);
+    Value ws = kb.workHalf();
+    // The warpgroup's number through a shuffle from lane 0, so that ptxas
+    // sees the branches on it as uniform in each warp (wgmma in a branch it
+    // takes for divergent is serialized).
+    Value wgIndex = arith::IndexCastOp::create(b, l, b.getI32Type(), ck.div(ck.tid, 128));
+    wgIndex = gpu::ShuffleOp::create(b, l, wgIndex, 0, 32, gpu::ShuffleMode::IDX).getShuffleResult();
+    Value consumer = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, wgIndex, i32c(0));
+    auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ctx);
+    Value threads = i32c(kWgThreads);
+    auto arrive = [&](int32_t id) { NVVM::BarrierArriveOp::create(b, l, i32c(id), threads); };
+    auto sync = [&](int32_t id) { ck.namedBarrier(id, kWgThreads); };
+
+    // The producer: chunk c0's rows into buffer `par` (rows past the end
+    // zero-filled), one commit group.
+    auto issue = [&](Value c0, Value par) {
+      Value pid = arith::SubIOp::create(b, l, ck.tid, kb.idx(128));
+      Value n = liveRows(ck, c0);
+      Value buf = kb.imul(par, kb.idx(kBuffer));
+      SmallVector<Value> tokens;
+      auto copy = [&](Value dstByte, Value src, Value live) {
+        tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
+            b, l, tokenTy, all, ValueRange{ck.div(kb.iadd(buf, dstByte), 2)}, ws, ValueRange{src}, b.getIndexAttr(8),
+            ck.select(live, kb.idx(8), zero), b.getUnitAttr()));
+      };
+      auto rowOf = [&](Value i) {
+        Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
+        return wr.row(kb, t);
+      };
+      // W, Q, K: 16 pieces a row; a thread's piece pp = pid mod 16 of rows
+      // pid / 16 + 8 m, copied to its place in slab pp / 8 as stored.
+      {
+        Value pp = ck.rem(pid, 16);
+        for (int64_t m = 0; m < 8; ++m) {
+          Value i = kb.iadd(ck.div(pid, 16), kb.idx(8 * m));
+          Value row = rowOf(i), live = ck.lt(i, n);
+          Value dst = kb.iadd(kb.imul(ck.div(pp, 8), kb.idx(kSlab)),
+                              kb.iadd(kb.imul(i, kb.idx(128)), kb.imul(ck.rem(pp, 8), kb.idx(16))));
+          for (auto [f, at] : {std::pair{Workspace::W, kW}, std::pair{Workspace::Q, kQ}, std::pair{Workspace::K_, kK}})
+            copy(kb.iadd(dst, kb.idx(at)), wr.at(kb, f, row, kb.imul(pp, kb.idx(8))), live);
+        }
+      }
+      // QK and U: 8 pieces a row; piece pp = pid mod 8 of rows pid / 8 + 16 m.
+      {
+        Value pp = ck.rem(pid, 8);
+        Value col = kb.iadd(v0, kb.imul(pp, kb.idx(8))); // U's column
+        Value uTile = ck.div(col, UT), uCol = ck.rem(col, UT);
+        for (int64_t m = 0; m < 4; ++m) {
+          Value i = kb.iadd(ck.div(pid, 8), kb.idx(16 * m));
+          Value row = rowOf(i), live = ck.lt(i, n);
+          Value at = kb.imul(i, kb.idx(128));
+          copy(kb.iadd(at, kb.iadd(kb.idx(kQK), kb.imul(pp, kb.idx(16)))),
+               wr.at(kb, Workspace::QK, row, kb.imul(pp, kb.idx(8))), live);
+          Value place = arith::XOrIOp::create(b, l, pp, ck.rem(i, 8));
+          copy(kb.iadd(at, kb.iadd(kb.idx(kU), kb.imul(place, kb.idx(16)))), wr.at(kb, Workspace::U, row, uCol, uTile),
+               live);
+        }
+      }
+      nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, tokens);
+    };
+    // Until at most `pending` of the producer's copy groups are in flight.
+    auto waitCopies = [&](int32_t pending) {
+      Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
+      nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(pending + 1));
+    };
+    // Named barrier `id0 + x` for the runtime value x < n.
+    auto onBarrier = [&](int32_t id0, int64_t n, Value x, bool arriveOnly) {
+      for (int64_t k = 0; k < n; ++k)
+        ck.when(ck.eq(x, kb.idx(k)), [&] {
+          if (arriveOnly)
+            arrive(id0 + int32_t(k));
+          else
+            sync(id0 + int32_t(k));
+        });
+    };
+
+    // The consumer's lane coordinates: warp w of the warpgroup holds rows
+    // 16 w + g (+ 8) of every accumulator, columns 8 j + 2 t (+ 1).
+    Value lane = ck.rem(ck.tid, 32), w = ck.rem(ck.div(ck.tid, 32), 4);
+    Value g = ck.div(lane, 4), t2 = kb.imul(ck.rem(lane, 4), kb.idx(2));
+    Value use = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ne, kb.useH0(), zero);
+    // Accumulator element e of an m64nN product: column block j = e / 4,
+    // row half r = (e / 2) mod 2, column c = e mod 2.
+    auto rowOfAcc = [&](int64_t e) { return kb.iadd(kb.imul(w, kb.idx(16)), kb.iadd(g, kb.idx(8 * (e / 2 % 2)))); };
+    auto colOfAcc = [&](int64_t e) { return kb.iadd(t2, kb.idx(8 * (e / 4) + e % 2)); };
+    // S^T[v][d] = h0[d][v0 + v].
+    auto stateAt = [&](int64_t e) {
+      return kb.iadd(kb.state(), kb.iadd(kb.imul(colOfAcc(e), kb.idx(V)), kb.iadd(v0, rowOfAcc(e))));
+    };
+    const int64_t sRegs = K / 2, dRegs = C / 2;
+    auto f32 = ck.f32;
+    Value fzero = kb.f32(0);
+    SmallVector<Value> S0, O0(dRegs, fzero);
+    for (int64_t e = 0; e < sRegs; ++e) {
+      auto ld = scf::IfOp::create(b, l, TypeRange{f32}, arith::AndIOp::create(b, l, use, consumer), true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ld.thenBlock());
+      scf::YieldOp::create(b, l, kb.load(kb.h0(), stateAt(e)));
+      b.setInsertionPointToStart(ld.elseBlock());
+      scf::YieldOp::create(b, l, fzero);
+      S0.push_back(ld.getResult(0));
+    }
+    // The workspace is read only after the first kernel is done (launched
+    // early with programmatic stream serialization; else at once).
+    NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::wait);
+
+    // f16 pairs of accumulators as A fragments: step kk's four registers.
+    auto h2 = VectorType::get({2}, ck.f16);
+    auto pack = [&](Value x, Value y) {
+      Value v = vector::FromElementsOp::create(b, l, h2, ValueRange{ck.toF16(x), ck.toF16(y)});
+      v = vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()), v);
+      return vector::ExtractOp::create(b, l, v, ArrayRef<int64_t>{0}).getResult();
+    };
+    auto fragments = [&](ArrayRef<Value> acc) {
+      SmallVector<std::array<Value, 4>> a;
+      for (size_t kk = 0; 8 * kk < acc.size(); ++kk) {
+        size_t j = 2 * kk;
+        a.push_back({pack(acc[4 * j], acc[4 * j + 1]), pack(acc[4 * j + 2], acc[4 * j + 3]),
+                     pack(acc[4 * j + 4], acc[4 * j + 5]), pack(acc[4 * j + 6], acc[4 * j + 7])});
+      }
+      return a;
+    };
+    auto structOf = [&](size_t n) { return LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(n, f32)); };
+    auto unpack = [&](Value s, size_t n) {
+      SmallVector<Value> out;
+      for (size_t e = 0; e < n; ++e)
+        out.push_back(LLVM::ExtractValueOp::create(b, l, s, ArrayRef<int64_t>{int64_t(e)}));
+      return out;
+    };
+    // wgmma m64nNk16, f32 += f16 x f16, A from registers (negated with
+    // negA), B by descriptor (transposed with transB); the accumulators
+    // start from `acc` or from zero.
+    auto wgmma = [&](ArrayRef<Value> acc, const std::array<Value, 4> &a, Value desc, bool accumulate, bool negA,
+                     bool transB) {
+      const size_t n = acc.size();
+      std::string s = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * n + 5) +
+                      ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(2 * n) + "k16.f32.f16.f16 {";
+      std::string cons;
+      for (size_t e = 0; e < n; ++e) {
+        s += (e ? ", $" : "$") + std::to_string(e);
+        cons += "=f,";
+      }
+      for (size_t e = 0; e < n; ++e)
+        cons += std::to_string(e) + ",";
+      s += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" + std::to_string(2 * n + 2) +
+           ", $" + std::to_string(2 * n + 3) + "}, $" + std::to_string(2 * n + 4) + ", p, " + (negA ? "-1" : "1") +
+           ", 1, " + (transB ? "1" : "0") + ";\n}";
+      cons += "r,r,r,r,l,r";
+      SmallVector<Value> ops(acc.begin(), acc.end());
+      ops.append(a.begin(), a.end());
+      ops.push_back(desc);
+      ops.push_back(i32c(accumulate ? 1 : 0));
+      Value r =
+          LLVM::InlineAsmOp::create(b, l, structOf(n), ops, b.getStringAttr(s), b.getStringAttr(cons), b.getUnitAttr(),
+                                    UnitAttr(), LLVM::TailCallKindAttr(), LLVM::AsmDialectAttr(), ArrayAttr())
+              .getResult(0);
+      return unpack(r, n);
+    };
+    // The accumulators after a wait: through an empty asm, so that nothing
+    // reads them before it.
+    auto settle = [&](ArrayRef<Value> acc) {
+      const size_t n = acc.size();
+      std::string cons;
+      for (size_t e = 0; e < n; ++e)
+        cons += "=f,";
+      for (size_t e = 0; e < n; ++e)
+        cons += std::to_string(e) + (e + 1 < n ? "," : "");
+      Value r =
+          LLVM::InlineAsmOp::create(b, l, structOf(n), acc, b.getStringAttr(""), b.getStringAttr(cons), b.getUnitAttr(),
+                                    UnitAttr(), LLVM::TailCallKindAttr(), LLVM::AsmDialectAttr(), ArrayAttr())
+              .getResult(0);
+      return unpack(r, n);
+    };
+    auto fence = [&] { NVVM::WgmmaFenceAlignedOp::create(b, l); };
+    auto commit = [&] { NVVM::WgmmaGroupSyncAlignedOp::create(b, l); };
+    auto waitGroups = [&](int64_t pending) { NVVM::WgmmaWaitGroupSyncOp::create(b, l, pending); };
+    // The descriptor of the 128-byte swizzled matrix at byte `at` of buffer
+    // `par`: eight-row groups 1024 bytes apart; transposed (MN-major) B,
+    // 64-column blocks a slab apart.
+    auto descriptor = [&](Value par, int64_t at, bool mnMajor) {
+      Value addr = arith::AddIOp::create(
+          b, l, smemBase,
+          arith::IndexCastOp::create(b, l, b.getI64Type(), kb.iadd(kb.imul(par, kb.idx(kBuffer)), kb.idx(at))));
+      Value field = arith::ShRUIOp::create(b, l, arith::AndIOp::create(b, l, addr, i64c(0x3ffff)), i64c(4));
+      const int64_t lead = mnMajor ? kSlab >> 4 : 1, stride = 1024 >> 4;
+      return arith::OrIOp::create(b, l, field, i64c((lead << 16) | (stride << 32) | (int64_t(1) << 62))).getResult();
+    };
+    auto plus = [&](Value desc, int64_t bytes) {
+      return arith::AddIOp::create(b, l, desc, i64c(bytes >> 4)).getResult();
+    };
+    Value scale = kb.f32(llvm::cast<FloatAttr>(kb.attr("delta.scale")).getValueAsDouble());
+    // O^T times the scale into stage `st` by stmatrix.trans (row c, its
+    // 16-byte piece p at p xor (c mod 8)), by the consumer.
+    auto stageO = [&](ArrayRef<Value> O, Value st) {
+      auto io2 = VectorType::get({2}, io);
+      Value q = ck.rem(lane, 8), m = ck.div(lane, 8);
+      Value base = kb.iadd(kb.idx(kStage), kb.imul(st, kb.idx(kStageBytes)));
+      for (int64_t jj = 0; jj < 4; ++jj) {
+        SmallVector<Value> regs;
+        for (int64_t mm = 0; mm < 4; ++mm) {
+          int64_t j = 2 * jj + mm / 2, r = mm % 2;
+          Value x = kb.mul(O[4 * j + 2 * r], scale), y = kb.mul(O[4 * j + 2 * r + 1], scale);
+          Value v = vector::FromElementsOp::create(
+              b, l, io2, ValueRange{arith::TruncFOp::create(b, l, io, x), arith::TruncFOp::create(b, l, io, y)});
+          v = vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()), v);
+          regs.push_back(vector::ExtractOp::create(b, l, v, ArrayRef<int64_t>{0}));
+        }
+        // Lane 8 m + q: row q of matrix m = (column block 2 jj + m / 2, row
+        // half m mod 2), stored at row c = 8 (2 jj + m / 2) + q, piece
+        // 2 w + m mod 2.
+        Value c = kb.iadd(kb.imul(kb.iadd(kb.idx(2 * jj), ck.div(m, 2)), kb.idx(8)), q);
+        Value piece = kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2));
+        Value byte =
+            kb.iadd(base, kb.iadd(kb.imul(c, kb.idx(128)), kb.imul(arith::XOrIOp::create(b, l, piece, q), kb.idx(16))));
+        Value p3 = LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, 3), ck.address(smem, byte));
+        NVVM::StMatrixOp::create(b, l, p3, regs, NVVM::MMALayout::col, NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
+                                 NVVM::LdStMatrixEltType::B16);
+      }
+    };
+    // Stage `st` (the chunk at c0, n live rows) to o in 16-byte pieces of
+    // rows, by the producer.
+    auto storeO = [&](Value st, Value c0, Value n) {
+      auto v8 = VectorType::get({8}, io);
+      Value pid = arith::SubIOp::create(b, l, ck.tid, kb.idx(128));
+      Value pp = ck.rem(pid, 8);
+      for (int64_t mm = 0; mm < 4; ++mm) {
+        Value c = kb.iadd(ck.div(pid, 8), kb.idx(16 * mm));
+        ck.when(ck.lt(c, n), [&] {
+          Value place = arith::XOrIOp::create(b, l, pp, ck.rem(c, 8));
+          Value x =
+              vector::LoadOp::create(b, l, v8, stage,
+                                     ValueRange{kb.iadd(kb.imul(st, kb.idx(64 * 64)),
+                                                        kb.iadd(kb.imul(c, kb.idx(64)), kb.imul(place, kb.idx(8))))},
+                                     false, llvm::MaybeAlign(16));
+          Value at = kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, c)), kb.idx(V)), kb.iadd(v0, kb.imul(pp, kb.idx(8))));
+          vector::StoreOp::create(b, l, x, kb.o(), ValueRange{at}, false, llvm::MaybeAlign(16));
+        });
+      }
+    };
+
+    Value any = ck.lt(cb, ce);
+    // The producer warpgroup: chunk k's rows into buffer k mod 3, two
+    // chunks ahead; the chunk before's O^T from its stage to o.
+    Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, ce, kb.idx(1)), C), kb.idx(C));
+    auto chunkNo = [&](Value c0) { return ck.div(arith::SubIOp::create(b, l, c0, cb), C); };
+    ck.when(arith::AndIOp::create(
+                b, l, any, arith::XOrIOp::create(b, l, consumer, arith::ConstantIntOp::create(b, l, b.getI1Type(), 1))),
+            [&] {
+              issue(cb, zero);
+              ck.when(ck.lt(kb.iadd(cb, kb.idx(C)), ce), [&] { issue(kb.iadd(cb, kb.idx(C)), kb.idx(1)); });
+              kb.loop(cb, ce, C, [&](Value c0) {
+                Value k = chunkNo(c0);
+                Value next = kb.iadd(c0, kb.idx(C)), after = kb.iadd(c0, kb.idx(2 * C));
+                auto ifNext = scf::IfOp::create(b, l, ck.lt(next, ce), true);
+                {
+                  OpBuilder::InsertionGuard g2(b);
+                  b.setInsertionPointToStart(ifNext.thenBlock());
+                  waitCopies(1);
+                  b.setInsertionPointToStart(ifNext.elseBlock());
+                  waitCopies(0);
+                }
+                ck.fenceAsyncShared();
+                onBarrier(kFull, kBuffers, ck.rem(k, kBuffers), true);
+                ck.when(ck.lt(cb, c0), [&] {
+                  // O^T of chunk k - 1, staged by the consumer during chunk k.
+                  Value j = arith::SubIOp::create(b, l, k, kb.idx(1));
+                  Value st = ck.rem(j, 2);
+                  onBarrier(kStaged, 2, st, false);
+                  storeO(st, arith::SubIOp::create(b, l, c0, kb.idx(C)), kb.idx(C));
+                  ck.when(ck.lt(next, ce), [&] { onBarrier(kStored, 2, st, true); });
+                });
+                ck.when(ck.lt(after, ce), [&] {
+                  // Buffer (k + 2) mod 3 was chunk k - 1's.
+                  ck.when(ck.lt(cb, c0),
+                          [&] { onBarrier(kEmpty, kBuffers, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), false); });
+                  issue(after, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers));
+                });
+              });
+              // The last chunk's O^T.
+              Value st = ck.rem(chunkNo(lastC0), 2);
+              onBarrier(kStaged, 2, st, false);
+              storeO(st, lastC0, arith::SubIOp::create(b, l, ce, lastC0));
+            });
+    // The consumer warpgroup: S^T and the last chunk's O^T carried.
+    auto ifConsumer = scf::IfOp::create(b, l, consumer, false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ifConsumer.thenBlock());
+      SmallVector<Value> init(S0);
+      init.append(O0);
+      SmallVector<Value> last = kb.carry(cb, ce, C, init, [&](Value c0, ValueRange carried) {
+        SmallVector<Value> S(carried.begin(), carried.begin() + sRegs), O(carried.begin() + sRegs, carried.end());
+        Value k = chunkNo(c0);
+        Value p = ck.rem(k, kBuffers);
+        onBarrier(kFull, kBuffers, p, false);
+        // Delta^T starts from U^T: ldmatrix.trans of U's 8 x 8 blocks (rows
+        // c = 8 j + q, columns v of piece 2 w + r).
+        SmallVector<Value> D(dRegs);
+        {
+          Value q = ck.rem(lane, 8), m = ck.div(lane, 8);
+          for (int64_t jj = 0; jj < 4; ++jj) {
+            Value c = kb.iadd(kb.imul(kb.iadd(kb.idx(2 * jj), ck.div(m, 2)), kb.idx(8)), q);
+            Value piece = arith::XOrIOp::create(b, l, kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2)), q);
+            Value el = ck.div(kb.iadd(kb.iadd(kb.imul(p, kb.idx(kBuffer)), kb.idx(kU)),
+                                      kb.iadd(kb.imul(c, kb.idx(128)), kb.imul(piece, kb.idx(16)))),
+                              2);
+            Value x = nvgpu::LdMatrixOp::create(b, l, VectorType::get({4, 2}, ck.f16), all, ValueRange{el}, true, 4);
+            for (int64_t mm = 0; mm < 4; ++mm) {
+              int64_t j = 2 * jj + mm / 2, r = mm % 2;
+              for (int64_t c2 = 0; c2 < 2; ++c2)
+                D[4 * j + 2 * r + c2] = arith::ExtFOp::create(
+                    b, l, f32, vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{mm, c2}).getResult());
+            }
+          }
+        }
+        auto AS = fragments(S);
+        Value dW = descriptor(p, kW, false), dQ = descriptor(p, kQ, false), dK = descriptor(p, kK, true),
+              dQK = descriptor(p, kQK, false);
+        auto kMajor = [&](Value d, int64_t kk) { return plus(d, kk / 4 * kSlab + kk % 4 * 32); };
+        fence();
+        for (int64_t kk = 0; kk < K / 16; ++kk)
+          D = wgmma(D, AS[kk], kMajor(dW, kk), true, true, false);
+        commit();
+        // The chunk before's O^T to o while Delta^T runs; its buffer free.
+        auto ifPrev = scf::IfOp::create(b, l, TypeRange(SmallVector<Type>(dRegs, f32)), ck.lt(cb, c0), true);
+        {
+          OpBuilder::InsertionGuard g2(b);
+          b.setInsertionPointToStart(ifPrev.thenBlock());
+          waitGroups(1);
+          SmallVector<Value> done = settle(O);
+          // Chunk k - 1's buffer free for chunk k + 2; its O^T to stage
+          // (k - 1) mod 2 once the producer has stored chunk k - 3's from it.
+          Value j = arith::SubIOp::create(b, l, k, kb.idx(1)), st = ck.rem(j, 2);
+          ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce),
+                  [&] { onBarrier(kEmpty, kBuffers, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), true); });
+          ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, 2, st, false); });
+          stageO(done, st);
+          onBarrier(kStaged, 2, st, true);
+          scf::YieldOp::create(b, l, done);
+          b.setInsertionPointToStart(ifPrev.elseBlock());
+          scf::YieldOp::create(b, l, O);
+        }
+        O.assign(ifPrev.getResults().begin(), ifPrev.getResults().end());
+        fence();
+        for (int64_t kk = 0; kk < K / 16; ++kk)
+          O = wgmma(O, AS[kk], kMajor(dQ, kk), kk > 0, false, false);
+        commit();
+        waitGroups(1);
+        D = settle(D);
+        auto AD = fragments(D);
+        fence();
+        for (int64_t kk = 0; kk < C / 16; ++kk)
+          S = wgmma(S, AD[kk], plus(dK, kk * 16 * 128), true, false, true);
+        commit();
+        for (int64_t kk = 0; kk < C / 16; ++kk)
+          O = wgmma(O, AD[kk], plus(dQK, kk * 32), true, false, false);
+        commit();
+        waitGroups(1);
+        S = settle(S);
+        SmallVector<Value> next(S);
+        next.append(O);
+        return next;
+      });
+      SmallVector<Value> S(last.begin(), last.begin() + sRegs), O(last.begin() + sRegs, last.end());
+      ck.when(any, [&] {
+        waitGroups(0);
+        SmallVector<Value> done = settle(O);
+        Value j = chunkNo(lastC0), st = ck.rem(j, 2);
+        ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, 2, st, false); });
+        stageO(done, st);
+        onBarrier(kStaged, 2, st, true);
+      });
+      for (int64_t e = 0; e < sRegs; ++e)
+        kb.store(S[e], kb.ht(), stateAt(e));
+    }
+  });
+  kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
+  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
+  kb.function()->setAttr("delta.workspace_layout", b.getStringAttr(wsp.describe()));
+  kb.finish(false);
+  return {kb.function(), sharedBytes};
+}
+
+} // namespace deltac
