@@ -115,8 +115,6 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     Value consumer = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, wgIndex, i32c(0));
     auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ctx);
     Value threads = i32c(kWgThreads);
-    auto arrive = [&](int32_t id) { NVVM::BarrierArriveOp::create(b, l, i32c(id), threads); };
-    auto sync = [&](int32_t id) { ck.namedBarrier(id, kWgThreads); };
 
     // The producer: chunk c0's rows into buffer `par` (rows past the end
     // zero-filled), one commit group.
@@ -171,14 +169,16 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(pending + 1));
     };
     // Named barrier `id0 + x` for the runtime value x < n.
+    // Named barrier `id0 + x` for the runtime value x < n, its number in a
+    // register (no branch on x: ptxas waits for every wgmma in flight where
+    // the paths of such a branch meet).
     auto onBarrier = [&](int32_t id0, int64_t n, Value x, bool arriveOnly) {
-      for (int64_t k = 0; k < n; ++k)
-        ck.when(ck.eq(x, kb.idx(k)), [&] {
-          if (arriveOnly)
-            arrive(id0 + int32_t(k));
-          else
-            sync(id0 + int32_t(k));
-        });
+      (void)n;
+      Value id = arith::IndexCastOp::create(b, l, b.getI32Type(), kb.iadd(x, kb.idx(id0)));
+      if (arriveOnly)
+        NVVM::BarrierArriveOp::create(b, l, id, threads);
+      else
+        NVVM::BarrierOp::create(b, l, Type(), id, threads, NVVM::BarrierReductionAttr(), Value());
     };
 
     // The consumer's lane coordinates: warp w of the warpgroup holds rows
