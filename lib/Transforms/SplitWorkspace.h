@@ -38,22 +38,36 @@ namespace deltac {
 /// swizzled addresses cost registers (ptxas spilled 12 bytes in the tile-64
 /// scan, B2 T16384 D256 EFLA +0.5..1.3%), and at K = 64 the prep stores a
 /// chunk's rows as one flat piece.
+/// With `inHalves`, the row-swizzled W, Q and K (128 columns) are stored in two halves: the
+/// block of the field is columns 0-63 of every row, then columns 64-127, so
+/// that a chunk's rows of a half are one contiguous piece of 128-byte rows:
+/// as they are, wgmma's 128-byte swizzled slab of 64 rows, which bulk copies
+/// bring whole (the scans' sm_90 forms).
 struct Workspace {
   int64_t K, V, UT;
   bool gated = false;
-  static Workspace of(delta::RecurrenceOp rec, int64_t UT) {
-    return {int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT, !KernelBuilder::isUngated(rec)};
+  /// W, Q and K in halves where row-swizzled (bundles with the scan on
+  /// warpgroups, --wgmma; elsewhere whole rows: measured, the shipped scans
+  /// reading slabs are 2-4% slower).
+  bool inHalves = false;
+  static Workspace of(delta::RecurrenceOp rec, int64_t UT, bool inHalves = false) {
+    return {int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT, !KernelBuilder::isUngated(rec), inHalves};
   }
   enum Field { W, Q, K_, QK, U };
   /// Whether field f's rows are row-swizzled.
   bool swizzled(Field f) const { return K == 128 && f != U && !(f == W && gated); }
+  /// Whether field f is stored in two 64-column halves.
+  bool halves(Field f) const { return inHalves && swizzled(f) && f != QK; }
   /// The layout in words, for --explain-schedule.
   std::string describe() const {
     std::string w = gated ? "W (log G in its row's pad)" : "W";
     return std::to_string(perRow()) + " f16 per token row: " + w + ", queries, keys (" + std::to_string(K) +
            " each), QK (" + std::to_string(kChunk) + "), U by value tile (" + std::to_string(V / UT) + " of " +
            std::to_string(UT) + "); each field's rows head-major, a chunk's rows one contiguous piece; " +
-           (K == 128 ? std::string("rows without pads, row-swizzled") + (gated ? " (W's padded)" : "")
+           (K == 128 ? std::string("rows without pads, row-swizzled") + (gated ? " (W's padded)" : "") +
+                           (inHalves ? std::string(", ") + (gated ? "queries and keys" : "W, queries and keys") +
+                                           " in two halves of 64 columns (all rows of one, then of the other)"
+                                     : std::string())
                      : "rows padded by 8 f16 (U's not)");
   }
   int64_t stride(Field f) const {
@@ -94,6 +108,12 @@ struct WorkRows {
     mlir::Value base = kb.imul(R, kb.idx(ws.prefix(f)));
     if (tile)
       base = kb.iadd(base, kb.imul(tile, kb.imul(R, kb.idx(ws.UT))));
+    if (ws.halves(f)) {
+      mlir::Value half = mlir::arith::DivUIOp::create(kb.builder(), kb.loc(), col, kb.idx(64));
+      mlir::Value in = mlir::arith::RemUIOp::create(kb.builder(), kb.loc(), col, kb.idx(64));
+      base = kb.iadd(base, kb.imul(half, kb.imul(R, kb.idx(64))));
+      return kb.iadd(base, kb.iadd(kb.imul(row, kb.idx(64)), in));
+    }
     return kb.iadd(base, kb.iadd(kb.imul(row, kb.idx(ws.stride(f))), col));
   }
 };

@@ -370,10 +370,12 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
     // all of them fit.
     auto build = [&](int64_t VT, bool large) {
       const int64_t UT = large ? 2 * VT : VT;
-      SmallVector<BuiltKernel> ks = {buildSplitPrepKernel(rec, UT, name + "_split_prep", io),
-                                     buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io)};
+      // (with `wgmma` the workspace in halves, which the scan on
+      // warpgroups reads by bulk copies)
+      SmallVector<BuiltKernel> ks = {buildSplitPrepKernel(rec, UT, name + "_split_prep", io, false, wgmma),
+                                     buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io, false, wgmma)};
       if (large)
-        ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io));
+        ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io, false, wgmma));
       if (llvm::all_of(ks, [](const BuiltKernel &k) { return k.fn && k.sharedBytes <= kMaxSharedBytes; })) {
         // Each scan's sm_90a form with its blocks in clusters of two, where
         // it applies; the GPU target keeps it in the sm_90 image (then
@@ -388,8 +390,9 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
           // With `wgmma`, the larger-tile scan's form on warpgroups (wgmma,
           // the state transposed in a warpgroup's accumulators), where it
           // applies, in place of the pairs. (Measured at B1 T32768 H16 D128
-          // against the pairs: scan 707 -> 749 us, its copies by cp.async the
-          // bottleneck; bench/RESULTS.md.)
+          // against the pairs: the scan alone 701 -> 531 us, but beside the
+          // first kernels of the segments it is held by its L2 reads, and the
+          // forward is 3-5% slower; bench/RESULTS.md.)
           if (wgmma && (variant == "split_large" || !large)) {
             BuiltKernel wg = buildSplitScanWarpgroupKernel(rec, t, UT, (fn.getName() + "__wg").str(), variant, io);
             if (adoptTwin(wg, fn)) {
@@ -397,14 +400,15 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
               continue;
             }
           }
-          BuiltKernel pair = buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true);
+          BuiltKernel pair =
+              buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true, wgmma);
           if (adoptTwin(pair, fn))
             pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));
         }
         // Beside the larger-tile scan (segments): the first kernel's form
         // for three blocks an SM, where it has one.
         if (large && splitPrepBeside(rec, ks[0].sharedBytes))
-          buildSplitPrepKernel(rec, UT, name + "_split_prep_beside", io, /*beside=*/true);
+          buildSplitPrepKernel(rec, UT, name + "_split_prep_beside", io, /*beside=*/true, wgmma);
         return true;
       }
       for (BuiltKernel k : ks)

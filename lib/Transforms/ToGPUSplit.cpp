@@ -134,7 +134,8 @@ bool splitPrepBeside(delta::RecurrenceOp rec, int64_t sharedBytes) {
   return rec.getKeyDim() >= 128 && blocksPerSM(sharedBytes) >= 3;
 }
 
-BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef name, Type io, bool beside) {
+BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef name, Type io, bool beside,
+                                 bool halves) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   const int64_t width = 128 / io.getIntOrFloatBitWidth();
   if (V % 16 || V % UT || (K / 8) % width)
@@ -160,7 +161,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   if (scanLaunchesEarly(rec))
     NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::launch_dependents);
   const bool gated = !kb.ungated();
-  const Workspace wsp = Workspace::of(rec, UT);
+  const Workspace wsp = Workspace::of(rec, UT, halves);
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
@@ -420,7 +421,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
 }
 
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name, StringRef variant,
-                                 Type io, bool pairs) {
+                                 Type io, bool pairs, bool halves) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   // A chunk's output tiles (C x VT): one warp each at most.
   const int64_t oTiles = (C / 16) * (VT / 16);
@@ -435,7 +436,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // the first, three barriers.
   Type f16 = Float16Type::get(rec->getContext()), f32 = Float32Type::get(rec->getContext());
   auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
-  const Workspace wsp = Workspace::of(rec, UT);
+  const Workspace wsp = Workspace::of(rec, UT, halves);
   // The chunk operands' shared-memory rows: the workspace's where those are
   // row-swizzled, else padded.
   auto operandSize = [&](Workspace::Field f, int64_t cols) {
@@ -563,8 +564,11 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Sh = ck.view(smem, off, K, VT, ck.f16);
+  // (In pairs, the fields stored in halves keep them in shared memory as
+  // slabs of 64 columns, which a multicast copy a half fills.)
   auto operand = [&](Workspace::Field f, int64_t cols) {
-    Chunked::Twin t = ck.twin(smem, off, C, cols, ck.f16, false, wsp.swizzled(f));
+    const bool slabs = pairs && wsp.halves(f);
+    Chunked::Twin t = ck.twin(smem, off, C, cols, ck.f16, slabs, wsp.swizzled(f) && !slabs);
     if (!twin)
       off -= t.bytes; // buffer 0 only
     return t;
@@ -644,17 +648,20 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     Value first = wr.row(kb, c0);
     for (Workspace::Field f : {Workspace::W, Workspace::Q, Workspace::K_, Workspace::QK, Workspace::U}) {
       const bool shared = f != Workspace::U;
-      const int64_t stride = wsp.stride(f), lines = (C * stride + line - 1) / line;
-      const int64_t mine = shared ? (lines + tiles - 1) / tiles : lines;
-      Value base = f == Workspace::U ? wr.at(kb, f, first, zero, uTile) : wr.at(kb, f, first, zero);
-      Value live = kb.imul(n, kb.idx(stride)); // f16 of the chunk's live rows
-      for (int64_t m = 0; m < mine; m += mv.count) {
-        Value e = kb.iadd(mv.id, kb.idx(m));
-        Value ok = ck.lt(e, kb.idx(mine));
-        if (shared)
-          e = kb.iadd(kb.imul(e, kb.idx(tiles)), tileY);
-        Value at = kb.imul(e, kb.idx(line));
-        ck.when(arith::AndIOp::create(b, l, ok, ck.lt(at, live)), [&] { ck.prefetchL2(ws, kb.iadd(base, at)); });
+      // (a field in halves: each half's rows one piece)
+      for (int64_t h = 0; h < (wsp.halves(f) ? 2 : 1); ++h) {
+        const int64_t stride = wsp.halves(f) ? 64 : wsp.stride(f), lines = (C * stride + line - 1) / line;
+        const int64_t mine = shared ? (lines + tiles - 1) / tiles : lines;
+        Value base = f == Workspace::U ? wr.at(kb, f, first, zero, uTile) : wr.at(kb, f, first, kb.idx(64 * h));
+        Value live = kb.imul(n, kb.idx(stride)); // f16 of the chunk's live rows
+        for (int64_t m = 0; m < mine; m += mv.count) {
+          Value e = kb.iadd(mv.id, kb.idx(m));
+          Value ok = ck.lt(e, kb.idx(mine));
+          if (shared)
+            e = kb.iadd(kb.imul(e, kb.idx(tiles)), tileY);
+          Value at = kb.imul(e, kb.idx(line));
+          ck.when(arith::AndIOp::create(b, l, ok, ck.lt(at, live)), [&] { ck.prefetchL2(ws, kb.iadd(base, at)); });
+        }
       }
     }
   };
@@ -715,11 +722,16 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       for (auto &[t, f] : shared) {
         Mat to = ck.at(t, par);
         const int64_t stride = wsp.stride(f);
-        assert(to.ld == stride && "the shared-memory rows are the workspace's");
-        Value dst = ptr(7, ck.address(to.mem, kb.imul(r0, kb.idx(2 * stride))));
-        Value src = ptr(1, ck.address(ws, kb.imul(wr.at(kb, f, wr.row(kb, kb.iadd(c0, r0)), zero), kb.idx(2))));
-        NVVM::CpAsyncBulkGlobalToSharedClusterOp::create(b, l, dst, src, bar(par),
-                                                         i32(kb.imul(rows, kb.idx(2 * stride))), mask, Value());
+        // A field in halves: each half's rows into its slab of C rows.
+        for (int64_t h = 0; h < (wsp.halves(f) ? 2 : 1); ++h) {
+          const int64_t width = wsp.halves(f) ? 64 : stride;
+          assert((wsp.halves(f) ? to.swizzled : to.ld == stride) && "the shared-memory rows are the workspace's");
+          Value dst = ptr(7, ck.address(to.mem, kb.iadd(kb.idx(h * C * 128), kb.imul(r0, kb.idx(2 * width)))));
+          Value src =
+              ptr(1, ck.address(ws, kb.imul(wr.at(kb, f, wr.row(kb, kb.iadd(c0, r0)), kb.idx(64 * h)), kb.idx(2))));
+          NVVM::CpAsyncBulkGlobalToSharedClusterOp::create(b, l, dst, src, bar(par),
+                                                           i32(kb.imul(rows, kb.idx(2 * width))), mask, Value());
+        }
       }
     });
   };
@@ -817,7 +829,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
             Mat m = ck.at(t, p);
             forPieces(ck, m.ld, [&](Value i, Value c) {
               ck.when(ck.le(n, i), [&] {
-                vector::StoreOp::create(b, l, z, m.mem, ValueRange{i, c}, false, llvm::MaybeAlign(16));
+                // (any place of the row's pieces: a slab's by el())
+                SmallVector<Value, 4> at = m.swizzled ? ck.el(m, i, c) : SmallVector<Value, 4>{i, c};
+                vector::StoreOp::create(b, l, z, m.mem, at, false, llvm::MaybeAlign(16));
               });
             });
           }

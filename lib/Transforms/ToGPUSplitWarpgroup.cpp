@@ -12,17 +12,19 @@
 //
 // W, Q, QK and K go to the tensor cores from shared memory by descriptors
 // once per chunk, instead of once per warp by ldmatrix: the workspace's
-// row-swizzled rows at K = 128 are wgmma's 128-byte swizzled layout once a
-// row's two 128-byte halves go to two slabs of 64 rows. A second warpgroup
-// copies each chunk's rows there by cp.async (three buffers, two chunks
-// ahead; named barriers between the two warpgroups) and stores O^T, which
-// the first stages in shared memory (stmatrix.trans), to o.
+// row-swizzled rows at K = 128, stored in two 64-column halves (struct
+// Workspace, inHalves), are wgmma's 128-byte swizzled slabs as they lie. A
+// second warpgroup brings each chunk's rows by 9 bulk copies (a slab per
+// half of W, Q and K, QK, U's tiles) into three buffers, two chunks ahead,
+// completing on the buffer's mbarrier, and stores O^T, which the first
+// stages in shared memory (stmatrix.trans), to o; named barriers tell it
+// when a buffer or a stage is free again.
 //
 // Measured at B1 T32768 H16 D128 (EFLA, the two kernels): the scan takes
-// 749 us against 707 for the clusters of two it replaces. The copies alone
-// take 449 us (0.88 us a chunk: 64 KB a chunk into one SM by cp.async), the
-// products about 0.5 us a chunk, and the two overlap poorly; so --wgmma
-// only. Bulk copies need each chunk's slab contiguous in the workspace.
+// 531 us against 707 for the clusters of two it replaces (643 with the rows
+// copied by cp.async); but beside the first kernels of the segments it
+// slows to 1.6-1.8 us a chunk (64 KB a chunk from L2 into each of its SMs),
+// and the forward is 0.825 ms against 0.80: so --wgmma only.
 //
 // It stands in for the larger-tile split scan (a twin: same grid, value
 // tile and parameters): of the blocks of a pair's value tiles, those at a
@@ -52,20 +54,21 @@ constexpr int64_t kWgThreads = 256, kCols = 64;
 // then the stage of O (64 rows x 64 columns of the storage type).
 constexpr int64_t kSlab = 64 * 128, kW = 0, kQ = 2 * kSlab, kK = 4 * kSlab, kQK = 6 * kSlab, kU = 7 * kSlab,
                   kBuffer = 8 * kSlab, kBuffers = 3, kStage = kBuffers * kBuffer, kStageBytes = 64 * 128,
-                  kBytes = kStage + 2 * kStageBytes;
-// Named barriers between the two warpgroups: buffer b full (1 + b), free
-// again (4 + b); stage s written (7 + s), stored (9 + s).
-constexpr int32_t kFull = 1, kEmpty = 4, kStaged = 7, kStored = 9;
+                  kBars = kStage + 2 * kStageBytes, kBytes = kBars + 8 * kBuffers;
+// Named barriers between the two warpgroups: buffer b free again (4 + b);
+// stage s written (7 + s), stored (9 + s); among warpgroup 0, a partial
+// chunk's stale rows zeroed (11). Buffer b full: mbarrier b.
+constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11;
 } // namespace
 
 BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name,
                                           StringRef variant, Type io) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   if (K != 128 || V % kCols || kCols % VT || !KernelBuilder::isUngated(rec) || !io ||
-      io.getIntOrFloatBitWidth() != 16 || (UT < kCols ? kCols % UT : UT % kCols))
+      io.getIntOrFloatBitWidth() != 16 || kCols % UT)
     return {};
-  const Workspace wsp = Workspace::of(rec, UT);
-  if (!wsp.swizzled(Workspace::W) || !wsp.swizzled(Workspace::Q) || !wsp.swizzled(Workspace::K_) ||
+  const Workspace wsp = Workspace::of(rec, UT, /*inHalves=*/true);
+  if (!wsp.halves(Workspace::W) || !wsp.halves(Workspace::Q) || !wsp.halves(Workspace::K_) ||
       !wsp.swizzled(Workspace::QK))
     return {};
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true, V / VT);
@@ -81,8 +84,9 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           "), as wgmma accumulators and per chunk runs Delta^T = U^T - S^T W^T, O^T = S^T Q^T + Delta^T QK^T, "
           "S^T += Delta^T K by wgmma (A from registers, B by descriptors from shared memory in 128-byte swizzled "
           "slabs), O^T staged in shared memory (stmatrix.trans) while the next chunk's Delta runs; warpgroup 1 "
-          "copies each chunk's rows into three buffers by cp.async, two chunks ahead, and stores the staged O^T to o "
-          "(named barriers between the two)",
+          "brings each chunk's rows into three buffers by bulk copies (a slab per half of W, Q and K, QK, U), two "
+          "chunks ahead, completing on the buffer's mbarrier, and stores the staged O^T to o (named barriers "
+          "between the two)",
       kWgThreads);
   smem = ck.alignShared(smem);
   const int64_t sharedBytes = kBytes + 1024;
@@ -116,57 +120,41 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ctx);
     Value threads = i32c(kWgThreads);
 
-    // The producer: chunk c0's rows into buffer `par` (rows past the end
-    // zero-filled), one commit group.
-    auto issue = [&](Value c0, Value par) {
-      Value pid = arith::SubIOp::create(b, l, ck.tid, kb.idx(128));
-      Value n = liveRows(ck, c0);
-      Value buf = kb.imul(par, kb.idx(kBuffer));
-      SmallVector<Value> tokens;
-      auto copy = [&](Value dstByte, Value src, Value live) {
-        tokens.push_back(nvgpu::DeviceAsyncCopyOp::create(
-            b, l, tokenTy, all, ValueRange{ck.div(kb.iadd(buf, dstByte), 2)}, ws, ValueRange{src}, b.getIndexAttr(8),
-            ck.select(live, kb.idx(8), zero), b.getUnitAttr()));
-      };
-      auto rowOf = [&](Value i) {
-        Value t = arith::MinUIOp::create(b, l, kb.iadd(c0, i), arith::SubIOp::create(b, l, kb.len(), kb.idx(1)));
-        return wr.row(kb, t);
-      };
-      // W, Q, K: 16 pieces a row; a thread's piece pp = pid mod 16 of rows
-      // pid / 16 + 8 m, copied to its place in slab pp / 8 as stored.
-      {
-        Value pp = ck.rem(pid, 16);
-        for (int64_t m = 0; m < 8; ++m) {
-          Value i = kb.iadd(ck.div(pid, 16), kb.idx(8 * m));
-          Value row = rowOf(i), live = ck.lt(i, n);
-          Value dst = kb.iadd(kb.imul(ck.div(pp, 8), kb.idx(kSlab)),
-                              kb.iadd(kb.imul(i, kb.idx(128)), kb.imul(ck.rem(pp, 8), kb.idx(16))));
-          for (auto [f, at] : {std::pair{Workspace::W, kW}, std::pair{Workspace::Q, kQ}, std::pair{Workspace::K_, kK}})
-            copy(kb.iadd(dst, kb.idx(at)), wr.at(kb, f, row, kb.imul(pp, kb.idx(8))), live);
-        }
-      }
-      // QK and U: 8 pieces a row; piece pp = pid mod 8 of rows pid / 8 + 16 m.
-      {
-        Value pp = ck.rem(pid, 8);
-        Value col = kb.iadd(v0, kb.imul(pp, kb.idx(8))); // U's column
-        Value uTile = ck.div(col, UT), uCol = ck.rem(col, UT);
-        for (int64_t m = 0; m < 4; ++m) {
-          Value i = kb.iadd(ck.div(pid, 8), kb.idx(16 * m));
-          Value row = rowOf(i), live = ck.lt(i, n);
-          Value at = kb.imul(i, kb.idx(128));
-          copy(kb.iadd(at, kb.iadd(kb.idx(kQK), kb.imul(pp, kb.idx(16)))),
-               wr.at(kb, Workspace::QK, row, kb.imul(pp, kb.idx(8))), live);
-          Value place = arith::XOrIOp::create(b, l, pp, ck.rem(i, 8));
-          copy(kb.iadd(at, kb.iadd(kb.idx(kU), kb.imul(place, kb.idx(16)))), wr.at(kb, Workspace::U, row, uCol, uTile),
-               live);
-        }
-      }
-      nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, tokens);
+    auto ptrTo = [&](unsigned space, Value address) {
+      return LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, space), address).getResult();
     };
-    // Until at most `pending` of the producer's copy groups are in flight.
-    auto waitCopies = [&](int32_t pending) {
-      Value none = nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
-      nvgpu::DeviceAsyncWaitOp::create(b, l, none, b.getI32IntegerAttr(pending + 1));
+    auto i32v = [&](Value x) { return arith::IndexCastOp::create(b, l, b.getI32Type(), x).getResult(); };
+    auto fullBar = [&](Value par) {
+      return ptrTo(3, ck.address(smem, kb.iadd(kb.idx(kBars), kb.imul(par, kb.idx(8)))));
+    };
+    // The producer: chunk c0's live rows into buffer `par` by bulk copies
+    // (each half of W, Q and K a slab, QK, U's tiles), completing on the
+    // buffer's mbarrier; issued by the warpgroup's first thread. Rows past
+    // the live ones keep what they held (zeros, or an earlier chunk's rows).
+    auto issue = [&](Value c0, Value par) {
+      ck.when(ck.eq(ck.tid, kb.idx(128)), [&] {
+        Value n = liveRows(ck, c0);
+        Value buf = kb.imul(par, kb.idx(kBuffer));
+        Value row = wr.row(kb, c0);
+        NVVM::MBarrierArriveExpectTxOp::create(b, l, Type(), fullBar(par),
+                                               i32v(kb.imul(n, kb.idx(6 * 128 + 128 + 2 * kCols))),
+                                               NVVM::MemScopeKind::CTA, false, Value());
+        auto bulkCopy = [&](int64_t at, Value src, int64_t rowBytes) {
+          Value dst = ptrTo(7, ck.address(smem, kb.iadd(buf, kb.idx(at))));
+          Value from = ptrTo(1, ck.address(ws, kb.imul(src, kb.idx(2))));
+          NVVM::CpAsyncBulkGlobalToSharedClusterOp::create(b, l, dst, from, fullBar(par),
+                                                           i32v(kb.imul(n, kb.idx(rowBytes))), Value(), Value());
+        };
+        for (auto [f, at] : {std::pair{Workspace::W, kW}, std::pair{Workspace::Q, kQ}, std::pair{Workspace::K_, kK}})
+          for (int64_t h = 0; h < 2; ++h)
+            bulkCopy(at + h * kSlab, wr.at(kb, f, row, kb.idx(64 * h)), 128);
+        bulkCopy(kQK, wr.at(kb, Workspace::QK, row, zero), 128);
+        // U: the workspace's tiles of UT columns that hold this block's 64,
+        // each a piece of 64 rows x UT.
+        Value uTile = ck.div(v0, UT);
+        for (int64_t u = 0; u < kCols / UT; ++u)
+          bulkCopy(kU + u * 64 * UT * 2, wr.at(kb, Workspace::U, row, zero, kb.iadd(uTile, kb.idx(u))), 2 * UT);
+      });
     };
     // Named barrier `id0 + x` for the runtime value x < n.
     // Named barrier `id0 + x` for the runtime value x < n, its number in a
@@ -346,6 +334,24 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     };
 
     Value any = ck.lt(cb, ce);
+    // The buffers zeroed (rows past a partial chunk then hold zeros or an
+    // earlier chunk's rows, finite either way: Delta^T's columns past the
+    // live rows are set to zero before they meet K), the mbarriers set up,
+    // before any copy.
+    {
+      auto z8 =
+          arith::ConstantOp::create(b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
+      kb.loop(ck.tid, kb.idx(kStage / 16), kWgThreads, [&](Value e) {
+        vector::StoreOp::create(b, l, z8, all, ValueRange{kb.imul(e, kb.idx(8))}, false, llvm::MaybeAlign(16));
+      });
+      ck.fenceAsyncShared();
+      ck.when(ck.eq(ck.tid, zero), [&] {
+        for (int64_t par = 0; par < kBuffers; ++par)
+          NVVM::MBarrierInitOp::create(b, l, fullBar(kb.idx(par)), i32c(1), Value());
+        NVVM::FenceMbarrierInitOp::create(b, l);
+      });
+      ck.barrier();
+    }
     // The producer warpgroup: chunk k's rows into buffer k mod 3, two
     // chunks ahead; the chunk before's O^T from its stage to o.
     Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, ce, kb.idx(1)), C), kb.idx(C));
@@ -358,16 +364,6 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
               kb.loop(cb, ce, C, [&](Value c0) {
                 Value k = chunkNo(c0);
                 Value next = kb.iadd(c0, kb.idx(C)), after = kb.iadd(c0, kb.idx(2 * C));
-                auto ifNext = scf::IfOp::create(b, l, ck.lt(next, ce), true);
-                {
-                  OpBuilder::InsertionGuard g2(b);
-                  b.setInsertionPointToStart(ifNext.thenBlock());
-                  waitCopies(1);
-                  b.setInsertionPointToStart(ifNext.elseBlock());
-                  waitCopies(0);
-                }
-                ck.fenceAsyncShared();
-                onBarrier(kFull, kBuffers, ck.rem(k, kBuffers), true);
                 ck.when(ck.lt(cb, c0), [&] {
                   // O^T of chunk k - 1, staged by the consumer during chunk k.
                   Value j = arith::SubIOp::create(b, l, k, kb.idx(1));
@@ -399,18 +395,57 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         SmallVector<Value> S(carried.begin(), carried.begin() + sRegs), O(carried.begin() + sRegs, carried.end());
         Value k = chunkNo(c0);
         Value p = ck.rem(k, kBuffers);
-        onBarrier(kFull, kBuffers, p, false);
+        // Buffer p's use k / 3 completes phase (k / 3) mod 2 of its mbarrier.
+        NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(p), i32v(ck.rem(ck.div(k, kBuffers), 2)), i32c(0));
+        // A partial chunk (the launch's last): the rows of W and U past its
+        // live ones zeroed (they hold an earlier chunk's), so that Delta^T's
+        // columns there are zero before they meet K's rows. (Masking Delta^T
+        // in registers instead makes ptxas serialize the wgmma, C7514.)
+        {
+          Value n = liveRows(ck, c0);
+          ck.when(ck.lt(n, kb.idx(C)), [&] {
+            auto z8 = arith::ConstantOp::create(
+                b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
+            Value buf = kb.imul(p, kb.idx(kBuffer));
+            // Pieces of 16 bytes: W's two slabs (8 a row), then U's tiles
+            // (UT / 8 a row each).
+            const int64_t wPieces = 2 * 64 * 8, uPieces = 64 * 8;
+            kb.loop(ck.tid, kb.idx(wPieces + uPieces), 128, [&](Value e) {
+              Value inW = ck.lt(e, kb.idx(wPieces));
+              Value eu = arith::SubIOp::create(b, l, e, kb.idx(wPieces));
+              // W: slab e / 512, row (e / 8) mod 64, piece e mod 8.
+              Value wRow = ck.rem(ck.div(e, 8), 64);
+              Value wAt = kb.iadd(kb.iadd(kb.idx(kW), kb.imul(ck.div(e, 512), kb.idx(kSlab))),
+                                  kb.iadd(kb.imul(wRow, kb.idx(128)), kb.imul(ck.rem(e, 8), kb.idx(16))));
+              // U: tile eu / (8 * 64 * UT / 64), row, piece within the row.
+              const int64_t perRow = 2 * UT / 16;
+              Value uRow = ck.rem(ck.div(eu, perRow), 64);
+              Value uAt = kb.iadd(kb.iadd(kb.idx(kU), kb.imul(ck.div(eu, perRow * 64), kb.idx(64 * UT * 2))),
+                                  kb.iadd(kb.imul(uRow, kb.idx(2 * UT)), kb.imul(ck.rem(eu, perRow), kb.idx(16))));
+              Value row = ck.select(inW, wRow, uRow), at = ck.select(inW, wAt, uAt);
+              ck.when(ck.le(n, row), [&] {
+                vector::StoreOp::create(b, l, z8, all, ValueRange{ck.div(kb.iadd(buf, at), 2)}, false,
+                                        llvm::MaybeAlign(16));
+              });
+            });
+            ck.fenceAsyncShared();
+            ck.namedBarrier(kZeroed, 128);
+          });
+        }
         // Delta^T starts from U^T: ldmatrix.trans of U's 8 x 8 blocks (rows
-        // c = 8 j + q, columns v of piece 2 w + r).
+        // c = 8 j + q, columns v of piece 2 w + r: in U's tile 8 piece / UT,
+        // rows of UT).
         SmallVector<Value> D(dRegs);
         {
           Value q = ck.rem(lane, 8), m = ck.div(lane, 8);
           for (int64_t jj = 0; jj < 4; ++jj) {
             Value c = kb.iadd(kb.imul(kb.iadd(kb.idx(2 * jj), ck.div(m, 2)), kb.idx(8)), q);
-            Value piece = arith::XOrIOp::create(b, l, kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2)), q);
-            Value el = ck.div(kb.iadd(kb.iadd(kb.imul(p, kb.idx(kBuffer)), kb.idx(kU)),
-                                      kb.iadd(kb.imul(c, kb.idx(128)), kb.imul(piece, kb.idx(16)))),
-                              2);
+            Value col = kb.imul(kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2)), kb.idx(8));
+            Value el = kb.iadd(kb.imul(kb.iadd(kb.imul(p, kb.idx(kBuffer)), kb.idx(kU)), kb.idx(1)),
+                               kb.imul(kb.iadd(kb.imul(ck.div(col, UT), kb.idx(64 * UT)),
+                                               kb.iadd(kb.imul(c, kb.idx(UT)), ck.rem(col, UT))),
+                                       kb.idx(2)));
+            el = ck.div(el, 2);
             Value x = nvgpu::LdMatrixOp::create(b, l, VectorType::get({4, 2}, ck.f16), all, ValueRange{el}, true, 4);
             for (int64_t mm = 0; mm < 4; ++mm) {
               int64_t j = 2 * jj + mm / 2, r = mm % 2;
