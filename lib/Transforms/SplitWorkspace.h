@@ -118,6 +118,18 @@ struct WorkRows {
   }
 };
 
+/// A split kernel's last step: its shared memory and the workspace's layout
+/// as attributes (the bundle's manifest and --explain-schedule read them),
+/// the function finished (the recurrence kept for the kernels after it).
+inline BuiltKernel finishSplitKernel(KernelBuilder &kb, const Workspace &wsp, int64_t sharedBytes) {
+  mlir::OpBuilder &b = kb.builder();
+  kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
+  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
+  kb.function()->setAttr("delta.workspace_layout", b.getStringAttr(wsp.describe()));
+  kb.finish(false);
+  return {kb.function(), sharedBytes};
+}
+
 /// The threads that move a kernel's data: `count` of them, this one number
 /// `id` among them (by default the whole block).
 struct Movers {

@@ -413,11 +413,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
     store(Uh, Workspace::U, V, Movers{});
     storeRows(Wh, Workspace::W, Movers{});
   });
-  kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
-  kb.function()->setAttr("delta.workspace_layout", b.getStringAttr(wsp.describe()));
-  kb.finish(false);
-  return {kb.function(), sharedBytes};
+  return finishSplitKernel(kb, wsp, sharedBytes);
 }
 
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name, StringRef variant,
@@ -1008,11 +1004,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     });
   }
   ck.storeStateRegisters(ln, own, last, v0);
-  kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
-  kb.function()->setAttr("delta.workspace_layout", b.getStringAttr(wsp.describe()));
-  kb.finish(false);
-  return {kb.function(), sharedBytes};
+  return finishSplitKernel(kb, wsp, sharedBytes);
 }
 
 } // namespace deltac

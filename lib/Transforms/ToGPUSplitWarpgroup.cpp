@@ -516,11 +516,7 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         kb.store(S[e], kb.ht(), stateAt(e));
     }
   });
-  kb.function()->setAttr("delta.shared_bytes", b.getI64IntegerAttr(sharedBytes));
-  kb.function()->setAttr("delta.workspace_f16_per_row", b.getI64IntegerAttr(wsp.perRow()));
-  kb.function()->setAttr("delta.workspace_layout", b.getStringAttr(wsp.describe()));
-  kb.finish(false);
-  return {kb.function(), sharedBytes};
+  return finishSplitKernel(kb, wsp, sharedBytes);
 }
 
 } // namespace deltac
