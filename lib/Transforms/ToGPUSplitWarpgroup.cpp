@@ -48,10 +48,11 @@ namespace deltac {
 
 namespace {
 constexpr int64_t kWgThreads = 256, kCols = 64;
-// Shared memory (from a 1024-byte boundary): two buffers of a chunk's rows,
-// each W, Q, K (two slabs of 64 rows x 128 bytes each), QK (one slab) and
-// U (64 rows x 64 columns, 128-byte rows, pieces swizzled like a slab's);
-// then the stage of O (64 rows x 64 columns of the storage type).
+// Shared memory (from a 1024-byte boundary): three buffers of a chunk's
+// rows, each W, Q, K (two slabs of 64 rows x 128 bytes each), QK (one slab)
+// and U (the workspace's tiles of UT columns that hold the block's 64, each
+// 64 rows x UT); then two stages of O (64 rows x 64 columns of the storage
+// type, 16-byte pieces swizzled like a slab's); then the mbarriers.
 constexpr int64_t kSlab = 64 * 128, kW = 0, kQ = 2 * kSlab, kK = 4 * kSlab, kQK = 6 * kSlab, kU = 7 * kSlab,
                   kBuffer = 8 * kSlab, kBuffers = 3, kStage = kBuffers * kBuffer, kStageBytes = 64 * 128,
                   kBars = kStage + 2 * kStageBytes, kBytes = kBars + 8 * kBuffers;
@@ -117,7 +118,6 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     Value wgIndex = arith::IndexCastOp::create(b, l, b.getI32Type(), ck.div(ck.tid, 128));
     wgIndex = gpu::ShuffleOp::create(b, l, wgIndex, 0, 32, gpu::ShuffleMode::IDX).getShuffleResult();
     Value consumer = arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, wgIndex, i32c(0));
-    auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ctx);
     Value threads = i32c(kWgThreads);
 
     auto ptrTo = [&](unsigned space, Value address) {
