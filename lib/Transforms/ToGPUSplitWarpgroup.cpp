@@ -157,11 +157,10 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       });
     };
     // Named barrier `id0 + x` for the runtime value x < n.
-    // Named barrier `id0 + x` for the runtime value x < n, its number in a
+    // Named barrier `id0 + x` for the runtime value x, its number in a
     // register (no branch on x: ptxas waits for every wgmma in flight where
     // the paths of such a branch meet).
-    auto onBarrier = [&](int32_t id0, int64_t n, Value x, bool arriveOnly) {
-      (void)n;
+    auto onBarrier = [&](int32_t id0, Value x, bool arriveOnly) {
       Value id = arith::IndexCastOp::create(b, l, b.getI32Type(), kb.iadd(x, kb.idx(id0)));
       if (arriveOnly)
         NVVM::BarrierArriveOp::create(b, l, id, threads);
@@ -368,20 +367,19 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                   // O^T of chunk k - 1, staged by the consumer during chunk k.
                   Value j = arith::SubIOp::create(b, l, k, kb.idx(1));
                   Value st = ck.rem(j, 2);
-                  onBarrier(kStaged, 2, st, false);
+                  onBarrier(kStaged, st, false);
                   storeO(st, arith::SubIOp::create(b, l, c0, kb.idx(C)), kb.idx(C));
-                  ck.when(ck.lt(next, ce), [&] { onBarrier(kStored, 2, st, true); });
+                  ck.when(ck.lt(next, ce), [&] { onBarrier(kStored, st, true); });
                 });
                 ck.when(ck.lt(after, ce), [&] {
                   // Buffer (k + 2) mod 3 was chunk k - 1's.
-                  ck.when(ck.lt(cb, c0),
-                          [&] { onBarrier(kEmpty, kBuffers, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), false); });
+                  ck.when(ck.lt(cb, c0), [&] { onBarrier(kEmpty, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), false); });
                   issue(after, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers));
                 });
               });
               // The last chunk's O^T.
               Value st = ck.rem(chunkNo(lastC0), 2);
-              onBarrier(kStaged, 2, st, false);
+              onBarrier(kStaged, st, false);
               storeO(st, lastC0, arith::SubIOp::create(b, l, ce, lastC0));
             });
     // The consumer warpgroup: S^T and the last chunk's O^T carried.
@@ -474,10 +472,10 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           // (k - 1) mod 2 once the producer has stored chunk k - 3's from it.
           Value j = arith::SubIOp::create(b, l, k, kb.idx(1)), st = ck.rem(j, 2);
           ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce),
-                  [&] { onBarrier(kEmpty, kBuffers, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), true); });
-          ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, 2, st, false); });
+                  [&] { onBarrier(kEmpty, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), true); });
+          ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, st, false); });
           stageO(done, st);
-          onBarrier(kStaged, 2, st, true);
+          onBarrier(kStaged, st, true);
           scf::YieldOp::create(b, l, done);
           b.setInsertionPointToStart(ifPrev.elseBlock());
           scf::YieldOp::create(b, l, O);
@@ -508,9 +506,9 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         waitGroups(0);
         SmallVector<Value> done = settle(O);
         Value j = chunkNo(lastC0), st = ck.rem(j, 2);
-        ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, 2, st, false); });
+        ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, st, false); });
         stageO(done, st);
-        onBarrier(kStaged, 2, st, true);
+        onBarrier(kStaged, st, true);
       });
       for (int64_t e = 0; e < sRegs; ++e)
         kb.store(S[e], kb.ht(), stateAt(e));
