@@ -439,20 +439,22 @@ void Chunked::storeTileF16(const Lane &ln, const Mat &X, const Acc &acc, Value t
     }
 }
 
-void Chunked::storeTileTransposed(const Mat &X, const Acc &acc, Value ti, Value tj) {
+void Chunked::storeTileTransposed(const Mat &X, const Acc &acc, Value ti, Value tj, Type elem, Value scale) {
   assert(X.swizzled && X.colMajor && "a swizzled transposed operand");
   MLIRContext *ctx = b.getContext();
   Lane ln = lane();
   // Matrix m = 2h + r: rows ti + 8r.., columns tj + 8h.. of the tile; this
   // lane's pair of it (row g, columns 2t, 2t + 1) as one b16 x 2 register.
   SmallVector<Value> regs;
-  auto h2 = VectorType::get({2}, f16), i1 = VectorType::get({1}, b.getI32Type());
+  Type to = elem ? elem : f16;
+  auto h2 = VectorType::get({2}, to), i1 = VectorType::get({1}, b.getI32Type());
+  auto cast = [&](Value x) -> Value { return arith::TruncFOp::create(b, l, to, scale ? kb.mul(x, scale) : x); };
   for (int64_t m = 0; m < 4; ++m) {
     int64_t r = m % 2, h = m / 2;
     Value pair = vector::FromElementsOp::create(
         b, l, h2,
-        ValueRange{toF16(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, 0})),
-                   toF16(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, 1}))});
+        ValueRange{cast(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, 0})),
+                   cast(vector::ExtractOp::create(b, l, acc[h], ArrayRef<int64_t>{r, 1}))});
     regs.push_back(vector::ExtractOp::create(b, l, vector::BitCastOp::create(b, l, i1, pair), ArrayRef<int64_t>{0}));
   }
   // Lane 8m + q addresses row q of matrix m in X: X[tj + 8h + q][ti + 8r ..].

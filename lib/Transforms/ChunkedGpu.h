@@ -243,7 +243,10 @@ struct Chunked {
   /// sm_90: the f16 transpose of a 16 x 16 accumulator tile at (ti, tj)
   /// into X (stored transposed, swizzled: X[tj + j][ti + i]) by one
   /// stmatrix.x4.trans of the warp.
-  void storeTileTransposed(const Mat &X, const Acc &acc, mlir::Value ti, mlir::Value tj);
+  /// With `elem` (a 16-bit type), the pairs in that type instead of f16,
+  /// and with `scale`, the accumulators times it.
+  void storeTileTransposed(const Mat &X, const Acc &acc, mlir::Value ti, mlir::Value tj, mlir::Type elem = {},
+                           mlir::Value scale = {});
   /// The same untransposed (X[ti + i][tj + j], X row-major f16), a pair of
   /// neighbouring columns a 4-byte store.
   void storeTileF16(const Lane &ln, const Mat &X, const Acc &acc, mlir::Value ti, mlir::Value tj);

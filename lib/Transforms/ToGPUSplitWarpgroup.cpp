@@ -286,30 +286,18 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     // O^T times the scale into stage `st` by stmatrix.trans (row c, its
     // 16-byte piece p at p xor (c mod 8)), by the consumer.
     auto stageO = [&](ArrayRef<Value> O, Value st) {
-      auto io2 = VectorType::get({2}, io);
-      Value q = ck.rem(lane, 8), m = ck.div(lane, 8);
-      Value base = kb.iadd(kb.idx(kStage), kb.imul(st, kb.idx(kStageBytes)));
-      for (int64_t jj = 0; jj < 4; ++jj) {
-        SmallVector<Value> regs;
-        for (int64_t mm = 0; mm < 4; ++mm) {
-          int64_t j = 2 * jj + mm / 2, r = mm % 2;
-          Value x = kb.mul(O[4 * j + 2 * r], scale), y = kb.mul(O[4 * j + 2 * r + 1], scale);
-          Value v = vector::FromElementsOp::create(
-              b, l, io2, ValueRange{arith::TruncFOp::create(b, l, io, x), arith::TruncFOp::create(b, l, io, y)});
-          v = vector::BitCastOp::create(b, l, VectorType::get({1}, b.getI32Type()), v);
-          regs.push_back(vector::ExtractOp::create(b, l, v, ArrayRef<int64_t>{0}));
-        }
-        // Lane 8 m + q: row q of matrix m = (column block 2 jj + m / 2, row
-        // half m mod 2), stored at row c = 8 (2 jj + m / 2) + q, piece
-        // 2 w + m mod 2.
-        Value c = kb.iadd(kb.imul(kb.iadd(kb.idx(2 * jj), ck.div(m, 2)), kb.idx(8)), q);
-        Value piece = kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2));
-        Value byte =
-            kb.iadd(base, kb.iadd(kb.imul(c, kb.idx(128)), kb.imul(arith::XOrIOp::create(b, l, piece, q), kb.idx(16))));
-        Value p3 = LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, 3), ck.address(smem, byte));
-        NVVM::StMatrixOp::create(b, l, p3, regs, NVVM::MMALayout::col, NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8),
-                                 NVVM::LdStMatrixEltType::B16);
-      }
+      // The stages as a slab of 64 x 64 16-bit values each (its rows the
+      // chunk's, O^T stored transposed).
+      const Chunked::Twin stages{smem, kStage, kStageBytes, 64, 64, ck.f16, /*swizzled=*/true};
+      Chunked::Mat X = Chunked::T(ck.at(stages, st));
+      auto c2 = VectorType::get({2, 2}, f32);
+      auto tile = [&](int64_t j) {
+        return vector::FromElementsOp::create(b, l, c2, ValueRange{O[4 * j], O[4 * j + 1], O[4 * j + 2], O[4 * j + 3]})
+            .getResult();
+      };
+      // Warp w's rows 16 w.. of O^T, columns 16 jj.. (O's rows).
+      for (int64_t jj = 0; jj < 4; ++jj)
+        ck.storeTileTransposed(X, {tile(2 * jj), tile(2 * jj + 1)}, kb.imul(w, kb.idx(16)), kb.idx(16 * jj), io, scale);
     };
     // Stage `st` (the chunk at c0, n live rows) to o in 16-byte pieces of
     // rows, by the producer.

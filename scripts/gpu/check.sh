@@ -81,14 +81,21 @@ if command -v compute-sanitizer > /dev/null; then
   echo "memcheck exit ${PIPESTATUS[0]}"
   compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2
   echo "racecheck exit ${PIPESTATUS[0]}"
+  # sanitize LABEL "TOOLS" CASE [VAR=VALUE ...]: each tool on $CASES/CASE.bundle with CASE-varlen's
+  # inputs under the given environment; prints "LABEL TOOL exit RC".
+  sanitize() {
+    local label=$1 tools=$2 case=$3 tool rc
+    shift 3
+    for tool in $tools; do
+      env "$@" compute-sanitizer --tool $tool --error-exitcode 3 $RUN "$CASES/$case.bundle" \
+        --inputs "$CASES/$case-varlen/in" | tail -1
+      rc=${PIPESTATUS[0]}
+      echo "$label $tool exit $rc"
+      [ "$rc" = 0 ] || status=1
+    done
+  }
   echo "== compute-sanitizer, the wide kernel at value tile 128 (efla-d128-bf16-varlen)"
-  for tool in memcheck racecheck synccheck; do
-    DELTART_SCHEDULE=wide compute-sanitizer --tool $tool --error-exitcode 3 $RUN "$CASES/efla-d128-bf16.bundle" \
-      --inputs "$CASES/efla-d128-bf16-varlen/in" | tail -1
-    rc=${PIPESTATUS[0]}
-    echo "$tool exit $rc"
-    [ "$rc" = 0 ] || status=1
-  done
+  sanitize wide "memcheck racecheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=wide
   echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-fixed: value tiles 32 and 64;"
   echo "   gated_deltanet-d128-bf16-varlen and efla-d128-bf16-varlen: 16 and 32, in the cubin blocks in"
   echo "   clusters of two; efla-d64-bf16-varlen: 16 and 32; the ungated scans at K <= 128 pass over Delta"
@@ -97,21 +104,10 @@ if command -v compute-sanitizer > /dev/null; then
   echo "   sm_80 PTX form takes 3 s): at K = 128 it checks that form (the same scan without the cluster's"
   echo "   multicast copies), named ptx80 below; memcheck and synccheck check the cubin's"
   echo "== compute-sanitizer, the larger-tile split scan on warpgroups (--wgmma: efla-d128-bf16-wgmma-varlen)"
-  for tool in memcheck racecheck synccheck; do
-    DELTART_SCHEDULE=split_large DELTART_SEGMENTS=0 compute-sanitizer --tool $tool --error-exitcode 3 $RUN \
-      "$CASES/efla-d128-bf16-wgmma.bundle" --inputs "$CASES/efla-d128-bf16-wgmma-varlen/in" | tail -1
-    rc=${PIPESTATUS[0]}
-    echo "warpgroup scan $tool exit $rc"
-    [ "$rc" = 0 ] || status=1
-  done
+  sanitize "warpgroup scan" "memcheck racecheck synccheck" efla-d128-bf16-wgmma DELTART_SCHEDULE=split_large \
+    DELTART_SEGMENTS=0
   echo "== compute-sanitizer, the split schedule in segments (efla-d128-bf16-varlen, DELTART_SEGMENTS=3)"
-  for tool in memcheck synccheck; do
-    DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3 compute-sanitizer --tool $tool --error-exitcode 3 $RUN \
-      "$CASES/efla-d128-bf16.bundle" --inputs "$CASES/efla-d128-bf16-varlen/in" | tail -1
-    rc=${PIPESTATUS[0]}
-    echo "segments $tool exit $rc"
-    [ "$rc" = 0 ] || status=1
-  done
+  sanitize segments "memcheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3
   for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do
     bundle=${c%:*}; kind=${c#*:}
     for sched in split_small split_large; do
