@@ -38,11 +38,12 @@ namespace deltac {
 /// swizzled addresses cost registers (ptxas spilled 12 bytes in the tile-64
 /// scan, B2 T16384 D256 EFLA +0.5..1.3%), and at K = 64 the prep stores a
 /// chunk's rows as one flat piece.
-/// With `inHalves`, the row-swizzled W, Q and K (128 columns) are stored in two halves: the
-/// block of the field is columns 0-63 of every row, then columns 64-127, so
-/// that a chunk's rows of a half are one contiguous piece of 128-byte rows:
-/// as they are, wgmma's 128-byte swizzled slab of 64 rows, which bulk copies
-/// bring whole (the scans' sm_90 forms).
+/// With `inHalves`, the row-swizzled W, Q and K are stored in blocks of 64
+/// columns (two at K = 128, four at K = 256, where the rows are then
+/// row-swizzled too): the block of the field is columns 0-63 of every row,
+/// then columns 64-127, and so on, so that a chunk's rows of a block are one
+/// contiguous piece of 128-byte rows: as they are, wgmma's 128-byte swizzled
+/// slab of 64 rows, which bulk copies bring whole (the scans' sm_90 forms).
 struct Workspace {
   int64_t K, V, UT;
   bool gated = false;
@@ -55,20 +56,23 @@ struct Workspace {
   }
   enum Field { W, Q, K_, QK, U };
   /// Whether field f's rows are row-swizzled.
-  bool swizzled(Field f) const { return K == 128 && f != U && !(f == W && gated); }
-  /// Whether field f is stored in two 64-column halves.
+  bool swizzled(Field f) const { return (K == 128 || (K == 256 && inHalves)) && f != U && !(f == W && gated); }
+  /// Whether field f is stored in blocks of 64 columns ("halves" at K = 128).
   bool halves(Field f) const { return inHalves && swizzled(f) && f != QK; }
+  /// Field f's blocks of 64 columns: K / 64 where in halves, else 1.
+  int64_t blocks(Field f) const { return halves(f) ? K / 64 : 1; }
   /// The layout in words, for --explain-schedule.
   std::string describe() const {
     std::string w = gated ? "W (log G in its row's pad)" : "W";
     return std::to_string(perRow()) + " f16 per token row: " + w + ", queries, keys (" + std::to_string(K) +
            " each), QK (" + std::to_string(kChunk) + "), U by value tile (" + std::to_string(V / UT) + " of " +
            std::to_string(UT) + "); each field's rows head-major, a chunk's rows one contiguous piece; " +
-           (K == 128 ? std::string("rows without pads, row-swizzled") + (gated ? " (W's padded)" : "") +
-                           (inHalves ? std::string(", ") + (gated ? "queries and keys" : "W, queries and keys") +
-                                           " in two halves of 64 columns (all rows of one, then of the other)"
-                                     : std::string())
-                     : "rows padded by 8 f16 (U's not)");
+           (swizzled(Q) ? std::string("rows without pads, row-swizzled") + (gated ? " (W's padded)" : "") +
+                              (inHalves ? std::string(", ") + (gated ? "queries and keys" : "W, queries and keys") +
+                                              " in " + std::to_string(K / 64) +
+                                              " blocks of 64 columns (all rows of one, then of the next)"
+                                        : std::string())
+                        : "rows padded by 8 f16 (U's not)");
   }
   int64_t stride(Field f) const {
     if (f == U)

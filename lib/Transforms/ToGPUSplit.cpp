@@ -645,7 +645,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     for (Workspace::Field f : {Workspace::W, Workspace::Q, Workspace::K_, Workspace::QK, Workspace::U}) {
       const bool shared = f != Workspace::U;
       // (a field in halves: each half's rows one piece)
-      for (int64_t h = 0; h < (wsp.halves(f) ? 2 : 1); ++h) {
+      for (int64_t h = 0; h < wsp.blocks(f); ++h) {
         const int64_t stride = wsp.halves(f) ? 64 : wsp.stride(f), lines = (C * stride + line - 1) / line;
         const int64_t mine = shared ? (lines + tiles - 1) / tiles : lines;
         Value base = f == Workspace::U ? wr.at(kb, f, first, zero, uTile) : wr.at(kb, f, first, kb.idx(64 * h));
@@ -719,7 +719,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
         Mat to = ck.at(t, par);
         const int64_t stride = wsp.stride(f);
         // A field in halves: each half's rows into its slab of C rows.
-        for (int64_t h = 0; h < (wsp.halves(f) ? 2 : 1); ++h) {
+        for (int64_t h = 0; h < wsp.blocks(f); ++h) {
           const int64_t width = wsp.halves(f) ? 64 : stride;
           assert((wsp.halves(f) ? to.swizzled : to.ld == stride) && "the shared-memory rows are the workspace's");
           Value dst = ptr(7, ck.address(to.mem, kb.iadd(kb.idx(h * C * 128), kb.imul(r0, kb.idx(2 * width)))));

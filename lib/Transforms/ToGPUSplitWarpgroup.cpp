@@ -1,30 +1,36 @@
 //===- ToGPUSplitWarpgroup.cpp - the split scan on one warpgroup (sm_90a) -===//
 //
 // The split schedule's scan (ToGPUSplit.cpp) in a form for sm_90a, at
-// K = 128, ungated, 16-bit storage: one warpgroup walks the chunks of 64
-// value columns of a pair with the state transposed, S^T (64 x K), as wgmma
-// accumulators, so that the chunk's whole chain is products on that
-// warpgroup with its A operands in registers:
+// K = 128 or 256, ungated, 16-bit storage: one warpgroup walks the chunks of
+// 64 value columns of a pair with the state transposed, S^T (64 x K), as
+// wgmma accumulators, so that the chunk's whole chain is products on that
+// warpgroup:
 //
 //   Delta^T = U^T - S^T W^T      (A = S^T, B = W)
 //   O^T     = S^T Q^T + Delta^T QK^T
 //   S^T    += Delta^T K          (B = K read transposed)
 //
+// with A from registers at K = 128; at K = 256, where S^T's accumulators
+// take 128 registers a thread, the products with S^T take it from its f16
+// copy in shared memory (written by stmatrix after each chunk's update).
 // W, Q, QK and K go to the tensor cores from shared memory by descriptors
 // once per chunk, instead of once per warp by ldmatrix: the workspace's
-// row-swizzled rows at K = 128, stored in two 64-column halves (struct
-// Workspace, inHalves), are wgmma's 128-byte swizzled slabs as they lie. A
-// second warpgroup brings each chunk's rows by 9 bulk copies (a slab per
-// half of W, Q and K, QK, U's tiles) into three buffers, two chunks ahead,
-// completing on the buffer's mbarrier, and stores O^T, which the first
-// stages in shared memory (stmatrix.trans), to o; named barriers tell it
-// when a buffer or a stage is free again.
+// row-swizzled rows, stored in blocks of 64 columns (struct Workspace,
+// inHalves), are wgmma's 128-byte swizzled slabs as they lie. A second
+// warpgroup brings each chunk's rows by bulk copies (a slab per 64 columns
+// of W, Q and K, QK, U's tiles) into the places struct Plan says, completing
+// on mbarriers, and stores O^T, which the first stages in shared memory
+// (stmatrix.trans), to o; named barriers tell it when a place or a stage is
+// free again.
 //
 // Measured at B1 T32768 H16 D128 (EFLA, the two kernels): the scan takes
 // 531 us against 707 for the clusters of two it replaces (643 with the rows
 // copied by cp.async); but beside the first kernels of the segments it
 // slows to 1.6-1.8 us a chunk (64 KB a chunk from L2 into each of its SMs),
-// and the forward is 0.825 ms against 0.80: so --wgmma only.
+// and the forward is 0.825 ms against 0.80. At B2 T16384 H16 D256 the
+// forward goes 1.66-1.68 -> 1.54-1.58 ms (-6%), held by the copies: 112 KB
+// a chunk into each of 128 SMs, the scan with its products left out takes
+// about 560 us. So --wgmma only.
 //
 // It stands in for the larger-tile split scan (a twin: same grid, value
 // tile and parameters): of the blocks of a pair's value tiles, those at a
@@ -47,31 +53,68 @@ using namespace mlir;
 namespace deltac {
 
 namespace {
-constexpr int64_t kWgThreads = 256, kCols = 64;
-// Shared memory (from a 1024-byte boundary): three buffers of a chunk's
-// rows, each W, Q, K (two slabs of 64 rows x 128 bytes each), QK (one slab)
-// and U (the workspace's tiles of UT columns that hold the block's 64, each
-// 64 rows x UT); then two stages of O (64 rows x 64 columns of the storage
-// type, 16-byte pieces swizzled like a slab's); then the mbarriers.
-constexpr int64_t kSlab = 64 * 128, kW = 0, kQ = 2 * kSlab, kK = 4 * kSlab, kQK = 6 * kSlab, kU = 7 * kSlab,
-                  kBuffer = 8 * kSlab, kBuffers = 3, kStage = kBuffers * kBuffer, kStageBytes = 64 * 128,
-                  kBars = kStage + 2 * kStageBytes, kBytes = kBars + 8 * kBuffers;
-// Named barriers between the two warpgroups: buffer b free again (4 + b);
-// stage s written (7 + s), stored (9 + s); among warpgroup 0, a partial
-// chunk's stale rows zeroed (11). Buffer b full: mbarrier b.
-constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11;
+constexpr int64_t kWgThreads = 256, kCols = 64, kSlab = 64 * 128, kStageBytes = 64 * 128;
+// Named barriers between the two warpgroups: buffer b free again (4 + b;
+// at K = 256 the W and U buffers, then Q's, and K's (13)); stage s written
+// (7 + s), stored (9 + s); among warpgroup 0, a partial chunk's stale rows
+// zeroed (11), the state's f16 copy written (12, K = 256).
+constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11, kCopied = 12, kEmptyK = 13;
+
+/// Where a chunk's rows go in shared memory (bytes from a 1024-byte
+/// boundary), by K:
+///   K = 128: three buffers, each W, Q, K (two slabs of 64 rows x 128 bytes
+///            each), QK (one slab) and U (the workspace's tiles of UT columns
+///            that hold the block's 64, each 64 rows x UT): the chunk k's
+///            rows in buffer k mod 3, each buffer completing on its mbarrier;
+///   K = 256: two buffers of W (four slabs) and U, chunk k's in buffer
+///            k mod 2; one of Q (four slabs) and one of K (four slabs) and
+///            QK, on mbarriers of their own; then the state's f16 copy S^T (four
+///            slabs), the A operand of the products with S^T (its
+///            accumulators, 128 registers a thread, leave no room for their
+///            f16 fragments);
+/// then two stages of O (64 rows x 64 columns of the storage type, 16-byte
+/// pieces swizzled like a slab's); then the mbarriers.
+struct Plan {
+  int64_t K, slabs, buffers, buffer, W, Q, K_, QK, U, copy, stage, bars, bytes;
+  /// Whether Q and K move with the buffer (K = 128) or have one place each.
+  bool buffered(Workspace::Field f) const { return buffers == 3 || f == Workspace::W || f == Workspace::U; }
+  static Plan of(int64_t K) {
+    Plan p{};
+    p.K = K;
+    p.slabs = K / 64;
+    if (K == 128) {
+      p.buffers = 3;
+      p.W = 0, p.Q = 2 * kSlab, p.K_ = 4 * kSlab, p.QK = 6 * kSlab, p.U = 7 * kSlab, p.buffer = 8 * kSlab;
+      p.stage = p.buffers * p.buffer;
+      p.copy = -1;
+    } else {
+      p.buffers = 2;
+      p.W = 0, p.U = 4 * kSlab, p.buffer = 5 * kSlab;
+      p.Q = 2 * p.buffer, p.K_ = p.Q + 4 * kSlab, p.QK = p.K_ + 4 * kSlab, p.copy = p.QK + kSlab;
+      p.stage = p.copy + 4 * kSlab;
+    }
+    p.bars = p.stage + 2 * kStageBytes;
+    // K = 256: the buffers' two, Q's, K's.
+    p.bytes = p.bars + 8 * (K == 128 ? 3 : 4);
+    return p;
+  }
+};
 } // namespace
 
 BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name,
                                           StringRef variant, Type io) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
-  if (K != 128 || V % kCols || kCols % VT || !KernelBuilder::isUngated(rec) || !io ||
+  if ((K != 128 && K != 256) || V % kCols || kCols % VT || !KernelBuilder::isUngated(rec) || !io ||
       io.getIntOrFloatBitWidth() != 16 || kCols % UT)
     return {};
   const Workspace wsp = Workspace::of(rec, UT, /*inHalves=*/true);
   if (!wsp.halves(Workspace::W) || !wsp.halves(Workspace::Q) || !wsp.halves(Workspace::K_) ||
       !wsp.swizzled(Workspace::QK))
     return {};
+  const Plan plan = Plan::of(K);
+  // At K = 256 the products with S^T take it from its f16 copy in shared
+  // memory; at K = 128 from registers.
+  const bool copied = plan.copy >= 0;
   KernelBuilder kb = KernelBuilder::gpu(rec, "gpu-chunked", name, io, /*workspace=*/true, V / VT);
   OpBuilder &b = kb.builder();
   Location l = kb.loc();
@@ -83,21 +126,27 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       "others return at once); warpgroup 0 holds the state transposed, S^T (64 x " +
           std::to_string(K) +
           "), as wgmma accumulators and per chunk runs Delta^T = U^T - S^T W^T, O^T = S^T Q^T + Delta^T QK^T, "
-          "S^T += Delta^T K by wgmma (A from registers, B by descriptors from shared memory in 128-byte swizzled "
-          "slabs), O^T staged in shared memory (stmatrix.trans) while the next chunk's Delta runs; warpgroup 1 "
-          "brings each chunk's rows into three buffers by bulk copies (a slab per half of W, Q and K, QK, U), two "
-          "chunks ahead, completing on the buffer's mbarrier, and stores the staged O^T to o (named barriers "
-          "between the two)",
+          "S^T += Delta^T K by wgmma (" +
+          (copied ? "S^T from its f16 copy in shared memory, written after each chunk's update, Delta^T from "
+                    "registers"
+                  : "A from registers") +
+          ", B by descriptors from shared memory in 128-byte swizzled slabs), O^T staged in shared memory "
+          "(stmatrix.trans) while the next chunk's Delta runs; warpgroup 1 brings each chunk's rows by bulk copies (a "
+          "slab per 64 columns of W, Q and K, QK, U) " +
+          (copied ? "into two buffers of W and U, two chunks ahead, and one of Q and one of K and QK, a chunk ahead, "
+                    "each completing on its mbarrier"
+                  : "into three buffers, two chunks ahead, completing on the buffer's mbarrier") +
+          ", and stores the staged O^T to o (named barriers between the two)",
       kWgThreads);
   smem = ck.alignShared(smem);
-  const int64_t sharedBytes = kBytes + 1024;
+  const int64_t sharedBytes = plan.bytes + 1024;
   auto sharedTy = [&](int64_t n, Type elem) {
     return MemRefType::get({n}, elem, MemRefLayoutAttrInterface(),
                            gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
   };
   // The whole of it as f16, and the stage as the storage type.
-  Value all = memref::ViewOp::create(b, l, sharedTy(kBytes / 2, ck.f16), smem, kb.idx(0), ValueRange{});
-  Value stage = memref::ViewOp::create(b, l, sharedTy(2 * 64 * 64, io), smem, kb.idx(kStage), ValueRange{});
+  Value all = memref::ViewOp::create(b, l, sharedTy(plan.bytes / 2, ck.f16), smem, kb.idx(0), ValueRange{});
+  Value stage = memref::ViewOp::create(b, l, sharedTy(2 * 64 * 64, io), smem, kb.idx(plan.stage), ValueRange{});
   Value smemBase = ck.address(smem, kb.idx(0)); // i64, in the shared window
 
   NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::launch_dependents);
@@ -124,39 +173,58 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       return LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, space), address).getResult();
     };
     auto i32v = [&](Value x) { return arith::IndexCastOp::create(b, l, b.getI32Type(), x).getResult(); };
-    auto fullBar = [&](Value par) {
-      return ptrTo(3, ck.address(smem, kb.iadd(kb.idx(kBars), kb.imul(par, kb.idx(8)))));
+    // mbarrier `i`: buffer i's (K = 128: i < 3; K = 256: i < 2, then Q's
+    // (2) and K's (3)).
+    auto fullBar = [&](Value i) {
+      return ptrTo(3, ck.address(smem, kb.iadd(kb.idx(plan.bars), kb.imul(i, kb.idx(8)))));
     };
-    // The producer: chunk c0's live rows into buffer `par` by bulk copies
-    // (each half of W, Q and K a slab, QK, U's tiles), completing on the
-    // buffer's mbarrier; issued by the warpgroup's first thread. Rows past
-    // the live ones keep what they held (zeros, or an earlier chunk's rows).
-    auto issue = [&](Value c0, Value par) {
+    // Byte `at` of field f's place for the chunk in buffer `par`.
+    auto place = [&](Workspace::Field f, Value par, int64_t at) {
+      if (!plan.buffered(f))
+        return kb.idx(at);
+      return kb.iadd(kb.imul(par, kb.idx(plan.buffer)), kb.idx(at));
+    };
+    // The producer: the listed fields of chunk c0's live rows by bulk copies
+    // (each 64 columns of W, Q and K a slab; QK; U's tiles) into buffer
+    // `par`, completing on mbarrier `bar`; issued by the warpgroup's first
+    // thread. Rows past the live ones keep what they held (zeros, or an
+    // earlier chunk's rows).
+    auto issue = [&](Value c0, Value par, Value bar, ArrayRef<Workspace::Field> fields) {
       ck.when(ck.eq(ck.tid, kb.idx(128)), [&] {
         Value n = liveRows(ck, c0);
-        Value buf = kb.imul(par, kb.idx(kBuffer));
         Value row = wr.row(kb, c0);
-        NVVM::MBarrierArriveExpectTxOp::create(b, l, Type(), fullBar(par),
-                                               i32v(kb.imul(n, kb.idx(6 * 128 + 128 + 2 * kCols))),
+        int64_t rowBytes = 0;
+        for (Workspace::Field f : fields)
+          rowBytes += f == Workspace::U ? 2 * kCols : f == Workspace::QK ? 128 : 2 * K;
+        NVVM::MBarrierArriveExpectTxOp::create(b, l, Type(), fullBar(bar), i32v(kb.imul(n, kb.idx(rowBytes))),
                                                NVVM::MemScopeKind::CTA, false, Value());
-        auto bulkCopy = [&](int64_t at, Value src, int64_t rowBytes) {
-          Value dst = ptrTo(7, ck.address(smem, kb.iadd(buf, kb.idx(at))));
+        auto bulkCopy = [&](Value at, Value src, int64_t bytes) {
+          Value dst = ptrTo(7, ck.address(smem, at));
           Value from = ptrTo(1, ck.address(ws, kb.imul(src, kb.idx(2))));
-          NVVM::CpAsyncBulkGlobalToSharedClusterOp::create(b, l, dst, from, fullBar(par),
-                                                           i32v(kb.imul(n, kb.idx(rowBytes))), Value(), Value());
+          NVVM::CpAsyncBulkGlobalToSharedClusterOp::create(b, l, dst, from, fullBar(bar),
+                                                           i32v(kb.imul(n, kb.idx(bytes))), Value(), Value());
         };
-        for (auto [f, at] : {std::pair{Workspace::W, kW}, std::pair{Workspace::Q, kQ}, std::pair{Workspace::K_, kK}})
-          for (int64_t h = 0; h < 2; ++h)
-            bulkCopy(at + h * kSlab, wr.at(kb, f, row, kb.idx(64 * h)), 128);
-        bulkCopy(kQK, wr.at(kb, Workspace::QK, row, zero), 128);
-        // U: the workspace's tiles of UT columns that hold this block's 64,
-        // each a piece of 64 rows x UT.
-        Value uTile = ck.div(v0, UT);
-        for (int64_t u = 0; u < kCols / UT; ++u)
-          bulkCopy(kU + u * 64 * UT * 2, wr.at(kb, Workspace::U, row, zero, kb.iadd(uTile, kb.idx(u))), 2 * UT);
+        for (Workspace::Field f : fields) {
+          if (f == Workspace::U) {
+            // The workspace's tiles of UT columns that hold this block's
+            // 64, each a piece of 64 rows x UT.
+            Value uTile = ck.div(v0, UT);
+            for (int64_t u = 0; u < kCols / UT; ++u)
+              bulkCopy(place(f, par, plan.U + u * 64 * UT * 2),
+                       wr.at(kb, Workspace::U, row, zero, kb.iadd(uTile, kb.idx(u))), 2 * UT);
+          } else if (f == Workspace::QK) {
+            bulkCopy(place(f, par, plan.QK), wr.at(kb, Workspace::QK, row, zero), 128);
+          } else {
+            const int64_t at = f == Workspace::W ? plan.W : f == Workspace::Q ? plan.Q : plan.K_;
+            for (int64_t h = 0; h < plan.slabs; ++h)
+              bulkCopy(place(f, par, at + h * kSlab), wr.at(kb, f, row, kb.idx(64 * h)), 128);
+          }
+        }
       });
     };
-    // Named barrier `id0 + x` for the runtime value x < n.
+    using F = Workspace::Field;
+    const SmallVector<F> bufferFields =
+        copied ? SmallVector<F>{F::W, F::U} : SmallVector<F>{F::W, F::Q, F::K_, F::QK, F::U};
     // Named barrier `id0 + x` for the runtime value x, its number in a
     // register (no branch on x: ptxas waits for every wgmma in flight where
     // the paths of such a branch meet).
@@ -221,27 +289,41 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         out.push_back(LLVM::ExtractValueOp::create(b, l, s, ArrayRef<int64_t>{int64_t(e)}));
       return out;
     };
-    // wgmma m64nNk16, f32 += f16 x f16, A from registers (negated with
-    // negA), B by descriptor (transposed with transB); the accumulators
-    // start from `acc` or from zero.
-    auto wgmma = [&](ArrayRef<Value> acc, const std::array<Value, 4> &a, Value desc, bool accumulate, bool negA,
-                     bool transB) {
+    // wgmma m64nNk16, f32 += f16 x f16, A from registers (`a`) or by
+    // descriptor (`aDesc`; negated with negA), B by descriptor (transposed
+    // with transB); the accumulators start from `acc` or from zero.
+    auto wgmmaOf = [&](ArrayRef<Value> acc, ArrayRef<Value> a, Value aDesc, Value desc, bool accumulate, bool negA,
+                       bool transB) {
       const size_t n = acc.size();
-      std::string s = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(2 * n + 5) +
+      const size_t na = aDesc ? 1 : 4;
+      // With A by descriptor, a product that starts from zero takes no
+      // accumulators in (nothing for ptxas to move into them after the
+      // fence).
+      const size_t tied = aDesc && !accumulate ? 0 : n;
+      std::string s = "{\n.reg .pred p;\nsetp.ne.b32 p, $" + std::to_string(n + tied + na + 1) +
                       ", 0;\nwgmma.mma_async.sync.aligned.m64n" + std::to_string(2 * n) + "k16.f32.f16.f16 {";
       std::string cons;
       for (size_t e = 0; e < n; ++e) {
         s += (e ? ", $" : "$") + std::to_string(e);
         cons += "=f,";
       }
-      for (size_t e = 0; e < n; ++e)
+      for (size_t e = 0; e < tied; ++e)
         cons += std::to_string(e) + ",";
-      s += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" + std::to_string(2 * n + 2) +
-           ", $" + std::to_string(2 * n + 3) + "}, $" + std::to_string(2 * n + 4) + ", p, " + (negA ? "-1" : "1") +
-           ", 1, " + (transB ? "1" : "0") + ";\n}";
-      cons += "r,r,r,r,l,r";
-      SmallVector<Value> ops(acc.begin(), acc.end());
-      ops.append(a.begin(), a.end());
+      if (aDesc) {
+        s += "}, $" + std::to_string(n + tied) + ", $" + std::to_string(n + tied + 1) + ", p, " + (negA ? "-1" : "1") +
+             ", 1, 0, " + (transB ? "1" : "0") + ";\n}";
+        cons += "l,l,r";
+      } else {
+        s += "}, {$" + std::to_string(2 * n) + ", $" + std::to_string(2 * n + 1) + ", $" + std::to_string(2 * n + 2) +
+             ", $" + std::to_string(2 * n + 3) + "}, $" + std::to_string(2 * n + 4) + ", p, " + (negA ? "-1" : "1") +
+             ", 1, " + (transB ? "1" : "0") + ";\n}";
+        cons += "r,r,r,r,l,r";
+      }
+      SmallVector<Value> ops(acc.begin(), acc.begin() + tied);
+      if (aDesc)
+        ops.push_back(aDesc);
+      else
+        ops.append(a.begin(), a.end());
       ops.push_back(desc);
       ops.push_back(i32c(accumulate ? 1 : 0));
       Value r =
@@ -250,6 +332,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
               .getResult(0);
       return unpack(r, n);
     };
+    auto wgmma = [&](ArrayRef<Value> acc, const std::array<Value, 4> &a, Value desc, bool accumulate, bool negA,
+                     bool transB) { return wgmmaOf(acc, a, Value(), desc, accumulate, negA, transB); };
     // The accumulators after a wait: through an empty asm, so that nothing
     // reads them before it.
     auto settle = [&](ArrayRef<Value> acc) {
@@ -268,13 +352,11 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     auto fence = [&] { NVVM::WgmmaFenceAlignedOp::create(b, l); };
     auto commit = [&] { NVVM::WgmmaGroupSyncAlignedOp::create(b, l); };
     auto waitGroups = [&](int64_t pending) { NVVM::WgmmaWaitGroupSyncOp::create(b, l, pending); };
-    // The descriptor of the 128-byte swizzled matrix at byte `at` of buffer
-    // `par`: eight-row groups 1024 bytes apart; transposed (MN-major) B,
-    // 64-column blocks a slab apart.
-    auto descriptor = [&](Value par, int64_t at, bool mnMajor) {
-      Value addr = arith::AddIOp::create(
-          b, l, smemBase,
-          arith::IndexCastOp::create(b, l, b.getI64Type(), kb.iadd(kb.imul(par, kb.idx(kBuffer)), kb.idx(at))));
+    // The descriptor of the 128-byte swizzled matrix at byte `at`: eight-row
+    // groups 1024 bytes apart; transposed (MN-major) B, 64-column blocks a
+    // slab apart.
+    auto descriptorAt = [&](Value at, bool mnMajor) {
+      Value addr = arith::AddIOp::create(b, l, smemBase, arith::IndexCastOp::create(b, l, b.getI64Type(), at));
       Value field = arith::ShRUIOp::create(b, l, arith::AndIOp::create(b, l, addr, i64c(0x3ffff)), i64c(4));
       const int64_t lead = mnMajor ? kSlab >> 4 : 1, stride = 1024 >> 4;
       return arith::OrIOp::create(b, l, field, i64c((lead << 16) | (stride << 32) | (int64_t(1) << 62))).getResult();
@@ -288,7 +370,7 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     auto stageO = [&](ArrayRef<Value> O, Value st) {
       // The stages as a slab of 64 x 64 16-bit values each (its rows the
       // chunk's, O^T stored transposed).
-      const Chunked::Twin stages{smem, kStage, kStageBytes, 64, 64, ck.f16, /*swizzled=*/true};
+      const Chunked::Twin stages{smem, plan.stage, kStageBytes, 64, 64, ck.f16, /*swizzled=*/true};
       Chunked::Mat X = Chunked::T(ck.at(stages, st));
       auto c2 = VectorType::get({2, 2}, f32);
       auto tile = [&](int64_t j) {
@@ -299,6 +381,27 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       for (int64_t jj = 0; jj < 4; ++jj)
         ck.storeTileTransposed(X, {tile(2 * jj), tile(2 * jj + 1)}, kb.imul(w, kb.idx(16)), kb.idx(16 * jj), io, scale);
     };
+    // S^T's f16 copy (K = 256) from its accumulators by stmatrix: step kk's
+    // four 8 x 8 matrices (rows 16 w + 8 (m mod 2).., columns 16 kk + 8 (m /
+    // 2)..), lane 8 m + q addressing row q of matrix m, its 16-byte piece p
+    // of the slab's row r at p xor (r mod 8); then ordered before the
+    // tensor cores' reads of it, across the warpgroup.
+    auto copyState = [&](ArrayRef<Value> S) {
+      Value m = ck.div(lane, 8), q = ck.rem(lane, 8);
+      Value r = kb.iadd(kb.iadd(kb.imul(w, kb.idx(16)), kb.imul(ck.rem(m, 2), kb.idx(8))), q);
+      for (int64_t kk = 0; kk < K / 16; ++kk) {
+        const int64_t slab = kk / 4;
+        Value piece = kb.iadd(kb.idx(kk % 4 * 2), ck.div(m, 2));
+        Value at =
+            kb.iadd(kb.idx(plan.copy + slab * kSlab),
+                    kb.iadd(kb.imul(r, kb.idx(128)), kb.imul(arith::XOrIOp::create(b, l, piece, q), kb.idx(16))));
+        auto a = fragments(S.slice(8 * kk, 8));
+        NVVM::StMatrixOp::create(b, l, ptrTo(3, ck.address(smem, at)), ValueRange(a[0]), NVVM::MMALayout::row,
+                                 NVVM::LdStMatrixShapeAttr::get(ctx, 8, 8), NVVM::LdStMatrixEltType::B16);
+      }
+      ck.fenceAsyncShared();
+      ck.namedBarrier(kCopied, 128);
+    };
     // Stage `st` (the chunk at c0, n live rows) to o in 16-byte pieces of
     // rows, by the producer.
     auto storeO = [&](Value st, Value c0, Value n) {
@@ -308,11 +411,11 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       for (int64_t mm = 0; mm < 4; ++mm) {
         Value c = kb.iadd(ck.div(pid, 8), kb.idx(16 * mm));
         ck.when(ck.lt(c, n), [&] {
-          Value place = arith::XOrIOp::create(b, l, pp, ck.rem(c, 8));
+          Value at8 = arith::XOrIOp::create(b, l, pp, ck.rem(c, 8));
           Value x =
               vector::LoadOp::create(b, l, v8, stage,
                                      ValueRange{kb.iadd(kb.imul(st, kb.idx(64 * 64)),
-                                                        kb.iadd(kb.imul(c, kb.idx(64)), kb.imul(place, kb.idx(8))))},
+                                                        kb.iadd(kb.imul(c, kb.idx(64)), kb.imul(at8, kb.idx(8))))},
                                      false, llvm::MaybeAlign(16));
           Value at = kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, c)), kb.idx(V)), kb.iadd(v0, kb.imul(pp, kb.idx(8))));
           vector::StoreOp::create(b, l, x, kb.o(), ValueRange{at}, false, llvm::MaybeAlign(16));
@@ -328,26 +431,34 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     {
       auto z8 =
           arith::ConstantOp::create(b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
-      kb.loop(ck.tid, kb.idx(kStage / 16), kWgThreads, [&](Value e) {
+      kb.loop(ck.tid, kb.idx((copied ? plan.copy : plan.stage) / 16), kWgThreads, [&](Value e) {
         vector::StoreOp::create(b, l, z8, all, ValueRange{kb.imul(e, kb.idx(8))}, false, llvm::MaybeAlign(16));
       });
       ck.fenceAsyncShared();
       ck.when(ck.eq(ck.tid, zero), [&] {
-        for (int64_t par = 0; par < kBuffers; ++par)
-          NVVM::MBarrierInitOp::create(b, l, fullBar(kb.idx(par)), i32c(1), Value());
+        for (int64_t i = 0; i < (copied ? 4 : plan.buffers); ++i)
+          NVVM::MBarrierInitOp::create(b, l, fullBar(kb.idx(i)), i32c(1), Value());
         NVVM::FenceMbarrierInitOp::create(b, l);
       });
       ck.barrier();
     }
-    // The producer warpgroup: chunk k's rows into buffer k mod 3, two
-    // chunks ahead; the chunk before's O^T from its stage to o.
+    const Value qBar = kb.idx(2), kBar = kb.idx(3);
+    // The producer warpgroup: chunk k's rows into buffer k mod 3 (K = 128),
+    // two chunks ahead; or its W, U and QK into buffer k mod 2, two chunks
+    // ahead, and its Q and K a chunk ahead, as their places are free (K =
+    // 256); the chunk before's O^T from its stage to o.
     Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, ce, kb.idx(1)), C), kb.idx(C));
     auto chunkNo = [&](Value c0) { return ck.div(arith::SubIOp::create(b, l, c0, cb), C); };
     ck.when(arith::AndIOp::create(
                 b, l, any, arith::XOrIOp::create(b, l, consumer, arith::ConstantIntOp::create(b, l, b.getI1Type(), 1))),
             [&] {
-              issue(cb, zero);
-              ck.when(ck.lt(kb.iadd(cb, kb.idx(C)), ce), [&] { issue(kb.iadd(cb, kb.idx(C)), kb.idx(1)); });
+              issue(cb, zero, zero, bufferFields);
+              ck.when(ck.lt(kb.iadd(cb, kb.idx(C)), ce),
+                      [&] { issue(kb.iadd(cb, kb.idx(C)), kb.idx(1), kb.idx(1), bufferFields); });
+              if (copied) {
+                issue(cb, zero, qBar, {F::Q});
+                issue(cb, zero, kBar, {F::K_, F::QK});
+              }
               kb.loop(cb, ce, C, [&](Value c0) {
                 Value k = chunkNo(c0);
                 Value next = kb.iadd(c0, kb.idx(C)), after = kb.iadd(c0, kb.idx(2 * C));
@@ -359,11 +470,32 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                   storeO(st, arith::SubIOp::create(b, l, c0, kb.idx(C)), kb.idx(C));
                   ck.when(ck.lt(next, ce), [&] { onBarrier(kStored, st, true); });
                 });
-                ck.when(ck.lt(after, ce), [&] {
-                  // Buffer (k + 2) mod 3 was chunk k - 1's.
-                  ck.when(ck.lt(cb, c0), [&] { onBarrier(kEmpty, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), false); });
-                  issue(after, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers));
-                });
+                if (copied) {
+                  // In the order the consumer frees them: Q's place once
+                  // chunk k's S^T Q^T is done; buffer k mod 2 and K's place
+                  // once all of its products are.
+                  ck.when(ck.lt(next, ce), [&] {
+                    onBarrier(kEmpty + 2, zero, false);
+                    issue(next, zero, qBar, {F::Q});
+                  });
+                  ck.when(ck.lt(after, ce), [&] {
+                    Value par = ck.rem(k, 2);
+                    onBarrier(kEmpty, par, false);
+                    issue(after, par, par, bufferFields);
+                  });
+                  ck.when(ck.lt(next, ce), [&] {
+                    onBarrier(kEmptyK, zero, false);
+                    issue(next, zero, kBar, {F::K_, F::QK});
+                  });
+                } else {
+                  ck.when(ck.lt(after, ce), [&] {
+                    // Buffer (k + 2) mod 3 was chunk k - 1's.
+                    ck.when(ck.lt(cb, c0),
+                            [&] { onBarrier(kEmpty, ck.rem(kb.iadd(k, kb.idx(2)), plan.buffers), false); });
+                    Value par = ck.rem(kb.iadd(k, kb.idx(2)), plan.buffers);
+                    issue(after, par, par, bufferFields);
+                  });
+                }
               });
               // The last chunk's O^T.
               Value st = ck.rem(chunkNo(lastC0), 2);
@@ -375,14 +507,21 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifConsumer.thenBlock());
+      if (copied)
+        copyState(S0);
+      // (K = 256: each chunk's O^T staged at its end, S^T alone carried.)
       SmallVector<Value> init(S0);
-      init.append(O0);
+      if (!copied)
+        init.append(O0);
       SmallVector<Value> last = kb.carry(cb, ce, C, init, [&](Value c0, ValueRange carried) {
         SmallVector<Value> S(carried.begin(), carried.begin() + sRegs), O(carried.begin() + sRegs, carried.end());
+        if (copied)
+          O = O0;
         Value k = chunkNo(c0);
-        Value p = ck.rem(k, kBuffers);
-        // Buffer p's use k / 3 completes phase (k / 3) mod 2 of its mbarrier.
-        NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(p), i32v(ck.rem(ck.div(k, kBuffers), 2)), i32c(0));
+        Value p = ck.rem(k, plan.buffers);
+        // Buffer p's use k / buffers completes phase (k / buffers) mod 2 of
+        // its mbarrier.
+        NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(p), i32v(ck.rem(ck.div(k, plan.buffers), 2)), i32c(0));
         // A partial chunk (the launch's last): the rows of W and U past its
         // live ones zeroed (they hold an earlier chunk's), so that Delta^T's
         // columns there are zero before they meet K's rows. (Masking Delta^T
@@ -392,21 +531,21 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           ck.when(ck.lt(n, kb.idx(C)), [&] {
             auto z8 = arith::ConstantOp::create(
                 b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
-            Value buf = kb.imul(p, kb.idx(kBuffer));
-            // Pieces of 16 bytes: W's two slabs (8 a row), then U's tiles
+            Value buf = kb.imul(p, kb.idx(plan.buffer));
+            // Pieces of 16 bytes: W's slabs (8 a row), then U's tiles
             // (UT / 8 a row each).
-            const int64_t wPieces = 2 * 64 * 8, uPieces = 64 * 8;
+            const int64_t wPieces = plan.slabs * 64 * 8, uPieces = 64 * 8;
             kb.loop(ck.tid, kb.idx(wPieces + uPieces), 128, [&](Value e) {
               Value inW = ck.lt(e, kb.idx(wPieces));
               Value eu = arith::SubIOp::create(b, l, e, kb.idx(wPieces));
               // W: slab e / 512, row (e / 8) mod 64, piece e mod 8.
               Value wRow = ck.rem(ck.div(e, 8), 64);
-              Value wAt = kb.iadd(kb.iadd(kb.idx(kW), kb.imul(ck.div(e, 512), kb.idx(kSlab))),
+              Value wAt = kb.iadd(kb.iadd(kb.idx(plan.W), kb.imul(ck.div(e, 512), kb.idx(kSlab))),
                                   kb.iadd(kb.imul(wRow, kb.idx(128)), kb.imul(ck.rem(e, 8), kb.idx(16))));
               // U: tile eu / (8 * 64 * UT / 64), row, piece within the row.
               const int64_t perRow = 2 * UT / 16;
               Value uRow = ck.rem(ck.div(eu, perRow), 64);
-              Value uAt = kb.iadd(kb.iadd(kb.idx(kU), kb.imul(ck.div(eu, perRow * 64), kb.idx(64 * UT * 2))),
+              Value uAt = kb.iadd(kb.iadd(kb.idx(plan.U), kb.imul(ck.div(eu, perRow * 64), kb.idx(64 * UT * 2))),
                                   kb.iadd(kb.imul(uRow, kb.idx(2 * UT)), kb.imul(ck.rem(eu, perRow), kb.idx(16))));
               Value row = ck.select(inW, wRow, uRow), at = ck.select(inW, wAt, uAt);
               ck.when(ck.le(n, row), [&] {
@@ -427,7 +566,7 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           for (int64_t jj = 0; jj < 4; ++jj) {
             Value c = kb.iadd(kb.imul(kb.iadd(kb.idx(2 * jj), ck.div(m, 2)), kb.idx(8)), q);
             Value col = kb.imul(kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2)), kb.idx(8));
-            Value el = kb.iadd(kb.imul(kb.iadd(kb.imul(p, kb.idx(kBuffer)), kb.idx(kU)), kb.idx(1)),
+            Value el = kb.iadd(kb.imul(kb.iadd(kb.imul(p, kb.idx(plan.buffer)), kb.idx(plan.U)), kb.idx(1)),
                                kb.imul(kb.iadd(kb.imul(ck.div(col, UT), kb.idx(64 * UT)),
                                                kb.iadd(kb.imul(c, kb.idx(UT)), ck.rem(col, UT))),
                                        kb.idx(2)));
@@ -441,63 +580,116 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
             }
           }
         }
-        auto AS = fragments(S);
-        Value dW = descriptor(p, kW, false), dQ = descriptor(p, kQ, false), dK = descriptor(p, kK, true),
-              dQK = descriptor(p, kQK, false);
+        Value dW = descriptorAt(place(F::W, p, plan.W), false), dQ = descriptorAt(place(F::Q, p, plan.Q), false),
+              dK = descriptorAt(place(F::K_, p, plan.K_), true), dQK = descriptorAt(place(F::QK, p, plan.QK), false);
         auto kMajor = [&](Value d, int64_t kk) { return plus(d, kk / 4 * kSlab + kk % 4 * 32); };
+        // The products with S^T: A from registers, or from its copy.
+        SmallVector<std::array<Value, 4>> AS;
+        Value dS;
+        if (copied)
+          dS = descriptorAt(kb.idx(plan.copy), false);
+        else
+          AS = fragments(S);
+        auto timesS = [&](ArrayRef<Value> acc, Value dB, int64_t kk, bool accumulate, bool negA) {
+          if (copied)
+            return wgmmaOf(acc, {}, kMajor(dS, kk), kMajor(dB, kk), accumulate, negA, false);
+          return wgmma(acc, AS[kk], kMajor(dB, kk), accumulate, negA, false);
+        };
         fence();
         for (int64_t kk = 0; kk < K / 16; ++kk)
-          D = wgmma(D, AS[kk], kMajor(dW, kk), true, true, false);
+          D = timesS(D, dW, kk, true, true);
         commit();
-        // The chunk before's O^T to o while Delta^T runs; its buffer free.
-        auto ifPrev = scf::IfOp::create(b, l, TypeRange(SmallVector<Type>(dRegs, f32)), ck.lt(cb, c0), true);
-        {
-          OpBuilder::InsertionGuard g2(b);
-          b.setInsertionPointToStart(ifPrev.thenBlock());
-          waitGroups(1);
-          SmallVector<Value> done = settle(O);
-          // Chunk k - 1's buffer free for chunk k + 2; its O^T to stage
-          // (k - 1) mod 2 once the producer has stored chunk k - 3's from it.
-          Value j = arith::SubIOp::create(b, l, k, kb.idx(1)), st = ck.rem(j, 2);
-          ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce),
-                  [&] { onBarrier(kEmpty, ck.rem(kb.iadd(k, kb.idx(2)), kBuffers), true); });
+        // O^T of chunk j (the chunk before, or this one at K = 256) to stage
+        // j mod 2 once the producer has stored chunk j - 2's from it.
+        auto stageChunk = [&](ArrayRef<Value> done, Value j) {
+          Value st = ck.rem(j, 2);
           ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, st, false); });
           stageO(done, st);
           onBarrier(kStaged, st, true);
-          scf::YieldOp::create(b, l, done);
-          b.setInsertionPointToStart(ifPrev.elseBlock());
-          scf::YieldOp::create(b, l, O);
+        };
+        if (copied) {
+          // K = 256: Delta^T first, alone (so that few accumulators are in
+          // flight at once: S^T takes 128 registers a thread); W and U read,
+          // their buffer free for chunk k + 2.
+          waitGroups(0);
+          D = settle(D);
+          auto AD = fragments(D);
+          ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce), [&] { onBarrier(kEmpty, ck.rem(k, 2), true); });
+          // Then in one group the update, S^T Q^T (from the copy of S^T
+          // before it) and Delta^T QK^T.
+          NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(kBar), i32v(ck.rem(k, 2)), i32c(0));
+          NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qBar), i32v(ck.rem(k, 2)), i32c(0));
+          fence();
+          for (int64_t kk = 0; kk < C / 16; ++kk)
+            for (int64_t h = 0; h < K / 128; ++h) {
+              ArrayRef<Value> Sh = ArrayRef<Value>(S).slice(h * 64, 64);
+              SmallVector<Value> r = wgmma(Sh, AD[kk], plus(dK, kk * 16 * 128 + h * 2 * kSlab), true, false, true);
+              std::copy(r.begin(), r.end(), S.begin() + h * 64);
+            }
+          for (int64_t kk = 0; kk < K / 16; ++kk)
+            O = timesS(O, dQ, kk, kk > 0, false);
+          for (int64_t kk = 0; kk < C / 16; ++kk)
+            O = wgmma(O, AD[kk], plus(dQK, kk * 32), true, false, false);
+          commit();
+          waitGroups(0);
+          S = settle(S);
+          O = settle(O);
+          // Q's and K's places free for chunk k + 1.
+          ck.when(ck.lt(kb.iadd(c0, kb.idx(C)), ce), [&] {
+            onBarrier(kEmpty + 2, zero, true);
+            onBarrier(kEmptyK, zero, true);
+          });
+          copyState(S);
+          stageChunk(O, k);
+        } else {
+          // The chunk before's O^T to o while Delta^T runs; its buffer free.
+          auto ifPrev = scf::IfOp::create(b, l, TypeRange(SmallVector<Type>(dRegs, f32)), ck.lt(cb, c0), true);
+          {
+            OpBuilder::InsertionGuard g2(b);
+            b.setInsertionPointToStart(ifPrev.thenBlock());
+            waitGroups(1);
+            SmallVector<Value> done = settle(O);
+            // Chunk k - 1's buffer free for chunk k + 2.
+            ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce),
+                    [&] { onBarrier(kEmpty, ck.rem(kb.iadd(k, kb.idx(2)), plan.buffers), true); });
+            stageChunk(done, arith::SubIOp::create(b, l, k, kb.idx(1)));
+            scf::YieldOp::create(b, l, done);
+            b.setInsertionPointToStart(ifPrev.elseBlock());
+            scf::YieldOp::create(b, l, O);
+          }
+          O.assign(ifPrev.getResults().begin(), ifPrev.getResults().end());
+          fence();
+          for (int64_t kk = 0; kk < K / 16; ++kk)
+            O = timesS(O, dQ, kk, kk > 0, false);
+          commit();
+          waitGroups(1);
+          D = settle(D);
+          auto AD = fragments(D);
+          fence();
+          for (int64_t kk = 0; kk < C / 16; ++kk)
+            S = wgmma(S, AD[kk], plus(dK, kk * 16 * 128), true, false, true);
+          commit();
+          for (int64_t kk = 0; kk < C / 16; ++kk)
+            O = wgmma(O, AD[kk], plus(dQK, kk * 32), true, false, false);
+          commit();
+          waitGroups(1);
+          S = settle(S);
         }
-        O.assign(ifPrev.getResults().begin(), ifPrev.getResults().end());
-        fence();
-        for (int64_t kk = 0; kk < K / 16; ++kk)
-          O = wgmma(O, AS[kk], kMajor(dQ, kk), kk > 0, false, false);
-        commit();
-        waitGroups(1);
-        D = settle(D);
-        auto AD = fragments(D);
-        fence();
-        for (int64_t kk = 0; kk < C / 16; ++kk)
-          S = wgmma(S, AD[kk], plus(dK, kk * 16 * 128), true, false, true);
-        commit();
-        for (int64_t kk = 0; kk < C / 16; ++kk)
-          O = wgmma(O, AD[kk], plus(dQK, kk * 32), true, false, false);
-        commit();
-        waitGroups(1);
-        S = settle(S);
         SmallVector<Value> next(S);
-        next.append(O);
+        if (!copied)
+          next.append(O);
         return next;
       });
       SmallVector<Value> S(last.begin(), last.begin() + sRegs), O(last.begin() + sRegs, last.end());
-      ck.when(any, [&] {
-        waitGroups(0);
-        SmallVector<Value> done = settle(O);
-        Value j = chunkNo(lastC0), st = ck.rem(j, 2);
-        ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, st, false); });
-        stageO(done, st);
-        onBarrier(kStaged, st, true);
-      });
+      if (!copied)
+        ck.when(any, [&] {
+          waitGroups(0);
+          SmallVector<Value> done = settle(O);
+          Value j = chunkNo(lastC0), st = ck.rem(j, 2);
+          ck.when(ck.le(kb.idx(2), j), [&] { onBarrier(kStored, st, false); });
+          stageO(done, st);
+          onBarrier(kStaged, st, true);
+        });
       for (int64_t e = 0; e < sRegs; ++e)
         kb.store(S[e], kb.ht(), stateAt(e));
     }
