@@ -81,14 +81,15 @@ if command -v compute-sanitizer > /dev/null; then
   echo "memcheck exit ${PIPESTATUS[0]}"
   compute-sanitizer --tool racecheck --error-exitcode 3 $RUN "$CASES/efla-d64-bf16.bundle" --inputs "$CASES/efla-d64-bf16-varlen/in" | tail -2
   echo "racecheck exit ${PIPESTATUS[0]}"
-  # sanitize LABEL "TOOLS" CASE [VAR=VALUE ...]: each tool on $CASES/CASE.bundle with CASE-varlen's
-  # inputs under the given environment; prints "LABEL TOOL exit RC".
+  # sanitize LABEL "TOOLS" CASE[:KIND] [VAR=VALUE ...]: each tool on $CASES/CASE.bundle with the inputs
+  # of CASE-KIND (varlen unless said) under the given environment; prints "LABEL TOOL exit RC".
   sanitize() {
-    local label=$1 tools=$2 case=$3 tool rc
+    local label=$1 tools=$2 case=${3%:*} kind=varlen tool rc
+    [[ $3 == *:* ]] && kind=${3#*:}
     shift 3
     for tool in $tools; do
       env "$@" compute-sanitizer --tool $tool --error-exitcode 3 $RUN "$CASES/$case.bundle" \
-        --inputs "$CASES/$case-varlen/in" | tail -1
+        --inputs "$CASES/$case-$kind/in" | tail -1
       rc=${PIPESTATUS[0]}
       echo "$label $tool exit $rc"
       [ "$rc" = 0 ] || status=1
@@ -106,6 +107,9 @@ if command -v compute-sanitizer > /dev/null; then
   echo "== compute-sanitizer, the larger-tile split scan on warpgroups (--wgmma: efla-d128-bf16-wgmma-varlen)"
   sanitize "warpgroup scan" "memcheck racecheck synccheck" efla-d128-bf16-wgmma DELTART_SCHEDULE=split_large \
     DELTART_SEGMENTS=0
+  echo "== compute-sanitizer, the same at K = 256 (S^T's products from its f16 copy: efla-d256-bf16-wgmma-fixed)"
+  sanitize "warpgroup scan K256" "memcheck racecheck synccheck" efla-d256-bf16-wgmma:fixed \
+    DELTART_SCHEDULE=split_large DELTART_SEGMENTS=0
   echo "== compute-sanitizer, the split schedule in segments (efla-d128-bf16-varlen, DELTART_SEGMENTS=3)"
   sanitize segments "memcheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3
   for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do
