@@ -580,14 +580,28 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
             }
           }
         }
-        Value dW = descriptorAt(place(F::W, p, plan.W), false), dQ = descriptorAt(place(F::Q, p, plan.Q), false),
-              dK = descriptorAt(place(F::K_, p, plan.K_), true), dQK = descriptorAt(place(F::QK, p, plan.QK), false);
+        // (K = 256: the descriptors of the places that do not move with the
+        // chunk through an opaque copy in the loop, so that LLVM does not
+        // hoist each step's descriptor out of it into registers of their own:
+        // ptxas spilled 148 bytes with them, none without.)
+        auto opaque = [&](Value d) {
+          if (!copied)
+            return d;
+          return LLVM::InlineAsmOp::create(b, l, b.getI64Type(), ValueRange{d}, b.getStringAttr("mov.b64 $0, $1;"),
+                                           b.getStringAttr("=l,l"), b.getUnitAttr(), UnitAttr(),
+                                           LLVM::TailCallKindAttr(), LLVM::AsmDialectAttr(), ArrayAttr())
+              .getResult(0);
+        };
+        Value dW = descriptorAt(place(F::W, p, plan.W), false),
+              dQ = opaque(descriptorAt(place(F::Q, p, plan.Q), false)),
+              dK = opaque(descriptorAt(place(F::K_, p, plan.K_), true)),
+              dQK = opaque(descriptorAt(place(F::QK, p, plan.QK), false));
         auto kMajor = [&](Value d, int64_t kk) { return plus(d, kk / 4 * kSlab + kk % 4 * 32); };
         // The products with S^T: A from registers, or from its copy.
         SmallVector<std::array<Value, 4>> AS;
         Value dS;
         if (copied)
-          dS = descriptorAt(kb.idx(plan.copy), false);
+          dS = opaque(descriptorAt(kb.idx(plan.copy), false));
         else
           AS = fragments(S);
         auto timesS = [&](ArrayRef<Value> acc, Value dB, int64_t kk, bool accumulate, bool negA) {
