@@ -366,26 +366,16 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
       return false;
     }
     const int64_t V = rec.getValueDim();
-    // The larger-tile scan's form on warpgroups (wgmma, the state
-    // transposed in a warpgroup's accumulators): with `wgmma`, and at K = 256
-    // (ungated, 16-bit storage) without it too. (Measured at K = 256 against
-    // the mma.sync scan, the default bundles and these in one session:
-    // EFLA, DeltaNet and RK4 B2 T16384 H16 -11%, B8 T4096 -11..12%, B1
-    // T32768 (segments) -2..3%; at K = 128 it loses beside the first kernels
-    // of the segments, bench/RESULTS.md.)
-    const bool warpgroups =
-        wgmma || (rec.getKeyDim() == 256 && KernelBuilder::isUngated(rec) && io && io.getIntOrFloatBitWidth() == 16);
     // The kernels at scan tile VT (and 2 VT when `large`); erased unless
     // all of them fit.
     auto build = [&](int64_t VT, bool large) {
       const int64_t UT = large ? 2 * VT : VT;
-      // (with the scan on warpgroups the workspace's W, Q, K in blocks of 64
-      // columns, which it reads by bulk copies)
-      SmallVector<BuiltKernel> ks = {
-          buildSplitPrepKernel(rec, UT, name + "_split_prep", io, false, warpgroups),
-          buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io, false, warpgroups)};
+      // (with `wgmma` the workspace in halves, which the scan on
+      // warpgroups reads by bulk copies)
+      SmallVector<BuiltKernel> ks = {buildSplitPrepKernel(rec, UT, name + "_split_prep", io, false, wgmma),
+                                     buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io, false, wgmma)};
       if (large)
-        ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io, false, warpgroups));
+        ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io, false, wgmma));
       if (llvm::all_of(ks, [](const BuiltKernel &k) { return k.fn && k.sharedBytes <= kMaxSharedBytes; })) {
         // Each scan's sm_90a form with its blocks in clusters of two, where
         // it applies; the GPU target keeps it in the sm_90 image (then
@@ -397,12 +387,13 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
           auto fn = llvm::cast<gpu::GPUFuncOp>(k.fn);
           StringRef variant = fn->getAttrOfType<StringAttr>("delta.variant").getValue();
           int64_t t = fn->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
-          // With `warpgroups` (above), the larger-tile scan's form on
-          // warpgroups, where it applies, in place of the pairs. (Measured at
-          // B1 T32768 H16 D128 against the pairs: the scan alone 701 -> 531
-          // us, but beside the first kernels of the segments it is held by
-          // its L2 reads, and the forward is 3-5% slower; bench/RESULTS.md.)
-          if (warpgroups && (variant == "split_large" || !large)) {
+          // With `wgmma`, the larger-tile scan's form on warpgroups (wgmma,
+          // the state transposed in a warpgroup's accumulators), where it
+          // applies, in place of the pairs. (Measured at B1 T32768 H16 D128
+          // against the pairs: the scan alone 701 -> 531 us, but beside the
+          // first kernels of the segments it is held by its L2 reads, and the
+          // forward is 3-5% slower; bench/RESULTS.md.)
+          if (wgmma && (variant == "split_large" || !large)) {
             BuiltKernel wg = buildSplitScanWarpgroupKernel(rec, t, UT, (fn.getName() + "__wg").str(), variant, io);
             if (adoptTwin(wg, fn)) {
               wg.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));
@@ -410,14 +401,14 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
             }
           }
           BuiltKernel pair =
-              buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true, warpgroups);
+              buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true, wgmma);
           if (adoptTwin(pair, fn))
             pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));
         }
         // Beside the larger-tile scan (segments): the first kernel's form
         // for three blocks an SM, where it has one.
         if (large && splitPrepBeside(rec, ks[0].sharedBytes))
-          buildSplitPrepKernel(rec, UT, name + "_split_prep_beside", io, /*beside=*/true, warpgroups);
+          buildSplitPrepKernel(rec, UT, name + "_split_prep_beside", io, /*beside=*/true, wgmma);
         return true;
       }
       for (BuiltKernel k : ks)

@@ -60,6 +60,13 @@ for spec in efla deltanet rk4 gated_deltanet; do
   "$BUILD/bin/deltac" run "$OUT/$spec-d256.delta" --dtype bf16 --random 2,131,1 --h0 \
     --save-inputs "$OUT/$name-fixed/in" --reference-outputs "$OUT/$name-fixed/ref" > /dev/null
 done
+# The sm_90a form at K = 256 (--wgmma: the larger-tile split scan on
+# warpgroups, S^T's products from its f16 copy), on the fixed case's inputs
+# (linked, not copied: what travels is limited).
+"$BUILD/bin/deltac" compile "$OUT/efla-d256.delta" --dtype bf16 --wgmma --emit=bundle -o "$OUT/efla-d256-bf16-wgmma.bundle" 2> "$OUT/efla-d256-bf16-wgmma.ptxas.log"
+mkdir -p "$OUT/efla-d256-bf16-wgmma-fixed"
+ln -s ../efla-d256-bf16-fixed/in "$OUT/efla-d256-bf16-wgmma-fixed/in"
+ln -s ../efla-d256-bf16-fixed/ref "$OUT/efla-d256-bf16-wgmma-fixed/ref"
 # The sequential kernel and the phased schedule of the chunked one, for the
 # benchmark only.
 for D in 128 64; do
