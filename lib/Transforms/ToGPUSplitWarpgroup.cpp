@@ -27,10 +27,11 @@
 // 531 us against 707 for the clusters of two it replaces (643 with the rows
 // copied by cp.async); but beside the first kernels of the segments it
 // slows to 1.6-1.8 us a chunk (64 KB a chunk from L2 into each of its SMs),
-// and the forward is 0.825 ms against 0.80. At B2 T16384 H16 D256 the
-// forward goes 1.66-1.68 -> 1.54-1.58 ms (-6%), held by the copies: 112 KB
-// a chunk into each of 128 SMs, the scan with its products left out takes
-// about 560 us. So --wgmma only.
+// and the forward is 0.825 ms against 0.80. At K = 256 (ungated) the
+// forward is 11% faster at B2 T16384 and B8 T4096 H16 (B2 T16384: 1.68 ->
+// 1.49 ms, the scan about 650 us against 850), 2-3% at B1 T32768; but the
+// quartered workspace it reads makes the mma.sync scans of the same bundle
+// slower (gated specs +4..5%, the sm_80 PTX form +16%). So --wgmma only.
 //
 // It stands in for the larger-tile split scan (a twin: same grid, value
 // tile and parameters): of the blocks of a pair's value tiles, those at a

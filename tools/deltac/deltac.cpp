@@ -71,7 +71,7 @@ int main(int argc, char **argv) {
                     "give each pipelined kernel an sm_90a form (K S, Q S by wgmma from swizzled shared memory), "
                     "and the larger-tile split scan one on warpgroups (K = 128 or 256, ungated; the split "
                     "workspace's W, Q, K then in blocks of 64 columns), for the sm_90 image (experimental: "
-                    "measured within -5%..+7% of the default, +3..5% at B1 T32768 D128, -6% at B2 T16384 D256)");
+                    "measured within -5%..+7% of the default, +3..5% at B1 T32768 D128, -11% at B2 T16384 D256)");
 
   CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
   check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
