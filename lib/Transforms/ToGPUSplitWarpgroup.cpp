@@ -29,7 +29,7 @@
 // slows to 1.6-1.8 us a chunk (64 KB a chunk from L2 into each of its SMs),
 // and the forward is 0.825 ms against 0.80. At K = 256 (ungated) the
 // forward is 11% faster at B2 T16384 and B8 T4096 H16 (B2 T16384: 1.68 ->
-// 1.49 ms, the scan about 650 us against 850), 2-3% at B1 T32768; but the
+// 1.49 ms), 2-3% at B1 T32768; but the
 // quartered workspace it reads makes the mma.sync scans of the same bundle
 // slower (gated specs +4..5%, the sm_80 PTX form +16%). So --wgmma only.
 //
