@@ -393,19 +393,19 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::Stri
 /// are not double buffered or V / VT is odd.
 /// With `beside`, the form for the ranges of chunks that run beside a scan
 /// (three blocks an SM), which a bundle has where splitPrepBeside says.
-/// With `halves`, the workspace's W, Q and K in two 64-column halves where
+/// With `inBlocks`, the workspace's W, Q and K in blocks of 64 columns where
 /// row-swizzled (struct Workspace; bundles whose scan on warpgroups reads
 /// them by bulk copies): every kernel of a bundle is built with the same.
 BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::StringRef name, mlir::Type io,
-                                 bool beside = false, bool halves = false);
+                                 bool beside = false, bool inBlocks = false);
 /// Whether the first kernel (of `sharedBytes`) gets a form for the ranges
 /// beside a scan: where an SM holds three of its blocks by shared memory
 /// and K >= 128.
 bool splitPrepBeside(delta::RecurrenceOp rec, int64_t sharedBytes);
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
-                                 llvm::StringRef variant, mlir::Type io, bool pairs = false, bool halves = false);
+                                 llvm::StringRef variant, mlir::Type io, bool pairs = false, bool inBlocks = false);
 /// The sm_90a form of a split scan at value tile VT (ToGPUSplitWarpgroup.cpp;
-/// the workspace in halves):
+/// the workspace in blocks of 64 columns):
 /// the same grid and parameters, blocks of 256 threads, a warpgroup holding
 /// the state of 64 value columns as wgmma accumulators. Null where it does
 /// not apply (K = 128, ungated, 16-bit storage, V a multiple of 64 and VT

@@ -38,7 +38,7 @@ namespace deltac {
 /// swizzled addresses cost registers (ptxas spilled 12 bytes in the tile-64
 /// scan, B2 T16384 D256 EFLA +0.5..1.3%), and at K = 64 the prep stores a
 /// chunk's rows as one flat piece.
-/// With `inHalves`, the row-swizzled W, Q and K are stored in blocks of 64
+/// With `inBlocks`, the row-swizzled W, Q and K are stored in blocks of 64
 /// columns (two at K = 128, four at K = 256, where the rows are then
 /// row-swizzled too): the block of the field is columns 0-63 of every row,
 /// then columns 64-127, and so on, so that a chunk's rows of a block are one
@@ -47,20 +47,20 @@ namespace deltac {
 struct Workspace {
   int64_t K, V, UT;
   bool gated = false;
-  /// W, Q and K in halves where row-swizzled (bundles with the scan on
-  /// warpgroups, --wgmma; elsewhere whole rows: measured, the shipped scans
-  /// reading slabs are 2-4% slower).
-  bool inHalves = false;
-  static Workspace of(delta::RecurrenceOp rec, int64_t UT, bool inHalves = false) {
-    return {int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT, !KernelBuilder::isUngated(rec), inHalves};
+  /// W, Q and K in blocks of 64 columns where row-swizzled (bundles with
+  /// the scan on warpgroups, --wgmma; elsewhere whole rows: measured, the
+  /// shipped scans reading slabs are 2-4% slower).
+  bool inBlocks = false;
+  static Workspace of(delta::RecurrenceOp rec, int64_t UT, bool inBlocks = false) {
+    return {int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT, !KernelBuilder::isUngated(rec), inBlocks};
   }
   enum Field { W, Q, K_, QK, U };
   /// Whether field f's rows are row-swizzled.
-  bool swizzled(Field f) const { return (K == 128 || (K == 256 && inHalves)) && f != U && !(f == W && gated); }
-  /// Whether field f is stored in blocks of 64 columns ("halves" at K = 128).
-  bool halves(Field f) const { return inHalves && swizzled(f) && f != QK; }
-  /// Field f's blocks of 64 columns: K / 64 where in halves, else 1.
-  int64_t blocks(Field f) const { return halves(f) ? K / 64 : 1; }
+  bool swizzled(Field f) const { return (K == 128 || (K == 256 && inBlocks)) && f != U && !(f == W && gated); }
+  /// Whether field f is stored in blocks of 64 columns (two at K = 128).
+  bool blocked(Field f) const { return inBlocks && swizzled(f) && f != QK; }
+  /// Field f's blocks of 64 columns: K / 64 where blocked(f), else 1.
+  int64_t blocks(Field f) const { return blocked(f) ? K / 64 : 1; }
   /// The layout in words, for --explain-schedule.
   std::string describe() const {
     std::string w = gated ? "W (log G in its row's pad)" : "W";
@@ -68,7 +68,7 @@ struct Workspace {
            " each), QK (" + std::to_string(kChunk) + "), U by value tile (" + std::to_string(V / UT) + " of " +
            std::to_string(UT) + "); each field's rows head-major, a chunk's rows one contiguous piece; " +
            (swizzled(Q) ? std::string("rows without pads, row-swizzled") + (gated ? " (W's padded)" : "") +
-                              (inHalves ? std::string(", ") + (gated ? "queries and keys" : "W, queries and keys") +
+                              (inBlocks ? std::string(", ") + (gated ? "queries and keys" : "W, queries and keys") +
                                               " in " + std::to_string(K / 64) +
                                               " blocks of 64 columns (all rows of one, then of the next)"
                                         : std::string())
@@ -112,7 +112,7 @@ struct WorkRows {
     mlir::Value base = kb.imul(R, kb.idx(ws.prefix(f)));
     if (tile)
       base = kb.iadd(base, kb.imul(tile, kb.imul(R, kb.idx(ws.UT))));
-    if (ws.halves(f)) {
+    if (ws.blocked(f)) {
       mlir::Value half = mlir::arith::DivUIOp::create(kb.builder(), kb.loc(), col, kb.idx(64));
       mlir::Value in = mlir::arith::RemUIOp::create(kb.builder(), kb.loc(), col, kb.idx(64));
       base = kb.iadd(base, kb.imul(half, kb.imul(R, kb.idx(64))));

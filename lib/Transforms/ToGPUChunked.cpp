@@ -370,7 +370,7 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
     // all of them fit.
     auto build = [&](int64_t VT, bool large) {
       const int64_t UT = large ? 2 * VT : VT;
-      // (with `wgmma` the workspace in halves, which the scan on
+      // (with `wgmma` the workspace in blocks of 64 columns, which the scan on
       // warpgroups reads by bulk copies)
       SmallVector<BuiltKernel> ks = {buildSplitPrepKernel(rec, UT, name + "_split_prep", io, false, wgmma),
                                      buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io, false, wgmma)};

@@ -135,7 +135,7 @@ bool splitPrepBeside(delta::RecurrenceOp rec, int64_t sharedBytes) {
 }
 
 BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef name, Type io, bool beside,
-                                 bool halves) {
+                                 bool inBlocks) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   const int64_t width = 128 / io.getIntOrFloatBitWidth();
   if (V % 16 || V % UT || (K / 8) % width)
@@ -161,7 +161,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   if (scanLaunchesEarly(rec))
     NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::launch_dependents);
   const bool gated = !kb.ungated();
-  const Workspace wsp = Workspace::of(rec, UT, halves);
+  const Workspace wsp = Workspace::of(rec, UT, inBlocks);
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
@@ -417,7 +417,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
 }
 
 BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, StringRef name, StringRef variant,
-                                 Type io, bool pairs, bool halves) {
+                                 Type io, bool pairs, bool inBlocks) {
   const int64_t K = rec.getKeyDim(), V = rec.getValueDim(), C = kChunk;
   // A chunk's output tiles (C x VT): one warp each at most.
   const int64_t oTiles = (C / 16) * (VT / 16);
@@ -432,7 +432,7 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   // the first, three barriers.
   Type f16 = Float16Type::get(rec->getContext()), f32 = Float32Type::get(rec->getContext());
   auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
-  const Workspace wsp = Workspace::of(rec, UT, halves);
+  const Workspace wsp = Workspace::of(rec, UT, inBlocks);
   // The chunk operands' shared-memory rows: the workspace's where those are
   // row-swizzled, else padded.
   auto operandSize = [&](Workspace::Field f, int64_t cols) {
@@ -560,10 +560,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Sh = ck.view(smem, off, K, VT, ck.f16);
-  // (In pairs, the fields stored in halves keep them in shared memory as
+  // (In pairs, the fields stored in blocks keep them in shared memory as
   // slabs of 64 columns, which a multicast copy a half fills.)
   auto operand = [&](Workspace::Field f, int64_t cols) {
-    const bool slabs = pairs && wsp.halves(f);
+    const bool slabs = pairs && wsp.blocked(f);
     Chunked::Twin t = ck.twin(smem, off, C, cols, ck.f16, slabs, wsp.swizzled(f) && !slabs);
     if (!twin)
       off -= t.bytes; // buffer 0 only
@@ -644,9 +644,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
     Value first = wr.row(kb, c0);
     for (Workspace::Field f : {Workspace::W, Workspace::Q, Workspace::K_, Workspace::QK, Workspace::U}) {
       const bool shared = f != Workspace::U;
-      // (a field in halves: each half's rows one piece)
+      // (a field in blocks of 64 columns: each block's rows one piece)
       for (int64_t h = 0; h < wsp.blocks(f); ++h) {
-        const int64_t stride = wsp.halves(f) ? 64 : wsp.stride(f), lines = (C * stride + line - 1) / line;
+        const int64_t stride = wsp.blocked(f) ? 64 : wsp.stride(f), lines = (C * stride + line - 1) / line;
         const int64_t mine = shared ? (lines + tiles - 1) / tiles : lines;
         Value base = f == Workspace::U ? wr.at(kb, f, first, zero, uTile) : wr.at(kb, f, first, kb.idx(64 * h));
         Value live = kb.imul(n, kb.idx(stride)); // f16 of the chunk's live rows
@@ -718,10 +718,10 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
       for (auto &[t, f] : shared) {
         Mat to = ck.at(t, par);
         const int64_t stride = wsp.stride(f);
-        // A field in halves: each half's rows into its slab of C rows.
+        // A field in blocks of 64 columns: each block's rows into its slab of C rows.
         for (int64_t h = 0; h < wsp.blocks(f); ++h) {
-          const int64_t width = wsp.halves(f) ? 64 : stride;
-          assert((wsp.halves(f) ? to.swizzled : to.ld == stride) && "the shared-memory rows are the workspace's");
+          const int64_t width = wsp.blocked(f) ? 64 : stride;
+          assert((wsp.blocked(f) ? to.swizzled : to.ld == stride) && "the shared-memory rows are the workspace's");
           Value dst = ptr(7, ck.address(to.mem, kb.iadd(kb.idx(h * C * 128), kb.imul(r0, kb.idx(2 * width)))));
           Value src =
               ptr(1, ck.address(ws, kb.imul(wr.at(kb, f, wr.row(kb, kb.iadd(c0, r0)), kb.idx(64 * h)), kb.idx(2))));

@@ -16,7 +16,7 @@
 // W, Q, QK and K go to the tensor cores from shared memory by descriptors
 // once per chunk, instead of once per warp by ldmatrix: the workspace's
 // row-swizzled rows, stored in blocks of 64 columns (struct Workspace,
-// inHalves), are wgmma's 128-byte swizzled slabs as they lie. A second
+// inBlocks), are wgmma's 128-byte swizzled slabs as they lie. A second
 // warpgroup brings each chunk's rows by bulk copies (a slab per 64 columns
 // of W, Q and K, QK, U's tiles) into the places struct Plan says, completing
 // on mbarriers, and stores O^T, which the first stages in shared memory
@@ -77,6 +77,11 @@ constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11, kCopied = 
 /// pieces swizzled like a slab's); then the mbarriers.
 struct Plan {
   int64_t K, slabs, buffers, buffer, W, Q, K_, QK, U, copy, stage, bars, bytes;
+  /// Field f's first byte in its place (buffer 0's where it moves with the
+  /// buffer).
+  int64_t at(Workspace::Field f) const {
+    return f == Workspace::W ? W : f == Workspace::Q ? Q : f == Workspace::K_ ? K_ : f == Workspace::QK ? QK : U;
+  }
   /// Whether Q and K move with the buffer (K = 128) or have one place each.
   bool buffered(Workspace::Field f) const { return buffers == 3 || f == Workspace::W || f == Workspace::U; }
   static Plan of(int64_t K) {
@@ -108,8 +113,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
   if ((K != 128 && K != 256) || V % kCols || kCols % VT || !KernelBuilder::isUngated(rec) || !io ||
       io.getIntOrFloatBitWidth() != 16 || kCols % UT)
     return {};
-  const Workspace wsp = Workspace::of(rec, UT, /*inHalves=*/true);
-  if (!wsp.halves(Workspace::W) || !wsp.halves(Workspace::Q) || !wsp.halves(Workspace::K_) ||
+  const Workspace wsp = Workspace::of(rec, UT, /*inBlocks=*/true);
+  if (!wsp.blocked(Workspace::W) || !wsp.blocked(Workspace::Q) || !wsp.blocked(Workspace::K_) ||
       !wsp.swizzled(Workspace::QK))
     return {};
   const Plan plan = Plan::of(K);
@@ -179,11 +184,11 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     auto fullBar = [&](Value i) {
       return ptrTo(3, ck.address(smem, kb.iadd(kb.idx(plan.bars), kb.imul(i, kb.idx(8)))));
     };
-    // Byte `at` of field f's place for the chunk in buffer `par`.
-    auto place = [&](Workspace::Field f, Value par, int64_t at) {
+    // Byte `extra` of field f's place for the chunk in buffer `par`.
+    auto place = [&](Workspace::Field f, Value par, int64_t extra = 0) {
       if (!plan.buffered(f))
-        return kb.idx(at);
-      return kb.iadd(kb.imul(par, kb.idx(plan.buffer)), kb.idx(at));
+        return kb.idx(plan.at(f) + extra);
+      return kb.iadd(kb.imul(par, kb.idx(plan.buffer)), kb.idx(plan.at(f) + extra));
     };
     // The producer: the listed fields of chunk c0's live rows by bulk copies
     // (each 64 columns of W, Q and K a slab; QK; U's tiles) into buffer
@@ -211,14 +216,13 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
             // 64, each a piece of 64 rows x UT.
             Value uTile = ck.div(v0, UT);
             for (int64_t u = 0; u < kCols / UT; ++u)
-              bulkCopy(place(f, par, plan.U + u * 64 * UT * 2),
-                       wr.at(kb, Workspace::U, row, zero, kb.iadd(uTile, kb.idx(u))), 2 * UT);
+              bulkCopy(place(f, par, u * 64 * UT * 2), wr.at(kb, Workspace::U, row, zero, kb.iadd(uTile, kb.idx(u))),
+                       2 * UT);
           } else if (f == Workspace::QK) {
-            bulkCopy(place(f, par, plan.QK), wr.at(kb, Workspace::QK, row, zero), 128);
+            bulkCopy(place(f, par), wr.at(kb, Workspace::QK, row, zero), 128);
           } else {
-            const int64_t at = f == Workspace::W ? plan.W : f == Workspace::Q ? plan.Q : plan.K_;
             for (int64_t h = 0; h < plan.slabs; ++h)
-              bulkCopy(place(f, par, at + h * kSlab), wr.at(kb, f, row, kb.idx(64 * h)), 128);
+              bulkCopy(place(f, par, h * kSlab), wr.at(kb, f, row, kb.idx(64 * h)), 128);
           }
         }
       });
@@ -429,9 +433,9 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     // earlier chunk's rows, finite either way: Delta^T's columns past the
     // live rows are set to zero before they meet K), the mbarriers set up,
     // before any copy.
+    auto z8 =
+        arith::ConstantOp::create(b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
     {
-      auto z8 =
-          arith::ConstantOp::create(b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
       kb.loop(ck.tid, kb.idx((copied ? plan.copy : plan.stage) / 16), kWgThreads, [&](Value e) {
         vector::StoreOp::create(b, l, z8, all, ValueRange{kb.imul(e, kb.idx(8))}, false, llvm::MaybeAlign(16));
       });
@@ -530,8 +534,6 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         {
           Value n = liveRows(ck, c0);
           ck.when(ck.lt(n, kb.idx(C)), [&] {
-            auto z8 = arith::ConstantOp::create(
-                b, l, DenseElementsAttr::get(VectorType::get({8}, ck.f16), b.getF16FloatAttr(0.0)));
             Value buf = kb.imul(p, kb.idx(plan.buffer));
             // Pieces of 16 bytes: W's slabs (8 a row), then U's tiles
             // (UT / 8 a row each).
@@ -567,10 +569,9 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           for (int64_t jj = 0; jj < 4; ++jj) {
             Value c = kb.iadd(kb.imul(kb.iadd(kb.idx(2 * jj), ck.div(m, 2)), kb.idx(8)), q);
             Value col = kb.imul(kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2)), kb.idx(8));
-            Value el = kb.iadd(kb.imul(kb.iadd(kb.imul(p, kb.idx(plan.buffer)), kb.idx(plan.U)), kb.idx(1)),
-                               kb.imul(kb.iadd(kb.imul(ck.div(col, UT), kb.idx(64 * UT)),
-                                               kb.iadd(kb.imul(c, kb.idx(UT)), ck.rem(col, UT))),
-                                       kb.idx(2)));
+            Value el = kb.iadd(place(F::U, p), kb.imul(kb.iadd(kb.imul(ck.div(col, UT), kb.idx(64 * UT)),
+                                                               kb.iadd(kb.imul(c, kb.idx(UT)), ck.rem(col, UT))),
+                                                       kb.idx(2)));
             el = ck.div(el, 2);
             Value x = nvgpu::LdMatrixOp::create(b, l, VectorType::get({4, 2}, ck.f16), all, ValueRange{el}, true, 4);
             for (int64_t mm = 0; mm < 4; ++mm) {
@@ -593,10 +594,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                                            LLVM::TailCallKindAttr(), LLVM::AsmDialectAttr(), ArrayAttr())
               .getResult(0);
         };
-        Value dW = descriptorAt(place(F::W, p, plan.W), false),
-              dQ = opaque(descriptorAt(place(F::Q, p, plan.Q), false)),
-              dK = opaque(descriptorAt(place(F::K_, p, plan.K_), true)),
-              dQK = opaque(descriptorAt(place(F::QK, p, plan.QK), false));
+        Value dW = descriptorAt(place(F::W, p), false), dQ = opaque(descriptorAt(place(F::Q, p), false)),
+              dK = opaque(descriptorAt(place(F::K_, p), true)), dQK = opaque(descriptorAt(place(F::QK, p), false));
         auto kMajor = [&](Value d, int64_t kk) { return plus(d, kk / 4 * kSlab + kk % 4 * 32); };
         // The products with S^T: A from registers, or from its copy.
         SmallVector<std::array<Value, 4>> AS;
