@@ -370,45 +370,69 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
     // all of them fit.
     auto build = [&](int64_t VT, bool large) {
       const int64_t UT = large ? 2 * VT : VT;
-      // (with `wgmma` the workspace in blocks of 64 columns, which the scan on
-      // warpgroups reads by bulk copies)
-      SmallVector<BuiltKernel> ks = {buildSplitPrepKernel(rec, UT, name + "_split_prep", io, false, wgmma),
-                                     buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io, false, wgmma)};
+      SmallVector<BuiltKernel> ks = {buildSplitPrepKernel(rec, UT, name + "_split_prep", io),
+                                     buildSplitScanKernel(rec, VT, UT, name + "_split", "split", io)};
       if (large)
-        ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io, false, wgmma));
+        ks.push_back(buildSplitScanKernel(rec, UT, UT, name + "_split_large", "split_large", io));
       if (llvm::all_of(ks, [](const BuiltKernel &k) { return k.fn && k.sharedBytes <= kMaxSharedBytes; })) {
-        // Each scan's sm_90a form with its blocks in clusters of two, where
-        // it applies; the GPU target keeps it in the sm_90 image (then
-        // built for sm_90a, which multicast bulk copies are meant for:
-        // measured the same as plain sm_90 on the H100, B1 T32768 D128,
-        // without ptxas's advisory on every compile). Newer GPUs, which
-        // cannot JIT sm_90a PTX, run the sm_80 PTX.
+        auto sm90a = [&](BuiltKernel k, gpu::GPUFuncOp of) {
+          if (!adoptTwin(k, of))
+            return false;
+          k.fn->setAttr("delta.target", StringAttr::get(of->getContext(), "sm_90a"));
+          return true;
+        };
+        // The larger-tile (or only) scan's sm_90a form on warpgroups (wgmma,
+        // the state transposed in a warpgroup's accumulators), where it
+        // applies: by default at K = 256 (measured against the mma.sync
+        // scan: B2 T16384 H16 D256 1.68 -> 1.49 ms), with --wgmma at K = 128
+        // too (there the scan alone is faster, 701 -> 531 us at B1 T32768
+        // H16 D128, but beside the first kernels of the segments it is held
+        // by its L2 reads and the forward is 3-5% slower; bench/RESULTS.md).
+        // It reads the workspace's W, Q and K in blocks of 64 columns, so
+        // then every kernel of the sm_90 image does (their sm_90a twins): the
+        // sm_80 image keeps whole rows, which its mma.sync scans read faster
+        // (+16% with blocks at B2 T16384 D256).
+        auto wide = llvm::cast<gpu::GPUFuncOp>(ks.back().fn);
+        const bool blocks = (wgmma || rec.getKeyDim() == 256) &&
+                            sm90a(buildSplitScanWarpgroupKernel(rec, UT, UT, (wide.getName() + "__wg").str(),
+                                                                large ? "split_large" : "split", io),
+                                  wide);
+        if (blocks)
+          sm90a(buildSplitPrepKernel(rec, UT, name + "_split_prep__sm90a", io, false, true),
+                llvm::cast<gpu::GPUFuncOp>(ks[0].fn));
+        // Each other scan's sm_90a form: at K = 256 the scan on warpgroups
+        // too (its blocks at a multiple of 64 value columns take 64, the
+        // others return: the same sums, so segments give the bits of one
+        // range; measured, B1 T32768 H16 D256 in segments 1.88 ms with the
+        // tile-32 mma.sync scan on the last range, which spills reading the
+        // blocks, 1.79 with this one), else its blocks in clusters of two
+        // where that applies (built for sm_90a, which multicast bulk copies
+        // are meant for: measured the same as plain sm_90 on the H100, B1
+        // T32768 D128, without ptxas's advisory on every compile), else the
+        // scan itself reading the blocks. Newer GPUs, which cannot JIT
+        // sm_90a PTX, run the sm_80 PTX.
         for (BuiltKernel &k : llvm::drop_begin(ks)) {
           auto fn = llvm::cast<gpu::GPUFuncOp>(k.fn);
+          if (blocks && fn == wide)
+            continue;
           StringRef variant = fn->getAttrOfType<StringAttr>("delta.variant").getValue();
           int64_t t = fn->getAttrOfType<IntegerAttr>("delta.value_tile").getInt();
-          // With `wgmma`, the larger-tile scan's form on warpgroups (wgmma,
-          // the state transposed in a warpgroup's accumulators), where it
-          // applies, in place of the pairs. (Measured at B1 T32768 H16 D128
-          // against the pairs: the scan alone 701 -> 531 us, but beside the
-          // first kernels of the segments it is held by its L2 reads, and the
-          // forward is 3-5% slower; bench/RESULTS.md.)
-          if (wgmma && (variant == "split_large" || !large)) {
-            BuiltKernel wg = buildSplitScanWarpgroupKernel(rec, t, UT, (fn.getName() + "__wg").str(), variant, io);
-            if (adoptTwin(wg, fn)) {
-              wg.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));
-              continue;
-            }
-          }
-          BuiltKernel pair =
-              buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true, wgmma);
-          if (adoptTwin(pair, fn))
-            pair.fn->setAttr("delta.target", StringAttr::get(fn->getContext(), "sm_90a"));
+          if (blocks && rec.getKeyDim() == 256 &&
+              sm90a(buildSplitScanWarpgroupKernel(rec, t, UT, (fn.getName() + "__wg").str(), variant, io), fn))
+            continue;
+          if (!sm90a(buildSplitScanKernel(rec, t, UT, (fn.getName() + "__pairs").str(), variant, io, true, blocks),
+                     fn) &&
+              blocks)
+            sm90a(buildSplitScanKernel(rec, t, UT, (fn.getName() + "__sm90a").str(), variant, io, false, true), fn);
         }
         // Beside the larger-tile scan (segments): the first kernel's form
         // for three blocks an SM, where it has one.
-        if (large && splitPrepBeside(rec, ks[0].sharedBytes))
-          buildSplitPrepKernel(rec, UT, name + "_split_prep_beside", io, /*beside=*/true, wgmma);
+        if (large && splitPrepBeside(rec, ks[0].sharedBytes)) {
+          BuiltKernel beside = buildSplitPrepKernel(rec, UT, name + "_split_prep_beside", io, /*beside=*/true);
+          if (blocks && beside.fn)
+            sm90a(buildSplitPrepKernel(rec, UT, name + "_split_prep_beside__sm90a", io, true, true),
+                  llvm::cast<gpu::GPUFuncOp>(beside.fn));
+        }
         return true;
       }
       for (BuiltKernel k : ks)

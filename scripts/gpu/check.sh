@@ -97,7 +97,8 @@ if command -v compute-sanitizer > /dev/null; then
   }
   echo "== compute-sanitizer, the wide kernel at value tile 128 (efla-d128-bf16-varlen)"
   sanitize wide "memcheck racecheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=wide
-  echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-fixed: value tiles 32 and 64;"
+  echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-fixed: value tiles 32 and 64, in the"
+  echo "   cubin both the scan on warpgroups at K = 256, S^T's products from its f16 copy;"
   echo "   gated_deltanet-d128-bf16-varlen and efla-d128-bf16-varlen: 16 and 32, in the cubin blocks in"
   echo "   clusters of two; efla-d64-bf16-varlen: 16 and 32; the ungated scans at K <= 128 pass over Delta"
   echo "   once for O and the state, the gated ones do not). racecheck does"
@@ -107,9 +108,6 @@ if command -v compute-sanitizer > /dev/null; then
   echo "== compute-sanitizer, the larger-tile split scan on warpgroups (--wgmma: efla-d128-bf16-wgmma-varlen)"
   sanitize "warpgroup scan" "memcheck racecheck synccheck" efla-d128-bf16-wgmma DELTART_SCHEDULE=split_large \
     DELTART_SEGMENTS=0
-  echo "== compute-sanitizer, the same at K = 256 (S^T's products from its f16 copy: efla-d256-bf16-wgmma-fixed)"
-  sanitize "warpgroup scan K256" "memcheck racecheck synccheck" efla-d256-bf16-wgmma:fixed \
-    DELTART_SCHEDULE=split_large DELTART_SEGMENTS=0
   echo "== compute-sanitizer, the split schedule in segments (efla-d128-bf16-varlen, DELTART_SEGMENTS=3)"
   sanitize segments "memcheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3
   for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do

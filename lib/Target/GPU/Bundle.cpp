@@ -48,19 +48,23 @@ std::string ioTypeName(gpu::GPUFuncOp kernel) {
   return io.getValue().isBF16() ? "bf16" : io.getValue().isF16() ? "f16" : "f32";
 }
 
-/// The dynamic shared memory `kernel` needs on every image: its own or that
-/// of its sm_90a twin, whichever is more.
-static int64_t sharedBytes(ModuleOp module, gpu::GPUFuncOp kernel) {
-  auto bytes = [](Operation *fn) {
-    auto a = fn->getAttrOfType<IntegerAttr>("delta.shared_bytes");
+/// The most of integer attribute `name` over `kernel` and its sm_90a twin
+/// (every form an image may hold): the dynamic shared memory it needs, the
+/// workspace record its image reads.
+static int64_t mostOfForms(ModuleOp module, gpu::GPUFuncOp kernel, llvm::StringRef name) {
+  auto value = [&](Operation *fn) {
+    auto a = fn->getAttrOfType<IntegerAttr>(name);
     return a ? a.getInt() : 0;
   };
-  int64_t n = bytes(kernel);
+  int64_t n = value(kernel);
   module.walk([&](gpu::GPUFuncOp fn) {
     if (auto of = fn->getAttrOfType<StringAttr>("delta.twin_of"); of && of.getValue() == kernel.getName())
-      n = std::max(n, bytes(fn));
+      n = std::max(n, value(fn));
   });
   return n;
+}
+static int64_t sharedBytes(ModuleOp module, gpu::GPUFuncOp kernel) {
+  return mostOfForms(module, kernel, "delta.shared_bytes");
 }
 
 /// Whether `kernel` and its twins (every form an image may hold) hold
@@ -135,7 +139,11 @@ bool writeBundle(ModuleOp module, const std::vector<GpuImage> &images, const std
     m += fmt::format("split_entry {}\n", found.split.getName().str());
     m += fmt::format("split_value_tile {}\n", s64(found.split, "delta.value_tile"));
     m += fmt::format("split_shared_bytes {}\n", sharedBytes(module, found.split));
-    m += fmt::format("split_workspace_f16_per_row {}\n", s64(found.split, "delta.workspace_f16_per_row"));
+    // (the images' layouts may differ: the larger record)
+    int64_t record = 0;
+    for (gpu::GPUFuncOp fn : {found.splitPrep, found.split})
+      record = std::max(record, mostOfForms(module, fn, "delta.workspace_f16_per_row"));
+    m += fmt::format("split_workspace_f16_per_row {}\n", record);
     m += "split_schedule when N * H * ceil(value_dim / min(value_tile, 64)) <= SMs / 2, or ceil(value_dim / value_tile) "
          ">= 8\n";
     m += "split_grid prep x = N * H, y = ceil(longest sequence / chunk_size); scan x = N * H * value_dim / "
