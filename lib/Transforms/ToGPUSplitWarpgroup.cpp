@@ -27,14 +27,16 @@
 // 531 us against 707 for the clusters of two it replaces (643 with the rows
 // copied by cp.async); but beside the first kernels of the segments it
 // slows to 1.6-1.8 us a chunk (64 KB a chunk from L2 into each of its SMs),
-// and the forward is 0.825 ms against 0.80. At K = 256 (ungated) the
-// forward is 11% faster at B2 T16384 and B8 T4096 H16 (B2 T16384: 1.68 ->
-// 1.49 ms), 2-3% at B1 T32768; but the
-// quartered workspace it reads makes the mma.sync scans of the same bundle
-// slower (gated specs +4..5%, the sm_80 PTX form +16%). So --wgmma only.
+// and the forward is 0.825 ms against 0.80: so there --wgmma only. At K =
+// 256 (ungated) the forward is 11% faster at B2 T16384 and B8 T4096 H16
+// (B2 T16384: 1.68 -> 1.49 ms) and 7% at B1 T32768 (segments), so there it
+// is the default, the sm_90a form of both scans. The blocks of 64 columns
+// it reads are then the sm_90 image's layout only (the first kernels'
+// sm_90a twins write them): the mma.sync scans of the sm_80 image read
+// padded rows, 16% faster than the blocks at B2 T16384 D256.
 //
-// It stands in for the larger-tile split scan (a twin: same grid, value
-// tile and parameters): of the blocks of a pair's value tiles, those at a
+// It stands in for a split scan (a twin: same grid, value tile and
+// parameters): of the blocks of a pair's value tiles, those at a
 // multiple of 64 columns each take 64; the others return at once.
 //
 //===----------------------------------------------------------------------===//

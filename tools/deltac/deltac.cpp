@@ -69,9 +69,10 @@ int main(int argc, char **argv) {
       ->default_str("auto");
   compile->add_flag("--wgmma", opts.wgmma,
                     "give each pipelined kernel an sm_90a form (K S, Q S by wgmma from swizzled shared memory), "
-                    "and the larger-tile split scan one on warpgroups (K = 128 or 256, ungated; the split "
-                    "workspace's W, Q, K then in blocks of 64 columns), for the sm_90 image (experimental: "
-                    "measured within -5%..+7% of the default, +3..5% at B1 T32768 D128, -11% at B2 T16384 D256)");
+                    "and the larger-tile split scan at K = 128 one on warpgroups (ungated; the sm_90 image's split "
+                    "workspace then has W, Q, K in blocks of 64 columns; at K = 256 that form is the default), "
+                    "for the sm_90 image (experimental: "
+                    "measured within -5%..+7% of the default, +3..5% at B1 T32768 D128)");
 
   CLI::App *check = app.add_subcommand("check", "validate a spec, print a one-line summary");
   check->add_option("SPEC", opts.specPath, "the .delta spec ('-' reads stdin)")->required();
