@@ -29,8 +29,9 @@
 // slows to 1.6-1.8 us a chunk (64 KB a chunk from L2 into each of its SMs),
 // and the forward is 0.825 ms against 0.80: so there --wgmma only. At K =
 // 256 (ungated) the forward is 11% faster at B2 T16384 and B8 T4096 H16
-// (B2 T16384: 1.68 -> 1.49 ms) and 7% at B1 T32768 (segments), so there it
-// is the default, the sm_90a form of both scans. The blocks of 64 columns
+// (B2 T16384: 1.68 -> 1.49 ms, then 1.42 with S^T Q^T beside Delta^T) and
+// 7% at B1 T32768 (segments), so there it is the default, the sm_90a form
+// of both scans. The blocks of 64 columns
 // it reads are then the sm_90 image's layout only (the first kernels'
 // sm_90a twins write them): the mma.sync scans of the sm_80 image read
 // padded rows, 16% faster than the blocks at B2 T16384 D256.
@@ -611,10 +612,21 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
             return wgmmaOf(acc, {}, kMajor(dS, kk), kMajor(dB, kk), accumulate, negA, false);
           return wgmma(acc, AS[kk], kMajor(dB, kk), accumulate, negA, false);
         };
+        // (K = 256: S^T Q^T in a group of its own right after Delta^T's, both
+        // reading the copy of S^T, so that it runs while Delta^T's
+        // accumulators become A fragments: measured, B2 T16384 H16 D256
+        // 1.49 -> 1.42 ms, bit for bit the same outputs.)
+        if (copied)
+          NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qBar), i32v(ck.rem(k, 2)), i32c(0));
         fence();
         for (int64_t kk = 0; kk < K / 16; ++kk)
           D = timesS(D, dW, kk, true, true);
         commit();
+        if (copied) {
+          for (int64_t kk = 0; kk < K / 16; ++kk)
+            O = timesS(O, dQ, kk, kk > 0, false);
+          commit();
+        }
         // O^T of chunk j (the chunk before, or this one at K = 256) to stage
         // j mod 2 once the producer has stored chunk j - 2's from it.
         auto stageChunk = [&](ArrayRef<Value> done, Value j) {
@@ -624,17 +636,17 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           onBarrier(kStaged, st, true);
         };
         if (copied) {
-          // K = 256: Delta^T first, alone (so that few accumulators are in
-          // flight at once: S^T takes 128 registers a thread); W and U read,
-          // their buffer free for chunk k + 2.
-          waitGroups(0);
+          // K = 256: Delta^T and S^T Q^T first, without the update (so that
+          // few accumulators are in flight at once: S^T takes 128 registers
+          // a thread); once Delta^T is done, W and U read, their buffer free
+          // for chunk k + 2.
+          waitGroups(1);
           D = settle(D);
           auto AD = fragments(D);
           ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce), [&] { onBarrier(kEmpty, ck.rem(k, 2), true); });
-          // Then in one group the update, S^T Q^T (from the copy of S^T
-          // before it) and Delta^T QK^T.
+          // Then in one group the update and Delta^T QK^T (into O, after S^T
+          // Q^T's group).
           NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(kBar), i32v(ck.rem(k, 2)), i32c(0));
-          NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qBar), i32v(ck.rem(k, 2)), i32c(0));
           fence();
           for (int64_t kk = 0; kk < C / 16; ++kk)
             for (int64_t h = 0; h < K / 128; ++h) {
@@ -642,8 +654,6 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
               SmallVector<Value> r = wgmma(Sh, AD[kk], plus(dK, kk * 16 * 128 + h * 2 * kSlab), true, false, true);
               std::copy(r.begin(), r.end(), S.begin() + h * 64);
             }
-          for (int64_t kk = 0; kk < K / 16; ++kk)
-            O = timesS(O, dQ, kk, kk > 0, false);
           for (int64_t kk = 0; kk < C / 16; ++kk)
             O = wgmma(O, AD[kk], plus(dQK, kk * 32), true, false, false);
           commit();
