@@ -30,7 +30,8 @@ echo "   sequence has, each range's first kernel launched as the scan of the one
 echo "   range (split_large, the same scan): o and ht bit for bit (in the table below: gpu-segments); and"
 echo "   with the scan left to the runtime (split: the last range scanned by the scan the two kernels take)"
 echo "   bit for bit too, the two scans giving the same bits (gpu-segments-auto)"
-for dir in "$CASES"/*-d128-bf16-fixed "$CASES"/*-d128-bf16-varlen "$CASES"/*-d64-bf16-varlen "$CASES"/*-d256-bf16-fixed; do
+for dir in "$CASES"/*-d128-bf16-fixed "$CASES"/*-d128-bf16-varlen "$CASES"/*-d64-bf16-varlen "$CASES"/*-d256-bf16-fixed \
+    "$CASES"/*-d256-bf16-varlen; do
   case=$(basename "$dir"); spec=${case%-fixed}; spec=${spec%-varlen}
   [[ $case == *wgmma* ]] && continue
   rm -rf "$dir/gpu-segments"
@@ -97,7 +98,7 @@ if command -v compute-sanitizer > /dev/null; then
   }
   echo "== compute-sanitizer, the wide kernel at value tile 128 (efla-d128-bf16-varlen)"
   sanitize wide "memcheck racecheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=wide
-  echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-fixed: value tiles 32 and 64, in the"
+  echo "== compute-sanitizer, split schedule, both scans (efla-d256-bf16-varlen: value tiles 32 and 64, in the"
   echo "   cubin both the scan on warpgroups at K = 256, S^T's products from its f16 copy;"
   echo "   gated_deltanet-d128-bf16-varlen and efla-d128-bf16-varlen: 16 and 32, in the cubin blocks in"
   echo "   clusters of two; efla-d64-bf16-varlen: 16 and 32; the ungated scans at K <= 128 pass over Delta"
@@ -110,7 +111,7 @@ if command -v compute-sanitizer > /dev/null; then
     DELTART_SEGMENTS=0
   echo "== compute-sanitizer, the split schedule in segments (efla-d128-bf16-varlen, DELTART_SEGMENTS=3)"
   sanitize segments "memcheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3
-  for c in efla-d256-bf16:fixed gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do
+  for c in efla-d256-bf16:varlen gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do
     bundle=${c%:*}; kind=${c#*:}
     for sched in split_small split_large; do
       for tool in memcheck racecheck synccheck; do

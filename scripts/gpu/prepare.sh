@@ -62,6 +62,10 @@ for spec in efla deltanet rk4 gated_deltanet; do
   "$BUILD/bin/deltac" run "$OUT/$spec-d256.delta" --dtype bf16 --random 2,131,1 --h0 \
     --save-inputs "$OUT/$name-fixed/in" --reference-outputs "$OUT/$name-fixed/ref" > /dev/null
 done
+# and EFLA's varlen case at K = 256 (partial chunks first, second and
+# first: the scan on warpgroups zeroing the rows past a partial chunk's).
+"$BUILD/bin/deltac" run "$OUT/efla-d256.delta" --dtype bf16 --random 1,200,1 --varlen 17,120,63 --h0 \
+  --save-inputs "$OUT/efla-d256-bf16-varlen/in" --reference-outputs "$OUT/efla-d256-bf16-varlen/ref" > /dev/null
 # The sequential kernel and the phased schedule of the chunked one, for the
 # benchmark only.
 for D in 128 64; do
