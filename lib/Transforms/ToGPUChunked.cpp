@@ -384,7 +384,7 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
         // The larger-tile (or only) scan's sm_90a form on warpgroups (wgmma,
         // the state transposed in a warpgroup's accumulators), where it
         // applies: by default at K = 256 (measured against the mma.sync
-        // scan: B2 T16384 H16 D256 1.68 -> 1.49 ms), with --wgmma at K = 128
+        // scan: B2 T16384 H16 D256 1.68 -> 1.42 ms), with --wgmma at K = 128
         // too (there the scan alone is faster, 701 -> 531 us at B1 T32768
         // H16 D128, but beside the first kernels of the segments it is held
         // by its L2 reads and the forward is 3-5% slower; bench/RESULTS.md).

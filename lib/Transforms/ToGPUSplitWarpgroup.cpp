@@ -31,10 +31,10 @@
 // 256 (ungated) the forward is 11% faster at B2 T16384 and B8 T4096 H16
 // (B2 T16384: 1.68 -> 1.49 ms, then 1.42 with S^T Q^T beside Delta^T) and
 // 7% at B1 T32768 (segments), so there it is the default, the sm_90a form
-// of both scans. The blocks of 64 columns
-// it reads are then the sm_90 image's layout only (the first kernels'
-// sm_90a twins write them): the mma.sync scans of the sm_80 image read
-// padded rows, 16% faster than the blocks at B2 T16384 D256.
+// of both scans. The blocks of 64 columns it reads are then the sm_90
+// image's layout only (the first kernels' sm_90a twins write them): the
+// mma.sync scans of the sm_80 image read padded rows, 16% faster than the
+// blocks at B2 T16384 D256.
 //
 // It stands in for a split scan (a twin: same grid, value tile and
 // parameters): of the blocks of a pair's value tiles, those at a
