@@ -394,8 +394,9 @@ BuiltKernel buildPipelinedKernel(delta::RecurrenceOp rec, int64_t VT, llvm::Stri
 /// With `beside`, the form for the ranges of chunks that run beside a scan
 /// (three blocks an SM), which a bundle has where splitPrepBeside says.
 /// With `inBlocks`, the workspace's W, Q and K in blocks of 64 columns where
-/// row-swizzled (struct Workspace; bundles whose scan on warpgroups reads
-/// them by bulk copies): every kernel of a bundle is built with the same.
+/// row-swizzled (struct Workspace: the sm_90a twins of bundles whose scan on
+/// warpgroups reads them by bulk copies): every kernel of an image is built
+/// with the same.
 BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, llvm::StringRef name, mlir::Type io,
                                  bool beside = false, bool inBlocks = false);
 /// Whether the first kernel (of `sharedBytes`) gets a form for the ranges
@@ -408,8 +409,8 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
 /// the workspace in blocks of 64 columns):
 /// the same grid and parameters, blocks of 256 threads, a warpgroup holding
 /// the state of 64 value columns as wgmma accumulators. Null where it does
-/// not apply (K = 128, ungated, 16-bit storage, V a multiple of 64 and VT
-/// dividing 64 only).
+/// not apply (K = 128 or 256, ungated, 16-bit storage, V a multiple of 64 and
+/// VT and UT dividing 64 only).
 BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT, llvm::StringRef name,
                                           llvm::StringRef variant, mlir::Type io);
 

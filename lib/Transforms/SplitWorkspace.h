@@ -58,7 +58,7 @@ struct Workspace {
   enum Field { W, Q, K_, QK, U };
   /// Whether field f's rows are row-swizzled.
   bool swizzled(Field f) const { return (K == 128 || (K == 256 && inBlocks)) && f != U && !(f == W && gated); }
-  /// Whether field f is stored in blocks of 64 columns (two at K = 128).
+  /// Whether field f is stored in blocks of 64 columns (K / 64 of them).
   bool blocked(Field f) const { return inBlocks && swizzled(f) && f != QK; }
   /// Field f's blocks of 64 columns: K / 64 where blocked(f), else 1.
   int64_t blocks(Field f) const { return blocked(f) ? K / 64 : 1; }
@@ -114,9 +114,9 @@ struct WorkRows {
     if (tile)
       base = kb.iadd(base, kb.imul(tile, kb.imul(R, kb.idx(ws.UT))));
     if (ws.blocked(f)) {
-      mlir::Value half = mlir::arith::DivUIOp::create(kb.builder(), kb.loc(), col, kb.idx(64));
+      mlir::Value block = mlir::arith::DivUIOp::create(kb.builder(), kb.loc(), col, kb.idx(64));
       mlir::Value in = mlir::arith::RemUIOp::create(kb.builder(), kb.loc(), col, kb.idx(64));
-      base = kb.iadd(base, kb.imul(half, kb.imul(R, kb.idx(64))));
+      base = kb.iadd(base, kb.imul(block, kb.imul(R, kb.idx(64))));
       return kb.iadd(base, kb.iadd(kb.imul(row, kb.idx(64)), in));
     }
     return kb.iadd(base, kb.iadd(kb.imul(row, kb.idx(ws.stride(f))), col));

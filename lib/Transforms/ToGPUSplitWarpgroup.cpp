@@ -79,7 +79,7 @@ constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11, kCopied = 
 /// then two stages of O (64 rows x 64 columns of the storage type, 16-byte
 /// pieces swizzled like a slab's); then the mbarriers.
 struct Plan {
-  int64_t K, slabs, buffers, buffer, W, Q, K_, QK, U, copy, stage, bars, bytes;
+  int64_t slabs, buffers, buffer, W, Q, K_, QK, U, copy, stage, bars, bytes;
   /// Field f's first byte in its place (buffer 0's where it moves with the
   /// buffer).
   int64_t at(Workspace::Field f) const {
@@ -89,7 +89,6 @@ struct Plan {
   bool buffered(Workspace::Field f) const { return buffers == 3 || f == Workspace::W || f == Workspace::U; }
   static Plan of(int64_t K) {
     Plan p{};
-    p.K = K;
     p.slabs = K / 64;
     if (K == 128) {
       p.buffers = 3;

@@ -112,17 +112,14 @@ if command -v compute-sanitizer > /dev/null; then
   echo "== compute-sanitizer, the split schedule in segments (efla-d128-bf16-varlen, DELTART_SEGMENTS=3)"
   sanitize segments "memcheck synccheck" efla-d128-bf16 DELTART_SCHEDULE=split_large DELTART_SEGMENTS=3
   for c in efla-d256-bf16:varlen gated_deltanet-d128-bf16:varlen efla-d128-bf16:varlen efla-d64-bf16:varlen; do
-    bundle=${c%:*}; kind=${c#*:}
+    bundle=${c%:*}
     for sched in split_small split_large; do
-      for tool in memcheck racecheck synccheck; do
-        form=cubin
-        [ $tool = racecheck ] && [[ $bundle == *d128* ]] && form=ptx80
-        env DELTART_SCHEDULE=$sched $([ $form = ptx80 ] && echo DELTART_PTX=80) compute-sanitizer --tool $tool \
-          --error-exitcode 3 $RUN "$CASES/$bundle.bundle" --inputs "$CASES/$bundle-$kind/in" | tail -1
-        rc=${PIPESTATUS[0]}
-        echo "$bundle $sched $tool ($form) exit $rc"
-        [ "$rc" = 0 ] || status=1
-      done
+      if [[ $bundle == *d128* ]]; then
+        sanitize "$bundle $sched (cubin)" "memcheck synccheck" "$c" DELTART_SCHEDULE=$sched
+        sanitize "$bundle $sched (ptx80)" racecheck "$c" DELTART_SCHEDULE=$sched DELTART_PTX=80
+      else
+        sanitize "$bundle $sched (cubin)" "memcheck racecheck synccheck" "$c" DELTART_SCHEDULE=$sched
+      fi
     done
   done
 fi

@@ -50,10 +50,10 @@ for spec in efla gated_deltanet deltanet rk4; do
   done
 done
 # K = V = 256 (the state split into value tiles of 32 and 64; the ungated
-# specs' scans on warpgroups in the cubin, mma.sync in the sm_80 PTX), bf16:
-# the fixed case
-# only (its h0 and fp64 ht are 1.5 MB a sequence, and what travels to the GPU
-# machine is limited); gated and ungated specs.
+# specs' scans on warpgroups in the cubin, mma.sync in the sm_80 PTX), bf16,
+# gated and ungated specs: the fixed case only (its h0 and fp64 ht are 1.5 MB
+# a sequence, and what travels to the GPU machine is limited), and EFLA's
+# varlen case below.
 for spec in efla deltanet rk4 gated_deltanet; do
   name=$spec-d256-bf16
   echo "== $name" >&2
@@ -62,8 +62,8 @@ for spec in efla deltanet rk4 gated_deltanet; do
   "$BUILD/bin/deltac" run "$OUT/$spec-d256.delta" --dtype bf16 --random 2,131,1 --h0 \
     --save-inputs "$OUT/$name-fixed/in" --reference-outputs "$OUT/$name-fixed/ref" > /dev/null
 done
-# and EFLA's varlen case at K = 256 (partial chunks first, second and
-# first: the scan on warpgroups zeroing the rows past a partial chunk's).
+# EFLA's varlen case at K = 256 (partial chunks first, second and first:
+# the scan on warpgroups zeroing the rows past a partial chunk's).
 "$BUILD/bin/deltac" run "$OUT/efla-d256.delta" --dtype bf16 --random 1,200,1 --varlen 17,120,63 --h0 \
   --save-inputs "$OUT/efla-d256-bf16-varlen/in" --reference-outputs "$OUT/efla-d256-bf16-varlen/ref" > /dev/null
 # The sequential kernel and the phased schedule of the chunked one, for the
