@@ -44,6 +44,13 @@ namespace deltac {
 /// then columns 64-127, and so on, so that a chunk's rows of a block are one
 /// contiguous piece of 128-byte rows: as they are, wgmma's 128-byte swizzled
 /// slab of 64 rows, which bulk copies bring whole (the scans' sm_90 forms).
+/// At K = 256 in blocks (`thin`: the scan on warpgroups, which forms
+/// Delta = T (diag(b) V - diag(a) K S) from the chunk's keys and values
+/// itself) the workspace holds no W and no U: in W's place the chunk's
+///   T         (I + L)^{-1}, C columns (row-swizzled, one block)
+/// and after QK
+///   AB        the token's a and b as two f32 (8 f16 a row, the rest pad)
+/// so that the first kernel neither reads v nor solves for K + V columns.
 struct Workspace {
   int64_t K, V, UT;
   bool gated = false;
@@ -52,18 +59,34 @@ struct Workspace {
   /// whole rows: measured, the mma.sync scans reading slabs are 2-4% slower
   /// at K = 128, 16% at K = 256).
   bool inBlocks = false;
+  /// T and AB in place of W and U (K = 256 in blocks, ungated).
+  bool thin = false;
   static Workspace of(delta::RecurrenceOp rec, int64_t UT, bool inBlocks = false) {
-    return {int64_t(rec.getKeyDim()), int64_t(rec.getValueDim()), UT, !KernelBuilder::isUngated(rec), inBlocks};
+    const bool gated = !KernelBuilder::isUngated(rec);
+    return {int64_t(rec.getKeyDim()),
+            int64_t(rec.getValueDim()),
+            UT,
+            gated,
+            inBlocks,
+            inBlocks && rec.getKeyDim() == 256 && !gated};
   }
-  enum Field { W, Q, K_, QK, U };
+  enum Field { W, Q, K_, QK, U, AB, T = W };
   /// Whether field f's rows are row-swizzled.
-  bool swizzled(Field f) const { return (K == 128 || (K == 256 && inBlocks)) && f != U && !(f == W && gated); }
+  bool swizzled(Field f) const {
+    return (K == 128 || (K == 256 && inBlocks)) && f != U && f != AB && !(f == W && gated);
+  }
   /// Whether field f is stored in blocks of 64 columns (K / 64 of them).
-  bool blocked(Field f) const { return inBlocks && swizzled(f) && f != QK; }
+  bool blocked(Field f) const { return inBlocks && swizzled(f) && f != QK && !(thin && f == T); }
   /// Field f's blocks of 64 columns: K / 64 where blocked(f), else 1.
   int64_t blocks(Field f) const { return blocked(f) ? K / 64 : 1; }
   /// The layout in words, for --explain-schedule.
   std::string describe() const {
+    if (thin)
+      return std::to_string(perRow()) + " f16 per token row: T = (I + L)^{-1} (" + std::to_string(kChunk) +
+             "), queries, keys (" + std::to_string(K) + " each), QK (" + std::to_string(kChunk) +
+             "), a and b (two f32 in 8 f16); each field's rows head-major, a chunk's rows one contiguous piece; rows "
+             "without pads, row-swizzled, queries and keys in " +
+             std::to_string(K / 64) + " blocks of 64 columns (all rows of one, then of the next)";
     std::string w = gated ? "W (log G in its row's pad)" : "W";
     return std::to_string(perRow()) + " f16 per token row: " + w + ", queries, keys (" + std::to_string(K) +
            " each), QK (" + std::to_string(kChunk) + "), U by value tile (" + std::to_string(V / UT) + " of " +
@@ -78,11 +101,13 @@ struct Workspace {
   int64_t stride(Field f) const {
     if (f == U)
       return UT;
-    return (f == QK ? kChunk : K) + (swizzled(f) ? 0 : 8);
+    if (f == AB)
+      return 8;
+    return (f == QK || (thin && f == T) ? kChunk : K) + (swizzled(f) ? 0 : 8);
   }
-  int64_t perRow() const { return stride(W) + stride(Q) + stride(K_) + stride(QK) + V; }
-  /// Element offset of a field's block (for U, of value tile 0's) in a
-  /// workspace of R rows.
+  int64_t perRow() const { return stride(W) + stride(Q) + stride(K_) + stride(QK) + (thin ? stride(AB) : V); }
+  /// Element offset of a field's block (for U, of value tile 0's; AB's
+  /// where U's would be) in a workspace of R rows.
   int64_t prefix(Field f) const {
     int64_t at = 0;
     for (Field g : {W, Q, K_, QK}) {

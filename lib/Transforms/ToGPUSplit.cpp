@@ -145,9 +145,11 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   Location l = kb.loc();
   Chunked ck{kb, b, l, K, V, Value(), Value(), b.getF16Type(), b.getF32Type()};
   const bool registerSolve = std::max(K, V) >= 128;
+  const Workspace wsp = Workspace::of(rec, UT, inBlocks);
   Value smem = ck.begin(V, beside ? "split_prep_beside" : "split_prep", "split",
                         std::string("split, first kernel: one block per (pair, chunk), all chunks at once; the "
-                                    "prologue, K K^T, Q K^T, the inverses and the solves for W and U") +
+                                    "prologue, K K^T, Q K^T, the inverses and the solves for ") +
+                            (wsp.thin ? "T = (I + L)^{-1} (no values read)" : "W and U") +
                             (registerSolve ? " (side by side, 16-column strips transposed in the warps' registers; "
                                              "the keys and queries stored during the products, QK during the solves)"
                                            : " (one after the other, through shared memory)") +
@@ -161,7 +163,6 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   if (scanLaunchesEarly(rec))
     NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::launch_dependents);
   const bool gated = !kb.ungated();
-  const Workspace wsp = Workspace::of(rec, UT, inBlocks);
   const WorkRows wr(ck, wsp);
   int64_t off = 0;
   Mat Kh = ck.view(smem, off, C, K, ck.f16), Qh = ck.view(smem, off, C, K, ck.f16);
@@ -180,7 +181,10 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   // of 40-64, fewer blocks an SM: B1 T32768 D64 EFLA +1%, gated EFLA +11%.)
   const bool f32io = kb.ioType().isF32();
   Mat Wh = Kh, Uh, Vin, RHS, Dh;
-  if (registerSolve) {
+  if (wsp.thin) {
+    // T solved in place of the identity.
+    Wh = ck.view(smem, off, C, C, ck.f16);
+  } else if (registerSolve) {
     int64_t uOff = off;
     Uh = ck.view(smem, off, C, V, ck.f16);
     Vin = f32io ? ck.view(smem, off, C, V, ck.f32) : ck.view(smem, uOff, C, V, kb.ioType());
@@ -245,8 +249,20 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
     Value n = liveRows(ck, c0);
     // The values by cp.async (rows past the end zero-filled) before all else.
     auto tokenTy = nvgpu::DeviceAsyncTokenType::get(b.getContext());
-    copyRows(ck, Vin, kb.v(), n, V, width,
-             [&](Value i, Value j) { return kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), j); });
+    if (wsp.thin) {
+      // The identity, which the solve turns into T: a 16-byte piece a thread.
+      Value i = ck.div(ck.tid, 8), j0 = kb.imul(ck.rem(ck.tid, 8), kb.idx(8));
+      Value h1 = arith::ConstantOp::create(b, l, b.getF16FloatAttr(1.0)),
+            h0 = arith::ConstantOp::create(b, l, b.getF16FloatAttr(0.0));
+      SmallVector<Value> one;
+      for (int64_t m = 0; m < 8; ++m)
+        one.push_back(ck.select(ck.eq(kb.iadd(j0, kb.idx(m)), i), h1, h0));
+      vector::StoreOp::create(b, l, vector::FromElementsOp::create(b, l, VectorType::get({8}, ck.f16), one), Wh.mem,
+                              ValueRange{i, j0}, false, llvm::MaybeAlign(16));
+    } else {
+      copyRows(ck, Vin, kb.v(), n, V, width,
+               [&](Value i, Value j) { return kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), j); });
+    }
     nvgpu::DeviceAsyncCreateGroupOp::create(b, l, tokenTy, ValueRange{});
     // The prologue: eight threads per token, 16-byte vector loads of the
     // thread's slice of its key and query row.
@@ -399,6 +415,24 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
       });
     }
     ck.barrier();
+    if (wsp.thin) {
+      // T = (I + L)^{-1}, QK out beside the solve; then T, and a and b.
+      const Chunked::Solve solve[] = {{Wh, ck.f16, Wh, C, [&](Value) { return kb.f32(1.0); }}};
+      fromWarp(Chunked::solveWarps(solve), [&](Movers mv) { storeRows(QKh, Workspace::QK, mv); });
+      ck.solveTransposed(Lh, Tinv, solve);
+      ck.barrier();
+      storeRows(Wh, Workspace::T, Movers{});
+      ck.when(ck.lt(ck.tid, n), [&] {
+        auto f32x4 = VectorType::get({4}, ck.f32);
+        Value fz = kb.f32(0);
+        Value ab =
+            vector::FromElementsOp::create(b, l, f32x4, ValueRange{kb.load(A, ck.tid), kb.load(Bc, ck.tid), fz, fz});
+        Value at = wr.at(kb, Workspace::AB, wr.row(kb, kb.iadd(c0, ck.tid)), kb.idx(0));
+        vector::StoreOp::create(b, l, vector::BitCastOp::create(b, l, VectorType::get({8}, ck.f16), ab), ws,
+                                ValueRange{at}, false, llvm::MaybeAlign(16));
+      });
+      return;
+    }
     // log G beside W, in the pad of its rows (the keys' rows, stored by now;
     // the solve writes columns < K).
     logGBesideW(Wh);
@@ -433,6 +467,9 @@ BuiltKernel buildSplitScanKernel(delta::RecurrenceOp rec, int64_t VT, int64_t UT
   Type f16 = Float16Type::get(rec->getContext()), f32 = Float32Type::get(rec->getContext());
   auto pb = [&](int64_t rows, int64_t cols, Type elem) { return Chunked::paddedBytes(rows, cols, elem); };
   const Workspace wsp = Workspace::of(rec, UT, inBlocks);
+  // (A thin workspace, without W and U, is the scan on warpgroups' alone.)
+  if (wsp.thin)
+    return {};
   // The chunk operands' shared-memory rows: the workspace's where those are
   // row-swizzled, else padded.
   auto operandSize = [&](Workspace::Field f, int64_t cols) {

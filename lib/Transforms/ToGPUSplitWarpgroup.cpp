@@ -70,23 +70,31 @@ constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11, kCopied = 
 ///            each), QK (one slab) and U (the workspace's tiles of UT columns
 ///            that hold the block's 64, each 64 rows x UT): the chunk k's
 ///            rows in buffer k mod 3, each buffer completing on its mbarrier;
-///   K = 256: two buffers of W (four slabs) and U, chunk k's in buffer
-///            k mod 2; one of Q (four slabs) and one of K (four slabs) and
-///            QK, on mbarriers of their own; then the state's f16 copy S^T (four
-///            slabs), the A operand of the products with S^T (its
-///            accumulators, 128 registers a thread, leave no room for their
-///            f16 fragments);
+///   K = 256 (the thin workspace: T in place of W, no U): two buffers, each
+///            K (four slabs), T (one), the block's 64 columns of v (64 rows
+///            of 128 bytes in the storage type, row-swizzled like a slab's)
+///            and a and b (64 rows of 16 bytes), chunk k's in buffer k mod
+///            2; one place of Q (four slabs) and one of QK, on mbarriers of
+///            their own; then the state's f16 copy S^T (four slabs), the A
+///            operand of the products with S^T (its accumulators, 128
+///            registers a thread, leave no room for their f16 fragments);
 /// then two stages of O (64 rows x 64 columns of the storage type, 16-byte
 /// pieces swizzled like a slab's); then the mbarriers.
 struct Plan {
-  int64_t slabs, buffers, buffer, W, Q, K_, QK, U, copy, stage, bars, bytes;
+  int64_t slabs, buffers, buffer, W, Q, K_, QK, U, AB, copy, stage, bars, bytes;
   /// Field f's first byte in its place (buffer 0's where it moves with the
-  /// buffer).
+  /// buffer; at K = 256 W's is T's, U's the values').
   int64_t at(Workspace::Field f) const {
-    return f == Workspace::W ? W : f == Workspace::Q ? Q : f == Workspace::K_ ? K_ : f == Workspace::QK ? QK : U;
+    return f == Workspace::W    ? W
+           : f == Workspace::Q  ? Q
+           : f == Workspace::K_ ? K_
+           : f == Workspace::QK ? QK
+           : f == Workspace::AB ? AB
+                                : U;
   }
-  /// Whether Q and K move with the buffer (K = 128) or have one place each.
-  bool buffered(Workspace::Field f) const { return buffers == 3 || f == Workspace::W || f == Workspace::U; }
+  /// Whether a field moves with the buffer (all at K = 128; K, T, the
+  /// values and AB at K = 256) or has one place.
+  bool buffered(Workspace::Field f) const { return buffers == 3 || (f != Workspace::Q && f != Workspace::QK); }
   static Plan of(int64_t K) {
     Plan p{};
     p.slabs = K / 64;
@@ -97,12 +105,12 @@ struct Plan {
       p.copy = -1;
     } else {
       p.buffers = 2;
-      p.W = 0, p.U = 4 * kSlab, p.buffer = 5 * kSlab;
-      p.Q = 2 * p.buffer, p.K_ = p.Q + 4 * kSlab, p.QK = p.K_ + 4 * kSlab, p.copy = p.QK + kSlab;
+      p.K_ = 0, p.W = 4 * kSlab, p.U = 5 * kSlab, p.AB = 6 * kSlab, p.buffer = 6 * kSlab + 1024;
+      p.Q = 2 * p.buffer, p.QK = p.Q + 4 * kSlab, p.copy = p.QK + kSlab;
       p.stage = p.copy + 4 * kSlab;
     }
     p.bars = p.stage + 2 * kStageBytes;
-    // K = 256: the buffers' two, Q's, K's.
+    // K = 256: the buffers' two, Q's, QK's.
     p.bytes = p.bars + 8 * (K == 128 ? 3 : 4);
     return p;
   }
@@ -116,8 +124,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       io.getIntOrFloatBitWidth() != 16 || kCols % UT)
     return {};
   const Workspace wsp = Workspace::of(rec, UT, /*inBlocks=*/true);
-  if (!wsp.blocked(Workspace::W) || !wsp.blocked(Workspace::Q) || !wsp.blocked(Workspace::K_) ||
-      !wsp.swizzled(Workspace::QK))
+  if (!(wsp.thin ? wsp.swizzled(Workspace::T) : wsp.blocked(Workspace::W)) || !wsp.blocked(Workspace::Q) ||
+      !wsp.blocked(Workspace::K_) || !wsp.swizzled(Workspace::QK) || wsp.thin != (K == 256))
     return {};
   const Plan plan = Plan::of(K);
   // At K = 256 the products with S^T take it from its f16 copy in shared
@@ -132,17 +140,18 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       VT, variant, "split",
       "split, second kernel (sm_90a, warpgroups): blocks at a multiple of 64 value columns each take 64 (the "
       "others return at once); warpgroup 0 holds the state transposed, S^T (64 x " +
-          std::to_string(K) +
-          "), as wgmma accumulators and per chunk runs Delta^T = U^T - S^T W^T, O^T = S^T Q^T + Delta^T QK^T, "
-          "S^T += Delta^T K by wgmma (" +
-          (copied ? "S^T from its f16 copy in shared memory, written after each chunk's update, Delta^T from "
-                    "registers"
+          std::to_string(K) + "), as wgmma accumulators and per chunk runs " +
+          (copied ? "Y^T = diag(b) V^T - (S^T K^T) diag(a), Delta^T = Y^T T^T" : "Delta^T = U^T - S^T W^T") +
+          ", O^T = S^T Q^T + Delta^T QK^T, S^T += Delta^T K by wgmma (" +
+          (copied ? "S^T from its f16 copy in shared memory, written after each chunk's update, Y^T and Delta^T "
+                    "from registers"
                   : "A from registers") +
           ", B by descriptors from shared memory in 128-byte swizzled slabs), O^T staged in shared memory "
           "(stmatrix.trans) while the next chunk's Delta runs; warpgroup 1 brings each chunk's rows by bulk copies (a "
-          "slab per 64 columns of W, Q and K, QK, U) " +
-          (copied ? "into two buffers of W and U, two chunks ahead, and one of Q and one of K and QK, a chunk ahead, "
-                    "each completing on its mbarrier"
+          "slab per 64 columns of " +
+          (copied ? "Q and K, T, QK, a and b): " : "W, Q and K, QK, U) ") +
+          (copied ? "those of K, T, a and b, with the block's columns of v by cp.async, into two buffers, two chunks "
+                    "ahead, those of Q and of QK into one place each, a chunk ahead, each completing on its mbarrier"
                   : "into three buffers, two chunks ahead, completing on the buffer's mbarrier") +
           ", and stores the staged O^T to o (named barriers between the two)",
       kWgThreads);
@@ -192,6 +201,7 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         return kb.idx(plan.at(f) + extra);
       return kb.iadd(kb.imul(par, kb.idx(plan.buffer)), kb.idx(plan.at(f) + extra));
     };
+    using F = Workspace::Field;
     // The producer: the listed fields of chunk c0's live rows by bulk copies
     // (each 64 columns of W, Q and K a slab; QK; U's tiles) into buffer
     // `par`, completing on mbarrier `bar`; issued by the warpgroup's first
@@ -203,7 +213,10 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         Value row = wr.row(kb, c0);
         int64_t rowBytes = 0;
         for (Workspace::Field f : fields)
-          rowBytes += f == Workspace::U ? 2 * kCols : f == Workspace::QK ? 128 : 2 * K;
+          rowBytes += f == Workspace::U                               ? 2 * kCols
+                      : f == Workspace::QK || (wsp.thin && f == F::T) ? 128
+                      : f == Workspace::AB                            ? 16
+                                                                      : 2 * K;
         NVVM::MBarrierArriveExpectTxOp::create(b, l, Type(), fullBar(bar), i32v(kb.imul(n, kb.idx(rowBytes))),
                                                NVVM::MemScopeKind::CTA, false, Value());
         auto bulkCopy = [&](Value at, Value src, int64_t bytes) {
@@ -220,8 +233,10 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
             for (int64_t u = 0; u < kCols / UT; ++u)
               bulkCopy(place(f, par, u * 64 * UT * 2), wr.at(kb, Workspace::U, row, zero, kb.iadd(uTile, kb.idx(u))),
                        2 * UT);
-          } else if (f == Workspace::QK) {
-            bulkCopy(place(f, par), wr.at(kb, Workspace::QK, row, zero), 128);
+          } else if (f == Workspace::QK || (wsp.thin && f == F::T)) {
+            bulkCopy(place(f, par), wr.at(kb, f, row, zero), 128);
+          } else if (f == Workspace::AB) {
+            bulkCopy(place(f, par), wr.at(kb, f, row, zero), 16);
           } else {
             for (int64_t h = 0; h < plan.slabs; ++h)
               bulkCopy(place(f, par, h * kSlab), wr.at(kb, f, row, kb.idx(64 * h)), 128);
@@ -229,9 +244,32 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         }
       });
     };
-    using F = Workspace::Field;
     const SmallVector<F> bufferFields =
-        copied ? SmallVector<F>{F::W, F::U} : SmallVector<F>{F::W, F::Q, F::K_, F::QK, F::U};
+        copied ? SmallVector<F>{F::K_, F::T, F::AB} : SmallVector<F>{F::W, F::Q, F::K_, F::QK, F::U};
+    // (K = 256) The block's 64 columns of v for chunk c0 into buffer `par`
+    // by cp.async, four 16-byte pieces a producer thread (row i's piece j
+    // at j xor (i mod 8); rows past the live ones zero-filled), completing
+    // on the buffer's mbarrier (an arrival of each thread's).
+    Value allIo = memref::ViewOp::create(b, l, sharedTy(plan.bytes / 2, io), smem, kb.idx(0), ValueRange{});
+    auto issueValues = [&](Value c0, Value par) {
+      auto tokenTy = nvgpu::DeviceAsyncTokenType::get(ctx);
+      Value n = liveRows(ck, c0);
+      Value pid = arith::SubIOp::create(b, l, ck.tid, kb.idx(128));
+      for (int64_t m = 0; m < 4; ++m) {
+        Value e = kb.iadd(pid, kb.idx(128 * m));
+        Value i = ck.div(e, 8), j = ck.rem(e, 8);
+        Value last = arith::SubIOp::create(b, l, n, kb.idx(1));
+        Value src = kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, last))), kb.idx(V)),
+                            kb.iadd(v0, kb.imul(j, kb.idx(8))));
+        Value dst =
+            kb.iadd(place(F::U, par), kb.iadd(kb.imul(i, kb.idx(128)),
+                                              kb.imul(arith::XOrIOp::create(b, l, j, ck.rem(i, 8)), kb.idx(16))));
+        nvgpu::DeviceAsyncCopyOp::create(b, l, tokenTy, allIo, ValueRange{ck.div(dst, 2)}, kb.v(), ValueRange{src},
+                                         b.getIndexAttr(8), ck.select(ck.lt(i, n), kb.idx(8), kb.idx(0)),
+                                         b.getUnitAttr());
+      }
+      NVVM::CpAsyncMBarrierArriveOp::create(b, l, fullBar(par), true);
+    };
     // Named barrier `id0 + x` for the runtime value x, its number in a
     // register (no branch on x: ptxas waits for every wgmma in flight where
     // the paths of such a branch meet).
@@ -443,13 +481,15 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       });
       ck.fenceAsyncShared();
       ck.when(ck.eq(ck.tid, zero), [&] {
+        // (K = 256: a buffer's mbarrier also waits for the producer's
+        // threads' cp.async of the values, an arrival each.)
         for (int64_t i = 0; i < (copied ? 4 : plan.buffers); ++i)
-          NVVM::MBarrierInitOp::create(b, l, fullBar(kb.idx(i)), i32c(1), Value());
+          NVVM::MBarrierInitOp::create(b, l, fullBar(kb.idx(i)), i32c(copied && i < 2 ? 129 : 1), Value());
         NVVM::FenceMbarrierInitOp::create(b, l);
       });
       ck.barrier();
     }
-    const Value qBar = kb.idx(2), kBar = kb.idx(3);
+    const Value qBar = kb.idx(2), qkBar = kb.idx(3);
     // The producer warpgroup: chunk k's rows into buffer k mod 3 (K = 128),
     // two chunks ahead; or its W, U and QK into buffer k mod 2, two chunks
     // ahead, and its Q and K a chunk ahead, as their places are free (K =
@@ -460,11 +500,16 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                 b, l, any, arith::XOrIOp::create(b, l, consumer, arith::ConstantIntOp::create(b, l, b.getI1Type(), 1))),
             [&] {
               issue(cb, zero, zero, bufferFields);
-              ck.when(ck.lt(kb.iadd(cb, kb.idx(C)), ce),
-                      [&] { issue(kb.iadd(cb, kb.idx(C)), kb.idx(1), kb.idx(1), bufferFields); });
+              if (copied)
+                issueValues(cb, zero);
+              ck.when(ck.lt(kb.iadd(cb, kb.idx(C)), ce), [&] {
+                issue(kb.iadd(cb, kb.idx(C)), kb.idx(1), kb.idx(1), bufferFields);
+                if (copied)
+                  issueValues(kb.iadd(cb, kb.idx(C)), kb.idx(1));
+              });
               if (copied) {
                 issue(cb, zero, qBar, {F::Q});
-                issue(cb, zero, kBar, {F::K_, F::QK});
+                issue(cb, zero, qkBar, {F::QK});
               }
               kb.loop(cb, ce, C, [&](Value c0) {
                 Value k = chunkNo(c0);
@@ -479,8 +524,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                 });
                 if (copied) {
                   // In the order the consumer frees them: Q's place once
-                  // chunk k's S^T Q^T is done; buffer k mod 2 and K's place
-                  // once all of its products are.
+                  // chunk k's S^T Q^T is done; buffer k mod 2 and QK's
+                  // place once all of its products are.
                   ck.when(ck.lt(next, ce), [&] {
                     onBarrier(kEmpty + 2, zero, false);
                     issue(next, zero, qBar, {F::Q});
@@ -489,10 +534,11 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                     Value par = ck.rem(k, 2);
                     onBarrier(kEmpty, par, false);
                     issue(after, par, par, bufferFields);
+                    issueValues(after, par);
                   });
                   ck.when(ck.lt(next, ce), [&] {
                     onBarrier(kEmptyK, zero, false);
-                    issue(next, zero, kBar, {F::K_, F::QK});
+                    issue(next, zero, qkBar, {F::QK});
                   });
                 } else {
                   ck.when(ck.lt(after, ce), [&] {
@@ -537,6 +583,23 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           Value n = liveRows(ck, c0);
           ck.when(ck.lt(n, kb.idx(C)), [&] {
             Value buf = kb.imul(p, kb.idx(plan.buffer));
+            if (copied) {
+              // K = 256: K's rows past the live ones (the values' are
+              // zero-filled by their copies), so that Y^T's columns there
+              // are zero and Delta^T's meet zero rows of K.
+              kb.loop(ck.tid, kb.idx(plan.slabs * 64 * 8), 128, [&](Value e) {
+                Value row = ck.rem(ck.div(e, 8), 64);
+                Value at = kb.iadd(kb.iadd(kb.idx(plan.K_), kb.imul(ck.div(e, 512), kb.idx(kSlab))),
+                                   kb.iadd(kb.imul(row, kb.idx(128)), kb.imul(ck.rem(e, 8), kb.idx(16))));
+                ck.when(ck.le(n, row), [&] {
+                  vector::StoreOp::create(b, l, z8, all, ValueRange{ck.div(kb.iadd(buf, at), 2)}, false,
+                                          llvm::MaybeAlign(16));
+                });
+              });
+              ck.fenceAsyncShared();
+              ck.namedBarrier(kZeroed, 128);
+              return;
+            }
             // Pieces of 16 bytes: W's slabs (8 a row), then U's tiles
             // (UT / 8 a row each).
             const int64_t wPieces = plan.slabs * 64 * 8, uPieces = 64 * 8;
@@ -562,28 +625,41 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
             ck.namedBarrier(kZeroed, 128);
           });
         }
-        // Delta^T starts from U^T: ldmatrix.trans of U's 8 x 8 blocks (rows
-        // c = 8 j + q, columns v of piece 2 w + r: in U's tile 8 piece / UT,
-        // rows of UT).
+        // Delta^T starts from U^T (K = 256: Y^T from V^T, the values in the
+        // storage type): ldmatrix.trans of its 8 x 8 blocks (rows c = 8 j +
+        // q, columns v of piece 2 w + r: in U's tile 8 piece / UT, rows of
+        // UT; the values' rows of 128 bytes, piece v / 8 at (v / 8) xor (c
+        // mod 8)).
         SmallVector<Value> D(dRegs);
-        {
+        auto loadStart = [&] {
           Value q = ck.rem(lane, 8), m = ck.div(lane, 8);
           for (int64_t jj = 0; jj < 4; ++jj) {
             Value c = kb.iadd(kb.imul(kb.iadd(kb.idx(2 * jj), ck.div(m, 2)), kb.idx(8)), q);
-            Value col = kb.imul(kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2)), kb.idx(8));
-            Value el = kb.iadd(place(F::U, p), kb.imul(kb.iadd(kb.imul(ck.div(col, UT), kb.idx(64 * UT)),
-                                                               kb.iadd(kb.imul(c, kb.idx(UT)), ck.rem(col, UT))),
-                                                       kb.idx(2)));
+            Value piece = kb.iadd(kb.imul(w, kb.idx(2)), ck.rem(m, 2)), col = kb.imul(piece, kb.idx(8));
+            Value el = copied
+                           ? kb.iadd(place(F::U, p),
+                                     kb.iadd(kb.imul(c, kb.idx(128)),
+                                             kb.imul(arith::XOrIOp::create(b, l, piece, ck.rem(c, 8)), kb.idx(16))))
+                           : kb.iadd(place(F::U, p), kb.imul(kb.iadd(kb.imul(ck.div(col, UT), kb.idx(64 * UT)),
+                                                                     kb.iadd(kb.imul(c, kb.idx(UT)), ck.rem(col, UT))),
+                                                             kb.idx(2)));
             el = ck.div(el, 2);
             Value x = nvgpu::LdMatrixOp::create(b, l, VectorType::get({4, 2}, ck.f16), all, ValueRange{el}, true, 4);
             for (int64_t mm = 0; mm < 4; ++mm) {
               int64_t j = 2 * jj + mm / 2, r = mm % 2;
+              Value pair = vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{mm});
+              if (copied && io != ck.f16)
+                pair = vector::BitCastOp::create(b, l, VectorType::get({2}, io), pair);
               for (int64_t c2 = 0; c2 < 2; ++c2)
                 D[4 * j + 2 * r + c2] = arith::ExtFOp::create(
-                    b, l, f32, vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{mm, c2}).getResult());
+                    b, l, f32, vector::ExtractOp::create(b, l, pair, ArrayRef<int64_t>{c2}).getResult());
             }
           }
-        }
+        };
+        // (K = 256: the values once S^T K^T is done, so that their registers
+        // are not taken while its group, S^T Q^T's and S^T are.)
+        if (!copied)
+          loadStart();
         // (K = 256: the descriptors of the places that do not move with the
         // chunk through an opaque copy in the loop, so that LLVM does not
         // hoist each step's descriptor out of it into registers of their own:
@@ -598,6 +674,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         };
         Value dW = descriptorAt(place(F::W, p), false), dQ = opaque(descriptorAt(place(F::Q, p), false)),
               dK = opaque(descriptorAt(place(F::K_, p), true)), dQK = opaque(descriptorAt(place(F::QK, p), false));
+        // (K = 256: K read K-major too, for S^T K^T; T in W's place.)
+        Value dKRows = copied ? opaque(descriptorAt(place(F::K_, p), false)) : Value();
         auto kMajor = [&](Value d, int64_t kk) { return plus(d, kk / 4 * kSlab + kk % 4 * 32); };
         // The products with S^T: A from registers, or from its copy.
         SmallVector<std::array<Value, 4>> AS;
@@ -615,11 +693,16 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         // reading the copy of S^T, so that it runs while Delta^T's
         // accumulators become A fragments: measured, B2 T16384 H16 D256
         // 1.49 -> 1.42 ms, bit for bit the same outputs.)
+        SmallVector<Value> X(dRegs, fzero);
         if (copied)
           NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qBar), i32v(ck.rem(k, 2)), i32c(0));
         fence();
-        for (int64_t kk = 0; kk < K / 16; ++kk)
-          D = timesS(D, dW, kk, true, true);
+        for (int64_t kk = 0; kk < K / 16; ++kk) {
+          if (copied)
+            X = timesS(X, dKRows, kk, kk > 0, false);
+          else
+            D = timesS(D, dW, kk, true, true);
+        }
         commit();
         if (copied) {
           for (int64_t kk = 0; kk < K / 16; ++kk)
@@ -635,17 +718,45 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           onBarrier(kStaged, st, true);
         };
         if (copied) {
-          // K = 256: Delta^T and S^T Q^T first, without the update (so that
+          // K = 256: S^T K^T and S^T Q^T first, without the update (so that
           // few accumulators are in flight at once: S^T takes 128 registers
-          // a thread); once Delta^T is done, W and U read, their buffer free
-          // for chunk k + 2.
+          // a thread); once S^T K^T is done, the values and the token's a
+          // and b of the lane's sixteen columns (c = 8 j + 2 t + c2: element
+          // 4 j + c2).
           waitGroups(1);
+          X = settle(X);
+          loadStart();
+          SmallVector<Value> aOf(16), bOf(16);
+          for (int64_t e = 0; e < 16; ++e) {
+            Value t = colOfAcc(4 * (e / 2) + e % 2);
+            Value el = ck.div(kb.iadd(place(F::AB, p), kb.imul(t, kb.idx(16))), 2);
+            Value x = vector::LoadOp::create(b, l, VectorType::get({4}, ck.f16), all, ValueRange{el}, false,
+                                             llvm::MaybeAlign(8));
+            x = vector::BitCastOp::create(b, l, VectorType::get({2}, f32), x);
+            aOf[e] = vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{0});
+            bOf[e] = vector::ExtractOp::create(b, l, x, ArrayRef<int64_t>{1});
+          }
+          // Y^T = V^T diag(b) - (S^T K^T) diag(a), then Delta^T = Y^T T^T
+          // (A from registers, T K-major like QK), from zero.
+          SmallVector<Value> Y(dRegs);
+          for (int64_t e = 0; e < dRegs; ++e) {
+            int64_t c = 2 * (e / 4) + e % 2;
+            Y[e] = arith::SubFOp::create(b, l, kb.mul(bOf[c], D[e]), kb.mul(aOf[c], X[e]));
+          }
+          auto AY = fragments(Y);
+          fence();
+          for (int64_t kk = 0; kk < C / 16; ++kk)
+            D = wgmma(D, AY[kk], plus(dW, kk * 32), kk > 0, false, false);
+          commit();
+          waitGroups(0);
           D = settle(D);
+          O = settle(O);
           auto AD = fragments(D);
-          ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce), [&] { onBarrier(kEmpty, ck.rem(k, 2), true); });
+          // Q's place free for chunk k + 1.
+          ck.when(ck.lt(kb.iadd(c0, kb.idx(C)), ce), [&] { onBarrier(kEmpty + 2, zero, true); });
           // Then in one group the update and Delta^T QK^T (into O, after S^T
           // Q^T's group).
-          NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(kBar), i32v(ck.rem(k, 2)), i32c(0));
+          NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qkBar), i32v(ck.rem(k, 2)), i32c(0));
           fence();
           for (int64_t kk = 0; kk < C / 16; ++kk)
             for (int64_t h = 0; h < K / 128; ++h) {
@@ -659,11 +770,9 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           waitGroups(0);
           S = settle(S);
           O = settle(O);
-          // Q's and K's places free for chunk k + 1.
-          ck.when(ck.lt(kb.iadd(c0, kb.idx(C)), ce), [&] {
-            onBarrier(kEmpty + 2, zero, true);
-            onBarrier(kEmptyK, zero, true);
-          });
+          // Buffer k mod 2 free for chunk k + 2, QK's place for chunk k + 1.
+          ck.when(ck.lt(kb.iadd(c0, kb.idx(2 * C)), ce), [&] { onBarrier(kEmpty, ck.rem(k, 2), true); });
+          ck.when(ck.lt(kb.iadd(c0, kb.idx(C)), ce), [&] { onBarrier(kEmptyK, zero, true); });
           copyState(S);
           stageChunk(O, k);
         } else {
