@@ -388,10 +388,11 @@ struct ToGPUChunkedPass : impl::DeltaToGPUChunkedBase<ToGPUChunkedPass> {
         // too (there the scan alone is faster, 701 -> 531 us at B1 T32768
         // H16 D128, but beside the first kernels of the segments it is held
         // by its L2 reads and the forward is 3-5% slower; bench/RESULTS.md).
-        // It reads the workspace's W, Q and K in blocks of 64 columns, so
-        // then every kernel of the sm_90 image does (their sm_90a twins): the
-        // sm_80 image keeps whole rows, which its mma.sync scans read faster
-        // (+16% with blocks at B2 T16384 D256).
+        // It reads the workspace's W, Q and K in blocks of 64 columns (at K =
+        // 256 a thin workspace: T, a and b in place of W and U, Q and K in
+        // blocks), so then every kernel of the sm_90 image does (their
+        // sm_90a twins): the sm_80 image keeps whole rows, which its mma.sync
+        // scans read faster (+16% with blocks at B2 T16384 D256).
         auto wide = llvm::cast<gpu::GPUFuncOp>(ks.back().fn);
         const bool blocks = (wgmma || rec.getKeyDim() == 256) &&
                             sm90a(buildSplitScanWarpgroupKernel(rec, UT, UT, (wide.getName() + "__wg").str(),

@@ -26,7 +26,10 @@
 //
 // The workspace holds 3 (K + 8) + C + 8 + V f16 per token row (the row of
 // k; at K = 128 without the pads, W's kept when gated), laid out as struct
-// Workspace says; the runtime allocates it.
+// Workspace says; the runtime allocates it. (At K = 256 the sm_90 image's
+// first kernel writes a thin workspace instead, T = (I + L)^{-1} and the
+// tokens' a and b in place of W and U, for the scan on warpgroups, which
+// forms Delta from the values itself: ToGPUSplitWarpgroup.cpp.)
 //
 // At K = 128 the scan may run its set-up during the first kernel's last
 // blocks (griddepcontrol, scanLaunchesEarly): it waits for that kernel's end
