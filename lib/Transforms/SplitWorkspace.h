@@ -211,6 +211,14 @@ inline mlir::Value liveRows(Chunked &ck, mlir::Value c0) {
                                       mlir::arith::SubIOp::create(ck.b, ck.l, ck.kb.len(), c0));
 }
 
+/// The token row of chunk row i (rows past the chunk's n live ones read the
+/// last live row).
+inline mlir::Value chunkRow(Chunked &ck, mlir::Value c0, mlir::Value i, mlir::Value n) {
+  KernelBuilder &kb = ck.kb;
+  return kb.tokenRow(
+      kb.iadd(c0, mlir::arith::MinUIOp::create(ck.b, ck.l, i, mlir::arith::SubIOp::create(ck.b, ck.l, n, kb.idx(1)))));
+}
+
 } // namespace deltac
 
 #endif

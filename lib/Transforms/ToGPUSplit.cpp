@@ -70,13 +70,6 @@ using Mat = Chunked::Mat;
 /// run, +-1% in the second.)
 static bool scanLaunchesEarly(delta::RecurrenceOp rec) { return rec.getKeyDim() == 128; }
 
-/// The token row of chunk row i (rows past the chunk's n live ones read the
-/// last live row).
-Value chunkRow(Chunked &ck, Value c0, Value i, Value n) {
-  KernelBuilder &kb = ck.kb;
-  return kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(ck.b, ck.l, i, arith::SubIOp::create(ck.b, ck.l, n, kb.idx(1)))));
-}
-
 /// The prep block one wave ahead in launch order (its x + y gridDim.x
 /// larger by `ahead` times the number of SMs): whether there is one, its
 /// pair's first token row and head, its chunk's start and live rows (n <= 0:

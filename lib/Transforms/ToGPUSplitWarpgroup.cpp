@@ -270,9 +270,7 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       for (int64_t m = 0; m < 4; ++m) {
         Value e = kb.iadd(pid, kb.idx(128 * m));
         Value i = ck.div(e, 8), j = ck.rem(e, 8);
-        Value last = arith::SubIOp::create(b, l, n, kb.idx(1));
-        Value src = kb.iadd(kb.imul(kb.tokenRow(kb.iadd(c0, arith::MinUIOp::create(b, l, i, last))), kb.idx(V)),
-                            kb.iadd(v0, kb.imul(j, kb.idx(8))));
+        Value src = kb.iadd(kb.imul(chunkRow(ck, c0, i, n), kb.idx(V)), kb.iadd(v0, kb.imul(j, kb.idx(8))));
         Value dst =
             kb.iadd(place(F::U, par), kb.iadd(kb.imul(i, kb.idx(128)),
                                               kb.imul(arith::XOrIOp::create(b, l, j, ck.rem(i, 8)), kb.idx(16))));
@@ -705,7 +703,7 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         // reading the copy of S^T, so that it runs while Delta^T's
         // accumulators become A fragments: measured, B2 T16384 H16 D256
         // 1.49 -> 1.42 ms, bit for bit the same outputs.)
-        SmallVector<Value> X(dRegs, fzero);
+        SmallVector<Value> X(copied ? dRegs : 0, fzero); // S^T K^T (K = 256)
         if (copied)
           NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qBar), i32v(ck.rem(k, 2)), i32c(0));
         fence();
