@@ -103,13 +103,15 @@ Lookahead futureBlock(Chunked &ck, int64_t ahead) {
   Value n = arith::SubIOp::create(b, l, len, c0); // <= 0: nothing to read
   return {valid, bos, head, c0, n};
 }
-void prefetchFuture(Chunked &ck, const Lookahead &f, int64_t K, int64_t V) {
+void prefetchFuture(Chunked &ck, const Lookahead &f, int64_t K, int64_t V, bool values) {
   KernelBuilder &kb = ck.kb;
   const int64_t line = 128 * 8 / kb.ioType().getIntOrFloatBitWidth(); // elements per 128-byte line
   if (K % line || V % line)
     return;
   ck.when(f.valid, [&] {
-    for (const std::pair<Value, int64_t> &array : {std::pair{kb.k(), K}, std::pair{kb.q(), K}, std::pair{kb.v(), V}})
+    for (const std::pair<Value, int64_t> &array : {std::pair{kb.k(), K}, std::pair{kb.q(), K}, std::pair{kb.v(), V}}) {
+      if (!values && array.first == kb.v())
+        continue;
       forPieces(
           ck, array.second,
           [&](Value i, Value c) {
@@ -119,6 +121,7 @@ void prefetchFuture(Chunked &ck, const Lookahead &f, int64_t K, int64_t V) {
             });
           },
           line);
+    }
   });
 }
 
@@ -224,8 +227,13 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
   // workspace are marked streaming (evicted first), so that they do not push
   // those lines out of L2 before they are read (measured at B2 T16384 D256:
   // DRAM reads 1.21 -> 1.00 GB, the prep 947 -> 912 us; the lines of q, k
-  // and v read are 0.81 GB).
-  const bool lookahead = blocksPerSM(sharedBytes) < 2;
+  // and v read are 0.81 GB). So too where the workspace is thin (K = 256,
+  // sm_90a): 98 KB of shared memory, but 92 registers a thread (108 with
+  // the prefetches), one block an SM; its prefetches skip the values, which
+  // it does not read. Measured at B2 T16384 H16 D256 EFLA: 549 -> 513-517
+  // us. (Held to 64 registers, two blocks an SM, it spills 16 bytes and is
+  // no faster: 1.199 against 1.190 ms the forward.)
+  const bool lookahead = blocksPerSM(sharedBytes) < 2 || wsp.thin;
   // The form for the ranges of chunks that run beside a scan (segments: on
   // the SMs the scan leaves, where it is held per SM): three blocks an SM,
   // ptxas told so (40 registers a thread; left to choose it takes 63, two
@@ -280,7 +288,7 @@ BuiltKernel buildSplitPrepKernel(delta::RecurrenceOp rec, int64_t UT, StringRef 
         }
       // While this block's loads are in flight: the block a wave ahead's.
       if (lookahead)
-        prefetchFuture(ck, future, K, V);
+        prefetchFuture(ck, future, K, V, !wsp.thin);
       ck.finishPrologue(rec, ks, qs, i, d0, part, ck.lt(i, n), row, Kh, Qh, A, Bc, LG);
     }
     ck.clearUpperTiles(QKh); // Q K^T's: not computed

@@ -23,14 +23,19 @@
 // reads no values and solves for C columns instead of K + V, and the scan
 // copies 88 KB a chunk instead of 112: measured at B2 T16384 H16 D256 EFLA,
 // the first kernel 817 -> 540 us, the scan 608 -> 550 us, the forward
-// 1.416 -> 1.101 ms.
+// 1.416 -> 1.101 ms. Then Q in the two buffers too (it had one place, its
+// next chunk's copy issued once S^T Q^T was done) and QK's copy issued
+// before the buffer's (the bulk copies of an SM land in the order they are
+// issued, and QK is wanted half a chunk in, the buffer's a chunk later): the
+// scan 550 -> 481-486 us (Q's place alone: 640 us, QK queued behind 73 KB).
 // W, Q, QK and K go to the tensor cores from shared memory by descriptors
 // once per chunk, instead of once per warp by ldmatrix: the workspace's
 // row-swizzled rows, stored in blocks of 64 columns (struct Workspace,
 // inBlocks), are wgmma's 128-byte swizzled slabs as they lie. A second
 // warpgroup brings each chunk's rows by bulk copies (a slab per 64 columns
 // of W, Q and K, QK, U's tiles; at K = 256 of Q and K, T, QK, a and b, and
-// the block's columns of v by cp.async) into the places struct Plan says, completing
+// the block's columns of v by cp.async) into the places struct Plan says,
+// completing
 // on mbarriers, and stores O^T, which the first stages in shared memory
 // (stmatrix.trans), to o; named barriers tell it when a place or a stage is
 // free again.
@@ -71,7 +76,7 @@ namespace deltac {
 namespace {
 constexpr int64_t kWgThreads = 256, kCols = 64, kSlab = 64 * 128, kStageBytes = 64 * 128;
 // Named barriers between the two warpgroups: buffer b free again (4 + b;
-// at K = 256 the W and U buffers, then Q's, and K's (13)); stage s written
+// at K = 256 the two buffers, and QK's place (13)); stage s written
 // (7 + s), stored (9 + s); among warpgroup 0, a partial chunk's stale rows
 // zeroed (11), the state's f16 copy written (12, K = 256).
 constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11, kCopied = 12, kEmptyK = 13;
@@ -83,13 +88,13 @@ constexpr int32_t kEmpty = 4, kStaged = 7, kStored = 9, kZeroed = 11, kCopied = 
 ///            that hold the block's 64, each 64 rows x UT): the chunk k's
 ///            rows in buffer k mod 3, each buffer completing on its mbarrier;
 ///   K = 256 (the thin workspace: T in place of W, no U): two buffers, each
-///            K (four slabs), T (one), the block's 64 columns of v (64 rows
-///            of 128 bytes in the storage type, row-swizzled like a slab's)
-///            and a and b (64 rows of 16 bytes), chunk k's in buffer k mod
-///            2; one place of Q (four slabs) and one of QK, on mbarriers of
-///            their own; then the state's f16 copy S^T (four slabs), the A
-///            operand of the products with S^T (its accumulators, 128
-///            registers a thread, leave no room for their f16 fragments);
+///            K and Q (four slabs each), T (one), the block's 64 columns of
+///            v (64 rows of 128 bytes in the storage type, row-swizzled like
+///            a slab's) and a and b (64 rows of 16 bytes), chunk k's in
+///            buffer k mod 2; one place of QK, on an mbarrier of its own;
+///            then the state's f16 copy S^T (four slabs), the A operand of
+///            the products with S^T (its accumulators, 128 registers a
+///            thread, leave no room for their f16 fragments);
 /// then two stages of O (64 rows x 64 columns of the storage type, 16-byte
 /// pieces swizzled like a slab's); then the mbarriers.
 struct Plan {
@@ -104,9 +109,9 @@ struct Plan {
            : f == Workspace::AB ? AB
                                 : U;
   }
-  /// Whether a field moves with the buffer (all at K = 128; K, T, the
-  /// values and AB at K = 256) or has one place.
-  bool buffered(Workspace::Field f) const { return buffers == 3 || (f != Workspace::Q && f != Workspace::QK); }
+  /// Whether a field moves with the buffer (all but QK at K = 256) or has
+  /// one place.
+  bool buffered(Workspace::Field f) const { return buffers == 3 || f != Workspace::QK; }
   static Plan of(int64_t K) {
     Plan p{};
     p.slabs = K / 64;
@@ -117,13 +122,13 @@ struct Plan {
       p.copy = -1;
     } else {
       p.buffers = 2;
-      p.K_ = 0, p.W = 4 * kSlab, p.U = 5 * kSlab, p.AB = 6 * kSlab, p.buffer = 6 * kSlab + 1024;
-      p.Q = 2 * p.buffer, p.QK = p.Q + 4 * kSlab, p.copy = p.QK + kSlab;
+      p.K_ = 0, p.Q = 4 * kSlab, p.W = 8 * kSlab, p.U = 9 * kSlab, p.AB = 10 * kSlab, p.buffer = 10 * kSlab + 1024;
+      p.QK = 2 * p.buffer, p.copy = p.QK + kSlab;
       p.stage = p.copy + 4 * kSlab;
     }
     p.bars = p.stage + 2 * kStageBytes;
-    // K = 256: the buffers' two, Q's, QK's.
-    p.bytes = p.bars + 8 * (K == 128 ? 3 : 4);
+    // K = 256: the buffers' two, QK's.
+    p.bytes = p.bars + 8 * 3;
     return p;
   }
 };
@@ -162,8 +167,9 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           "(stmatrix.trans) while the next chunk's Delta runs; warpgroup 1 brings each chunk's rows by bulk copies (a "
           "slab per 64 columns of " +
           (copied ? "Q and K, T, QK, a and b): " : "W, Q and K, QK, U) ") +
-          (copied ? "those of K, T, a and b, with the block's columns of v by cp.async, into two buffers, two chunks "
-                    "ahead, those of Q and of QK into one place each, a chunk ahead, each completing on its mbarrier"
+          (copied ? "those of Q and K, T, a and b, with the block's columns of v by cp.async, into two buffers, two "
+                    "chunks ahead, those of QK into one place, a chunk ahead and issued first, each completing on its "
+                    "mbarrier"
                   : "into three buffers, two chunks ahead, completing on the buffer's mbarrier") +
           ", and stores the staged O^T to o (named barriers between the two)",
       kWgThreads);
@@ -202,8 +208,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       return LLVM::IntToPtrOp::create(b, l, LLVM::LLVMPointerType::get(ctx, space), address).getResult();
     };
     auto i32v = [&](Value x) { return arith::IndexCastOp::create(b, l, b.getI32Type(), x).getResult(); };
-    // mbarrier `i`: buffer i's (K = 128: i < 3; K = 256: i < 2, then Q's
-    // (2) and K's (3)).
+    // mbarrier `i`: buffer i's (K = 128: i < 3; K = 256: i < 2, then QK's
+    // (2)).
     auto fullBar = [&](Value i) {
       return ptrTo(3, ck.address(smem, kb.iadd(kb.idx(plan.bars), kb.imul(i, kb.idx(8)))));
     };
@@ -257,7 +263,7 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       });
     };
     const SmallVector<F> bufferFields =
-        copied ? SmallVector<F>{F::K_, F::T, F::AB} : SmallVector<F>{F::W, F::Q, F::K_, F::QK, F::U};
+        copied ? SmallVector<F>{F::K_, F::Q, F::T, F::AB} : SmallVector<F>{F::W, F::Q, F::K_, F::QK, F::U};
     // (K = 256) The block's 64 columns of v for chunk c0 into buffer `par`
     // by cp.async, four 16-byte pieces a producer thread (row i's piece j
     // at j xor (i mod 8); rows past the live ones zero-filled), completing
@@ -308,15 +314,25 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     auto f32 = ck.f32;
     Value fzero = kb.f32(0);
     SmallVector<Value> S0, O0(dRegs, fzero);
-    for (int64_t e = 0; e < sRegs; ++e) {
-      auto ld = scf::IfOp::create(b, l, TypeRange{f32}, arith::AndIOp::create(b, l, use, consumer), true);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(ld.thenBlock());
-      scf::YieldOp::create(b, l, kb.load(kb.h0(), stateAt(e)));
-      b.setInsertionPointToStart(ld.elseBlock());
-      scf::YieldOp::create(b, l, fzero);
-      S0.push_back(ld.getResult(0));
-    }
+    // S^T from h0 (zeros without it), by the consumer: at K = 128 before
+    // the wait for the first kernel; at K = 256 in the consumer's branch,
+    // after the producer's, so that the 128 registers a thread they take are
+    // not live through the producer's code (ptxas spilled 8-16 bytes with
+    // them, none without; the producer's first copies are in flight by
+    // then).
+    auto loadState = [&](const std::function<Value()> &cond) {
+      for (int64_t e = 0; e < sRegs; ++e) {
+        auto ld = scf::IfOp::create(b, l, TypeRange{f32}, cond(), true);
+        OpBuilder::InsertionGuard guard(b);
+        b.setInsertionPointToStart(ld.thenBlock());
+        scf::YieldOp::create(b, l, kb.load(kb.h0(), stateAt(e)));
+        b.setInsertionPointToStart(ld.elseBlock());
+        scf::YieldOp::create(b, l, fzero);
+        S0.push_back(ld.getResult(0));
+      }
+    };
+    if (!copied)
+      loadState([&] { return arith::AndIOp::create(b, l, use, consumer).getResult(); });
     // The workspace is read only after the first kernel is done (launched
     // early with programmatic stream serialization; else at once).
     NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::wait);
@@ -493,17 +509,17 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
       ck.when(ck.eq(ck.tid, zero), [&] {
         // (K = 256: a buffer's mbarrier also waits for the producer's
         // threads' cp.async of the values, an arrival each.)
-        for (int64_t i = 0; i < (copied ? 4 : plan.buffers); ++i)
+        for (int64_t i = 0; i < plan.buffers + (copied ? 1 : 0); ++i)
           NVVM::MBarrierInitOp::create(b, l, fullBar(kb.idx(i)), i32c(copied && i < 2 ? 129 : 1), Value());
         NVVM::FenceMbarrierInitOp::create(b, l);
       });
       ck.barrier();
     }
-    const Value qBar = kb.idx(2), qkBar = kb.idx(3);
+    const Value qkBar = kb.idx(2);
     // The producer warpgroup: chunk k's rows into buffer k mod 3 (K = 128),
-    // two chunks ahead; or its W, U and QK into buffer k mod 2, two chunks
-    // ahead, and its Q and K a chunk ahead, as their places are free (K =
-    // 256); the chunk before's O^T from its stage to o.
+    // two chunks ahead; or into buffer k mod 2, two chunks ahead, and its QK
+    // a chunk ahead, as their places are free (K = 256); the chunk before's
+    // O^T from its stage to o.
     Value lastC0 = kb.imul(ck.div(arith::SubIOp::create(b, l, ce, kb.idx(1)), C), kb.idx(C));
     auto chunkNo = [&](Value c0) { return ck.div(arith::SubIOp::create(b, l, c0, cb), C); };
     ck.when(arith::AndIOp::create(
@@ -517,10 +533,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                 if (copied)
                   issueValues(kb.iadd(cb, kb.idx(C)), kb.idx(1));
               });
-              if (copied) {
-                issue(cb, zero, qBar, {F::Q});
+              if (copied)
                 issue(cb, zero, qkBar, {F::QK});
-              }
               kb.loop(cb, ce, C, [&](Value c0) {
                 Value k = chunkNo(c0);
                 Value next = kb.iadd(c0, kb.idx(C)), after = kb.iadd(c0, kb.idx(2 * C));
@@ -533,22 +547,19 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
                   ck.when(ck.lt(next, ce), [&] { onBarrier(kStored, st, true); });
                 });
                 if (copied) {
-                  // In the order the consumer frees them: Q's place once
-                  // chunk k's S^T Q^T is done; buffer k mod 2 and QK's
-                  // place once all of its products are.
+                  // Once all of chunk k's products are done: QK's place
+                  // for chunk k + 1 first (wanted half a chunk in; an SM's
+                  // bulk copies land in the order they are issued), then
+                  // buffer k mod 2 for chunk k + 2.
                   ck.when(ck.lt(next, ce), [&] {
-                    onBarrier(kEmpty + 2, zero, false);
-                    issue(next, zero, qBar, {F::Q});
+                    onBarrier(kEmptyK, zero, false);
+                    issue(next, zero, qkBar, {F::QK});
                   });
                   ck.when(ck.lt(after, ce), [&] {
                     Value par = ck.rem(k, 2);
                     onBarrier(kEmpty, par, false);
                     issue(after, par, par, bufferFields);
                     issueValues(after, par);
-                  });
-                  ck.when(ck.lt(next, ce), [&] {
-                    onBarrier(kEmptyK, zero, false);
-                    issue(next, zero, qkBar, {F::QK});
                   });
                 } else {
                   ck.when(ck.lt(after, ce), [&] {
@@ -570,8 +581,10 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifConsumer.thenBlock());
-      if (copied)
+      if (copied) {
+        loadState([&] { return use; });
         copyState(S0);
+      }
       // (K = 256: each chunk's O^T staged at its end, S^T alone carried.)
       SmallVector<Value> init(S0);
       if (!copied)
@@ -704,8 +717,6 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
         // accumulators become A fragments: measured, B2 T16384 H16 D256
         // 1.49 -> 1.42 ms, bit for bit the same outputs.)
         SmallVector<Value> X(copied ? dRegs : 0, fzero); // S^T K^T (K = 256)
-        if (copied)
-          NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qBar), i32v(ck.rem(k, 2)), i32c(0));
         fence();
         for (int64_t kk = 0; kk < K / 16; ++kk) {
           if (copied)
@@ -762,8 +773,6 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
           D = settle(D);
           O = settle(O);
           auto AD = fragments(D);
-          // Q's place free for chunk k + 1.
-          ck.when(ck.lt(kb.iadd(c0, kb.idx(C)), ce), [&] { onBarrier(kEmpty + 2, zero, true); });
           // Then in one group the update and Delta^T QK^T (into O, after S^T
           // Q^T's group).
           NVVM::MBarrierTryWaitParityOp::create(b, l, fullBar(qkBar), i32v(ck.rem(k, 2)), i32c(0));
