@@ -27,7 +27,8 @@
 // next chunk's copy issued once S^T Q^T was done) and QK's copy issued
 // before the buffer's (the bulk copies of an SM land in the order they are
 // issued, and QK is wanted half a chunk in, the buffer's a chunk later): the
-// scan 550 -> 481-486 us (Q's place alone: 640 us, QK queued behind 73 KB).
+// scan 550 -> 481-486 us (Q in the buffers with QK still issued after them,
+// queued behind 73 KB: 640 us).
 // W, Q, QK and K go to the tensor cores from shared memory by descriptors
 // once per chunk, instead of once per warp by ldmatrix: the workspace's
 // row-swizzled rows, stored in blocks of 64 columns (struct Workspace,
