@@ -36,10 +36,9 @@
 // warpgroup brings each chunk's rows by bulk copies (a slab per 64 columns
 // of W, Q and K, QK, U's tiles; at K = 256 of Q and K, T, QK, a and b, and
 // the block's columns of v by cp.async) into the places struct Plan says,
-// completing
-// on mbarriers, and stores O^T, which the first stages in shared memory
-// (stmatrix.trans), to o; named barriers tell it when a place or a stage is
-// free again.
+// completing on mbarriers, and stores O^T, which the first stages in shared
+// memory (stmatrix.trans), to o; named barriers tell it when a place or a
+// stage is free again.
 //
 // Measured at B1 T32768 H16 D128 (EFLA, the two kernels): the scan takes
 // 531 us against 707 for the clusters of two it replaces (643 with the rows
@@ -315,25 +314,15 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     auto f32 = ck.f32;
     Value fzero = kb.f32(0);
     SmallVector<Value> S0, O0(dRegs, fzero);
-    // S^T from h0 (zeros without it), by the consumer: at K = 128 before
-    // the wait for the first kernel; at K = 256 in the consumer's branch,
-    // after the producer's, so that the 128 registers a thread they take are
-    // not live through the producer's code (ptxas spilled 8-16 bytes with
-    // them, none without; the producer's first copies are in flight by
-    // then).
-    auto loadState = [&](const std::function<Value()> &cond) {
-      for (int64_t e = 0; e < sRegs; ++e) {
-        auto ld = scf::IfOp::create(b, l, TypeRange{f32}, cond(), true);
-        OpBuilder::InsertionGuard guard(b);
-        b.setInsertionPointToStart(ld.thenBlock());
-        scf::YieldOp::create(b, l, kb.load(kb.h0(), stateAt(e)));
-        b.setInsertionPointToStart(ld.elseBlock());
-        scf::YieldOp::create(b, l, fzero);
-        S0.push_back(ld.getResult(0));
-      }
-    };
-    if (!copied)
-      loadState([&] { return arith::AndIOp::create(b, l, use, consumer).getResult(); });
+    for (int64_t e = 0; e < sRegs; ++e) {
+      auto ld = scf::IfOp::create(b, l, TypeRange{f32}, arith::AndIOp::create(b, l, use, consumer), true);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(ld.thenBlock());
+      scf::YieldOp::create(b, l, kb.load(kb.h0(), stateAt(e)));
+      b.setInsertionPointToStart(ld.elseBlock());
+      scf::YieldOp::create(b, l, fzero);
+      S0.push_back(ld.getResult(0));
+    }
     // The workspace is read only after the first kernel is done (launched
     // early with programmatic stream serialization; else at once).
     NVVM::GriddepcontrolOp::create(b, l, NVVM::GridDepActionKind::wait);
@@ -582,10 +571,8 @@ BuiltKernel buildSplitScanWarpgroupKernel(delta::RecurrenceOp rec, int64_t VT, i
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPointToStart(ifConsumer.thenBlock());
-      if (copied) {
-        loadState([&] { return use; });
+      if (copied)
         copyState(S0);
-      }
       // (K = 256: each chunk's O^T staged at its end, S^T alone carried.)
       SmallVector<Value> init(S0);
       if (!copied)
