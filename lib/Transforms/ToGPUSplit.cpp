@@ -103,15 +103,18 @@ Lookahead futureBlock(Chunked &ck, int64_t ahead) {
   Value n = arith::SubIOp::create(b, l, len, c0); // <= 0: nothing to read
   return {valid, bos, head, c0, n};
 }
+/// The rows of k and q (and of v with `values`) of the block a wave ahead
+/// into L2.
 void prefetchFuture(Chunked &ck, const Lookahead &f, int64_t K, int64_t V, bool values) {
   KernelBuilder &kb = ck.kb;
   const int64_t line = 128 * 8 / kb.ioType().getIntOrFloatBitWidth(); // elements per 128-byte line
   if (K % line || V % line)
     return;
+  SmallVector<std::pair<Value, int64_t>, 3> arrays{{kb.k(), K}, {kb.q(), K}};
+  if (values)
+    arrays.push_back({kb.v(), V});
   ck.when(f.valid, [&] {
-    for (const std::pair<Value, int64_t> &array : {std::pair{kb.k(), K}, std::pair{kb.q(), K}, std::pair{kb.v(), V}}) {
-      if (!values && array.first == kb.v())
-        continue;
+    for (const std::pair<Value, int64_t> &array : arrays) {
       forPieces(
           ck, array.second,
           [&](Value i, Value c) {
